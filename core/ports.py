@@ -1,0 +1,128 @@
+"""Ports: what the use cases need from the outside world, as `typing.Protocol`s.
+
+Adapters in `core/adapters/` implement them over Azure SDKs, Azurite and a local folder;
+unit tests implement them with small fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import BinaryIO, Protocol
+
+import pyarrow as pa
+
+from core.domain.assets import DataAssetVersion, MLTable
+from core.domain.ingestion import BlobRef, IngestionRecord
+
+# Opens a fresh binary stream over some content; called at most once per use.
+StreamOpener = Callable[[], BinaryIO]
+
+
+class WorkspaceError(Exception):
+    """A workspace call failed for a reason a retry may fix (unreachable, throttled)."""
+
+
+class NotFound(Exception):
+    """The named entity does not exist."""
+
+
+class Conflict(Exception):
+    """An optimistic-concurrency check failed: someone else changed the entity first."""
+
+
+class DataAssets(Protocol):
+    """Data assets of a workspace (Azure ML `ml_client.data`)."""
+
+    backend: str
+
+    def blob_uri(self, container: str, blob_name: str) -> str | None:
+        """A URI monitoring can read the blob through without copying it, or None when this
+        workspace cannot reference the inference storage and data must be copied in."""
+
+    def create_mltable_version(
+        self,
+        name: str,
+        version: str,
+        mltable: MLTable,
+        *,
+        files: Mapping[str, StreamOpener],
+        tags: Mapping[str, str],
+        description: str = "",
+    ) -> DataAssetVersion:
+        """Register `version` of asset `name`: an MLTable file plus `files` beside it.
+
+        Idempotent: registering an existing version with the same tags returns it unchanged.
+        """
+
+    def get_data(self, name: str, version: str) -> DataAssetVersion:
+        """Raises NotFound."""
+
+    def list_data_versions(self, name: str) -> list[DataAssetVersion]:
+        """Oldest first; empty when the asset does not exist."""
+
+    def latest_data(self, name: str) -> DataAssetVersion | None: ...
+
+    def read_table(self, asset: DataAssetVersion, columns: list[str] | None = None) -> pa.Table:
+        """The rows of a tabular data asset (MLTable, CSV, Parquet or JSON lines)."""
+
+
+class Artifacts(Protocol):
+    """Small derived files the service keeps in the workspace (reference profiles, reports)."""
+
+    def put_artifact(self, key: str, content: bytes) -> None: ...
+
+    def get_artifact(self, key: str) -> bytes | None: ...
+
+
+class BlobStore(Protocol):
+    """Blob storage holding inference files, quarantine records and reports."""
+
+    def properties(self, ref: BlobRef) -> BlobRef:
+        """The blob's current ETag, size and URL. Raises NotFound."""
+
+    def open(self, ref: BlobRef) -> BinaryIO:
+        """A streaming reader over the blob as of `ref.etag` (if set). Raises NotFound, or
+        Conflict when the blob changed since."""
+
+    def write_text(self, container: str, blob_name: str, text: str, content_type: str) -> str:
+        """Write (overwrite) a small blob; returns its URL."""
+
+    def read_text(self, container: str, blob_name: str) -> str:
+        """Raises NotFound."""
+
+
+class IngestionLedger(Protocol):
+    """Durable, shared record of every inference file the service has seen."""
+
+    def claim(self, record: IngestionRecord, lease_seconds: int) -> IngestionRecord | None:
+        """Insert `record` (status processing) or take over an expired/failed one.
+
+        Returns the stored record now owned by the caller, or None when the same file is
+        already registered, rejected, or being processed by a live owner (the caller then
+        reads it with `get`)."""
+
+    def save(self, record: IngestionRecord) -> IngestionRecord:
+        """Update a record the caller owns (ETag-checked). Raises Conflict."""
+
+    def get(self, model: str, ingestion_id: str) -> IngestionRecord:
+        """Raises NotFound."""
+
+    def list(self, model: str | None = None, status: str | None = None) -> list[IngestionRecord]:
+        """Newest first."""
+
+    def next_version(self, asset_name: str, at_least: int = 1) -> str:
+        """Allocate the next integer version of a data asset, unique across instances."""
+
+
+class EventSink(Protocol):
+    """Delivers events the way Event Grid would (in-process locally, or to a webhook)."""
+
+    def publish(self, events: list[dict]) -> None: ...
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Seconds since the epoch."""
+
+
+RowBatches = Iterator[pa.RecordBatch]
