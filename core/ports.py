@@ -94,12 +94,15 @@ class BlobStore(Protocol):
 class IngestionLedger(Protocol):
     """Durable, shared record of every inference file the service has seen."""
 
-    def claim(self, record: IngestionRecord, lease_seconds: int) -> IngestionRecord | None:
-        """Insert `record` (status processing) or take over an expired/failed one.
+    def claim(
+        self, record: IngestionRecord, lease_seconds: int, *, retry_rejected: bool = False
+    ) -> IngestionRecord | None:
+        """Insert `record` (status processing) or take over a failed one, or one whose owner's
+        lease expired (a crashed instance); with `retry_rejected`, a rejected one too (replay).
 
         Returns the stored record now owned by the caller, or None when the same file is
-        already registered, rejected, or being processed by a live owner (the caller then
-        reads it with `get`)."""
+        already done or being processed by a live owner (the caller then reads it with `get`).
+        """
 
     def save(self, record: IngestionRecord) -> IngestionRecord:
         """Update a record the caller owns (ETag-checked). Raises Conflict."""

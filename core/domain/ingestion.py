@@ -59,7 +59,9 @@ def parse_inference_path(blob_name: str) -> InferenceFile:
         )
     model, rest = parts
     if not _MODEL_NAME.match(model):
-        raise UnsupportedPath(f"'{model}' is not a valid model name (letters, digits, '-', '_', '.')")
+        raise UnsupportedPath(
+            f"'{model}' is not a valid model name (letters, digits, '-', '_', '.')"
+        )
     lowered = rest.lower()
     if lowered.endswith(".csv"):
         return InferenceFile(model=model, layout="csv", relative_path=rest)

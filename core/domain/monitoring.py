@@ -1,0 +1,290 @@
+"""A model's drift monitor as the product decides it, independent of any SDK.
+
+`MonitorSpec` is what the monitor use cases compute ("desired") and what the workspace adapters
+read back ("actual"); the two are compared with `==`. The Azure ML adapter turns it into an
+`azure.ai.ml.entities.MonitorSchedule`; the local workspace stores it as the YAML that
+`az ml schedule create -f` accepts (`core.monitoring_yaml`).
+
+Thresholds use Azure's YAML shape (azure-facts section 2), for example
+``{"numerical": {"normalized_wasserstein_distance": 0.1},
+"categorical": {"jensen_shannon_distance": 0.1}}``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields
+from typing import Literal
+
+SignalKind = Literal["data_drift", "data_quality", "prediction_drift"]
+MLTask = Literal["classification", "regression"]
+
+# One metric per feature type for drift signals: azure-ai-ml's NumericalDriftMetrics /
+# CategoricalDriftMetrics send only the first metric that is set, silently dropping the rest.
+NUMERICAL_DRIFT_METRICS = (
+    "jensen_shannon_distance",
+    "normalized_wasserstein_distance",
+    "population_stability_index",
+    "two_sample_kolmogorov_smirnov_test",
+)
+CATEGORICAL_DRIFT_METRICS = (
+    "jensen_shannon_distance",
+    "population_stability_index",
+    "pearsons_chi_squared_test",
+)
+DATA_QUALITY_METRICS = ("null_value_rate", "data_type_error_rate", "out_of_bounds_rate")
+
+DEFAULT_DRIFT_THRESHOLDS: dict[str, dict[str, float]] = {
+    "numerical": {"normalized_wasserstein_distance": 0.1},
+    "categorical": {"jensen_shannon_distance": 0.1},
+}
+DEFAULT_DATA_QUALITY_THRESHOLDS: dict[str, dict[str, float]] = {
+    "numerical": dict.fromkeys(DATA_QUALITY_METRICS, 0.0),
+    "categorical": dict.fromkeys(DATA_QUALITY_METRICS, 0.0),
+}
+
+# Tags the adapters put on the schedule so "actual" can be compared with "desired" (Azure's
+# schedule GET does not return the monitoring target's model id through azure-ai-ml 1.35.2).
+TAG_PREFIX = "monitor_autopilot."
+TAG_MODEL = TAG_PREFIX + "model"  # "<name>:<version>"
+TAG_REFERENCE = TAG_PREFIX + "reference_data"
+TAG_PRODUCTION = TAG_PREFIX + "production_data"
+TAG_OUTPUTS = TAG_PREFIX + "production_outputs"
+TAG_PREDICTION_REFERENCE = TAG_PREFIX + "prediction_reference"
+
+_DURATION = re.compile(r"^P(?:\d+D|T\d+H|\d+DT\d+H|\d+W)$")
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
+
+
+@dataclass(frozen=True)
+class AssetRef:
+    """A fixed version of a workspace asset: monitors pin versions (azure-facts section 2)."""
+
+    name: str
+    version: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "version", str(self.version))
+        if not _NAME.match(self.name) or not self.version:
+            raise ValueError(f"invalid asset reference {self.name!r}:{self.version!r}")
+
+    @property
+    def asset_id(self) -> str:
+        return f"azureml:{self.name}:{self.version}"
+
+    def __str__(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    @classmethod
+    def parse(cls, text: str) -> AssetRef:
+        """Accepts ``name:version``, ``azureml:name:version`` and ARM ids
+        (``azureml:/subscriptions/.../data/<name>/versions/<version>``)."""
+        text = text.strip()
+        arm = re.search(r"/(?:data|models)/([^/]+)/versions/([^/]+)/?$", text)
+        if arm:
+            return cls(arm.group(1), arm.group(2))
+        if text.startswith("azureml:"):
+            text = text[len("azureml:") :]
+        name, sep, version = text.rpartition(":")
+        if not sep:
+            raise ValueError(f"not a versioned asset reference: {text!r}")
+        return cls(name, version)
+
+
+@dataclass(frozen=True)
+class MonitorTrigger:
+    """When the monitor runs: a cron expression, or daily at ``HH:MM``; both in `time_zone`."""
+
+    cron: str | None = None
+    daily_at: str | None = None
+    time_zone: str = "UTC"
+
+    def __post_init__(self) -> None:
+        if (self.cron is None) == (self.daily_at is None):
+            raise ValueError("a monitor trigger needs exactly one of cron or daily_at")
+        if self.daily_at is not None and not _HHMM.match(self.daily_at):
+            raise ValueError(f"daily_at must be HH:MM, got {self.daily_at!r}")
+        if self.cron is not None and len(self.cron.split()) != 5:
+            raise ValueError(f"cron expression must have 5 fields, got {self.cron!r}")
+
+    @classmethod
+    def daily(cls, at: str = "03:00", time_zone: str = "UTC") -> MonitorTrigger:
+        return cls(daily_at=at, time_zone=time_zone)
+
+    @property
+    def hour_minute(self) -> tuple[int, int]:
+        if self.daily_at is None:
+            raise ValueError("not a daily trigger")
+        hh, mm = self.daily_at.split(":")
+        return int(hh), int(mm)
+
+
+def _thresholds(
+    value: dict | None, allowed: dict[str, tuple[str, ...]], *, one_per_type: bool, what: str
+) -> dict[str, dict[str, float]]:
+    """Validated, normalised copy: feature type -> {metric: float}; empty types dropped."""
+    out: dict[str, dict[str, float]] = {}
+    for data_type, metrics in (value or {}).items():
+        if data_type not in allowed:
+            raise ValueError(f"{what}: unknown feature type {data_type!r}")
+        metrics = dict(metrics or {})
+        unknown = set(metrics) - set(allowed[data_type])
+        if unknown:
+            raise ValueError(f"{what}: unknown {data_type} metric(s) {sorted(unknown)}")
+        if one_per_type and len(metrics) > 1:
+            raise ValueError(
+                f"{what}: one {data_type} metric only (azure-ai-ml sends just one), "
+                f"got {sorted(metrics)}"
+            )
+        cleaned = {k: float(v) for k, v in metrics.items() if v is not None}
+        if any(v < 0 for v in cleaned.values()):
+            raise ValueError(f"{what}: thresholds must be >= 0")
+        if cleaned:
+            out[data_type] = cleaned
+    return out
+
+
+_DRIFT_ALLOWED = {"numerical": NUMERICAL_DRIFT_METRICS, "categorical": CATEGORICAL_DRIFT_METRICS}
+_QUALITY_ALLOWED = {"numerical": DATA_QUALITY_METRICS, "categorical": DATA_QUALITY_METRICS}
+
+
+@dataclass(frozen=True)
+class MonitorSpec:
+    """One model's monitor. Equality compares every field (the "desired vs actual" check).
+
+    - `production_data`: the model-inputs asset version (data drift and data quality).
+    - `production_outputs`: the model-outputs asset version; when set, a prediction drift signal
+      is added, compared with `prediction_reference` (default: `reference_data`).
+    - `features`: None means all features.
+    - `lookback_window`: ISO 8601 duration of production data each run looks at.
+    - `tags`: the caller's own tags; `schedule_tags()` adds the model and data versions.
+    """
+
+    name: str
+    model_name: str
+    model_version: str
+    reference_data: AssetRef
+    production_data: AssetRef
+    production_outputs: AssetRef | None = None
+    prediction_reference: AssetRef | None = None
+    ml_task: MLTask = "classification"
+    features: tuple[str, ...] | None = None
+    data_drift_thresholds: dict[str, dict[str, float]] = field(
+        default_factory=lambda: {k: dict(v) for k, v in DEFAULT_DRIFT_THRESHOLDS.items()}
+    )
+    data_quality_thresholds: dict[str, dict[str, float]] = field(
+        default_factory=lambda: {k: dict(v) for k, v in DEFAULT_DATA_QUALITY_THRESHOLDS.items()}
+    )
+    prediction_drift_thresholds: dict[str, dict[str, float]] = field(
+        default_factory=lambda: {k: dict(v) for k, v in DEFAULT_DRIFT_THRESHOLDS.items()}
+    )
+    trigger: MonitorTrigger = field(default_factory=MonitorTrigger.daily)
+    alert_emails: tuple[str, ...] = ()
+    lookback_window: str = "P7D"
+    instance_type: str = "standard_e4s_v3"
+    runtime_version: str = "3.4"
+    enabled: bool = True
+    tags: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        if not _NAME.match(self.name) or not _NAME.match(self.model_name):
+            raise ValueError(f"invalid monitor or model name: {self.name!r}, {self.model_name!r}")
+        set_(self, "model_version", str(self.model_version))
+        if self.ml_task not in ("classification", "regression"):
+            raise ValueError(f"ml_task must be classification or regression, not {self.ml_task!r}")
+        if self.features is not None:
+            features = tuple(str(f) for f in self.features)
+            if not features or len(set(features)) != len(features):
+                raise ValueError("features must be None (all) or distinct names")
+            set_(self, "features", features)
+        set_(
+            self,
+            "data_drift_thresholds",
+            _thresholds(self.data_drift_thresholds, _DRIFT_ALLOWED, one_per_type=True,
+                        what="data drift"),
+        )
+        set_(
+            self,
+            "prediction_drift_thresholds",
+            _thresholds(self.prediction_drift_thresholds, _DRIFT_ALLOWED, one_per_type=True,
+                        what="prediction drift"),
+        )
+        set_(
+            self,
+            "data_quality_thresholds",
+            _thresholds(self.data_quality_thresholds, _QUALITY_ALLOWED, one_per_type=False,
+                        what="data quality"),
+        )
+        for what in ("data_drift_thresholds", "data_quality_thresholds"):
+            if not getattr(self, what):
+                raise ValueError(f"{what} must not be empty")
+        if self.production_outputs is not None and not self.prediction_drift_thresholds:
+            raise ValueError("prediction_drift_thresholds must not be empty (SDK requires them)")
+        if self.prediction_reference == self.reference_data:
+            set_(self, "prediction_reference", None)  # one spelling of "same as reference"
+        if self.prediction_reference is not None and self.production_outputs is None:
+            raise ValueError("prediction_reference given without production_outputs")
+        set_(self, "alert_emails", tuple(self.alert_emails))
+        if not _DURATION.match(self.lookback_window):
+            raise ValueError(f"lookback_window must be an ISO duration like P7D: "
+                             f"{self.lookback_window!r}")
+        # azure-ai-ml 1.26.0 to 1.35.1 accept only "3.4" (checked at create time, not here).
+        if self.runtime_version not in ("3.4", "3.5"):
+            raise ValueError(f"runtime_version must be '3.4' (or '3.5'), not "
+                             f"{self.runtime_version!r}")
+        tags = {str(k): str(v) for k, v in self.tags.items()}
+        reserved = [k for k in tags if k.startswith(TAG_PREFIX)]
+        if reserved:
+            raise ValueError(f"tags starting with {TAG_PREFIX!r} are reserved: {reserved}")
+        set_(self, "tags", tags)
+
+    # -- derived -------------------------------------------------------------------------
+
+    @property
+    def model(self) -> AssetRef:
+        return AssetRef(self.model_name, self.model_version)
+
+    @property
+    def model_id(self) -> str:
+        return f"azureml:{self.model_name}:{self.model_version}"
+
+    def signal_kinds(self) -> tuple[SignalKind, ...]:
+        kinds: tuple[SignalKind, ...] = ("data_drift", "data_quality")
+        if self.production_outputs is not None:
+            kinds += ("prediction_drift",)
+        return kinds
+
+    def signal_name(self, kind: SignalKind) -> str:
+        """`<monitor>_<signal>`, the form the Event Grid filtering docs ask for."""
+        return f"{self.name}_{kind}"
+
+    def signal_names(self) -> tuple[str, ...]:
+        return tuple(self.signal_name(k) for k in self.signal_kinds())
+
+    def effective_prediction_reference(self) -> AssetRef | None:
+        if self.production_outputs is None:
+            return None
+        return self.prediction_reference or self.reference_data
+
+    def schedule_tags(self) -> dict[str, str]:
+        """The caller's tags plus the pinned model and data versions."""
+        out = dict(self.tags)
+        out[TAG_MODEL] = str(self.model)
+        out[TAG_REFERENCE] = str(self.reference_data)
+        out[TAG_PRODUCTION] = str(self.production_data)
+        if self.production_outputs is not None:
+            out[TAG_OUTPUTS] = str(self.production_outputs)
+        if self.prediction_reference is not None:
+            out[TAG_PREDICTION_REFERENCE] = str(self.prediction_reference)
+        return out
+
+    @staticmethod
+    def user_tags(schedule_tags: dict[str, str] | None) -> dict[str, str]:
+        return {k: v for k, v in (schedule_tags or {}).items() if not k.startswith(TAG_PREFIX)}
+
+    def differences(self, other: MonitorSpec) -> list[str]:
+        """Names of the fields that differ (for logs and the admin API)."""
+        return [f.name for f in fields(self) if getattr(self, f.name) != getattr(other, f.name)]

@@ -1,0 +1,158 @@
+"""Settings, read once from the environment (local.settings.json `Values` locally, app
+settings on Azure). A missing or malformed setting fails at start with its name."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Literal
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed. The message names the setting."""
+
+
+_NAME_TEMPLATE = re.compile(r"^[A-Za-z0-9_.{}-]*\{model\}[A-Za-z0-9_.{}-]*$")
+_CONTAINER = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Storage
+    storage_connection: str  # AzureWebJobsStorage: ledger tables, queues, quarantine, reports
+    inference_storage_setting: str  # name of the app setting the blob trigger connects with
+    inference_connection: str  # the value of that setting
+    inference_container: str
+    quarantine_container: str
+    artifacts_container: str
+    table_prefix: str
+    # Workspace
+    backend: Literal["local", "azureml"]
+    local_workspace_dir: str
+    subscription_id: str | None
+    resource_group: str | None
+    workspace_name: str | None
+    inference_datastore: str
+    # Ingestion
+    inference_asset_template: str
+    reference_asset_template: str
+    max_file_bytes: int
+    ingest_lease_seconds: int
+    # Early drift check
+    early_drift_check: bool
+    early_drift_row_limit: int
+
+    def inference_asset(self, model: str) -> str:
+        return self.inference_asset_template.format(model=model)
+
+    def reference_asset(self, model: str) -> str:
+        return self.reference_asset_template.format(model=model)
+
+    def describe(self) -> dict:
+        """Settings safe to show an operator (no connection strings)."""
+        hidden = {"storage_connection", "inference_connection"}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in hidden}
+
+
+def _get(env: Mapping[str, str], name: str, default: str | None = None) -> str:
+    value = env.get(name)
+    if value is None or value.strip() == "":
+        if default is None:
+            raise SettingsError(f"setting {name} is required but not set")
+        return default
+    return value.strip()
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = _get(env, name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"setting {name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"setting {name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = _get(env, name, "true" if default else "false").lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"setting {name} must be true or false, got {raw!r}")
+
+
+def _container(env: Mapping[str, str], name: str, default: str) -> str:
+    value = _get(env, name, default)
+    if not _CONTAINER.match(value):
+        raise SettingsError(
+            f"setting {name} must be a valid blob container name (3-63 lowercase letters, "
+            f"digits and single hyphens), got {value!r}"
+        )
+    return value
+
+
+def _template(env: Mapping[str, str], name: str, default: str) -> str:
+    value = _get(env, name, default)
+    if not _NAME_TEMPLATE.match(value):
+        raise SettingsError(
+            f"setting {name} must be an asset name containing '{{model}}', got {value!r}"
+        )
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    storage = _get(env, "AzureWebJobsStorage")
+    inference_setting = "INFERENCE_STORAGE"
+    inference = _get(env, inference_setting, storage)
+
+    subscription = env.get("AZURE_SUBSCRIPTION_ID") or None
+    backend_default = "azureml" if subscription else "local"
+    backend = _get(env, "AUTOPILOT_BACKEND", backend_default).lower()
+    if backend not in ("local", "azureml"):
+        raise SettingsError(
+            f"setting AUTOPILOT_BACKEND must be 'local' or 'azureml', got {backend!r}"
+        )
+    resource_group = env.get("AZURE_RESOURCE_GROUP") or None
+    workspace = env.get("AZUREML_WORKSPACE_NAME") or None
+    if backend == "azureml":
+        for name, value in (
+            ("AZURE_SUBSCRIPTION_ID", subscription),
+            ("AZURE_RESOURCE_GROUP", resource_group),
+            ("AZUREML_WORKSPACE_NAME", workspace),
+        ):
+            if not value:
+                raise SettingsError(f"setting {name} is required when AUTOPILOT_BACKEND=azureml")
+
+    table_prefix = _get(env, "LEDGER_TABLE_PREFIX", "autopilot")
+    if not re.match(r"^[A-Za-z][A-Za-z0-9]{0,40}$", table_prefix):
+        raise SettingsError(
+            f"setting LEDGER_TABLE_PREFIX must be letters and digits starting with a letter, "
+            f"got {table_prefix!r}"
+        )
+
+    return Settings(
+        storage_connection=storage,
+        inference_storage_setting=inference_setting,
+        inference_connection=inference,
+        inference_container=_container(env, "INFERENCE_CONTAINER", "inference"),
+        quarantine_container=_container(env, "QUARANTINE_CONTAINER", "inference-quarantine"),
+        artifacts_container=_container(env, "ARTIFACTS_CONTAINER", "autopilot-artifacts"),
+        table_prefix=table_prefix,
+        backend=backend,  # type: ignore[arg-type]
+        local_workspace_dir=_get(env, "LOCAL_WORKSPACE_DIR", ".local-workspace"),
+        subscription_id=subscription,
+        resource_group=resource_group,
+        workspace_name=workspace,
+        inference_datastore=_get(env, "INFERENCE_DATASTORE", "inference_store"),
+        inference_asset_template=_template(env, "INFERENCE_ASSET_NAME", "{model}-inference"),
+        reference_asset_template=_template(env, "REFERENCE_ASSET_NAME", "{model}-training"),
+        max_file_bytes=_int(env, "MAX_INFERENCE_FILE_BYTES", 2 * 1024**3, minimum=1),
+        ingest_lease_seconds=_int(env, "INGEST_LEASE_SECONDS", 600, minimum=1),
+        early_drift_check=_bool(env, "EARLY_DRIFT_CHECK", True),
+        early_drift_row_limit=_int(env, "EARLY_DRIFT_ROW_LIMIT", 1_000_000, minimum=1),
+    )

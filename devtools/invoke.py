@@ -1,0 +1,292 @@
+"""Deliver to the registered Functions in-process, the way the Functions host would.
+
+Azure Functions Core Tools cannot be installed on our machines; this drives the same
+`function_app.app`: it finds the function by its trigger binding, decodes the payload with
+the same converters the Python worker uses (azure.functions' own, and the SDK-type blob
+extension's), calls the user function and reports what the host would do with the result.
+
+    python -m devtools.invoke blob inference/my-model/batch-001.csv
+    python -m devtools.invoke event tests/data/events/model_registered.json
+    python -m devtools.invoke queue retrain-requests '{"model": "m"}'
+    python -m devtools.invoke http GET /api/models/my-model/ingestions
+    python -m devtools.invoke http POST /api/models/m/ingestions/ID/replay --body '{}'
+
+Settings come from the environment, then from local.settings.json `Values` (as `func start`
+does). With Core Tools installed, `func start` serves the same app instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import re
+import sys
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_local_settings(path: Path | None = None) -> None:
+    """Put local.settings.json `Values` into the environment, never overriding what is set."""
+    path = path or ROOT / "local.settings.json"
+    if not path.exists():
+        return
+    values = json.loads(path.read_text()).get("Values", {})
+    for key, value in values.items():
+        os.environ.setdefault(key, str(value))
+
+
+@dataclass
+class Invocation:
+    function: str
+    trigger: str
+    ok: bool
+    value: Any = None
+    error: BaseException | None = None
+    seconds: float = 0.0
+    logs: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        status = "succeeded" if self.ok else f"failed: {type(self.error).__name__}: {self.error}"
+        return f"{self.function} ({self.trigger}) {status} in {self.seconds * 1000:.0f} ms"
+
+
+class LocalHost:
+    """The registered functions of an app, callable as the host calls them."""
+
+    def __init__(self, app=None):
+        if app is None:
+            sys.path.insert(0, str(ROOT))
+            import function_app
+
+            app = function_app.app
+        self.app = app
+        self.functions = {f.get_function_name(): f for f in app.get_functions()}
+
+    # ------------------------------------------------------------ lookup
+
+    def _by_trigger(self, trigger_type: str) -> list:
+        return [f for f in self.functions.values() if f.get_trigger().type == trigger_type]
+
+    @staticmethod
+    def _resolve(expr: str) -> str:
+        """Resolve %SETTING% binding expressions from the environment, as the host does."""
+
+        def setting(match):
+            name = match.group(1)
+            if name not in os.environ:
+                raise KeyError(f"binding expression %{name}% names a setting that is not set")
+            return os.environ[name]
+
+        return re.sub(r"%([^%]+)%", setting, expr)
+
+    def _call(self, fn, kwargs: dict) -> Invocation:
+        trigger = fn.get_trigger().type
+        started = time.perf_counter()
+        try:
+            value = fn.get_user_function()(**kwargs)
+            return Invocation(fn.get_function_name(), trigger, True, value=value,
+                              seconds=time.perf_counter() - started)
+        except Exception as exc:  # the host would log it and apply its retry policy
+            return Invocation(fn.get_function_name(), trigger, False, error=exc,
+                              seconds=time.perf_counter() - started)
+
+    # ------------------------------------------------------------ triggers
+
+    def blob(self, path: str) -> Invocation:
+        """A blob landed: `path` is "<container>/<blob name>"."""
+        from azurefunctions.extensions.base import Datum
+        from azurefunctions.extensions.bindings.blob import BlobClientConverter
+
+        container, _, name = path.partition("/")
+        for fn in self._by_trigger("blobTrigger"):
+            trigger = fn.get_trigger()
+            pattern_container = self._resolve(trigger.path).split("/", 1)[0]
+            if pattern_container != container:
+                continue
+            # What the host sends for an SDK-type binding: model binding data naming the
+            # connection setting, container and blob.
+            content = json.dumps({
+                "Connection": trigger.connection, "ContainerName": container, "BlobName": name,
+            })
+            datum = Datum(
+                type="model_binding_data",
+                value=SimpleNamespace(
+                    version="1.0", source="AzureStorageBlobs",
+                    content_type="application/json", content=content,
+                ),
+            )
+            pytype = fn.get_user_function().__annotations__[trigger.name]
+            if isinstance(pytype, str):
+                import azurefunctions.extensions.bindings.blob as blob_ext
+
+                pytype = getattr(blob_ext, pytype.rsplit(".", 1)[-1])
+            client = BlobClientConverter.decode(datum, trigger_metadata={}, pytype=pytype)
+            return self._call(fn, {trigger.name: client})
+        raise LookupError(f"no blob-triggered function watches container {container!r}")
+
+    def event_grid(self, events: list[dict] | dict, function: str | None = None) -> list[Invocation]:
+        """Event Grid posts an array; the host invokes the function once per event."""
+        from azure.functions import meta
+        from azure.functions.eventgrid import EventGridEventInConverter
+
+        if isinstance(events, dict):
+            events = [events]
+        candidates = self._by_trigger("eventGridTrigger")
+        if function is not None:
+            candidates = [f for f in candidates if f.get_function_name() == function]
+        if not candidates:
+            raise LookupError(f"no Event Grid-triggered function {function or ''}".strip())
+        results = []
+        for fn in candidates:
+            trigger = fn.get_trigger()
+            for event in events:
+                decoded = EventGridEventInConverter.decode(
+                    meta.Datum(type="json", value=json.dumps(event)), trigger_metadata={}
+                )
+                results.append(self._call(fn, {trigger.name: decoded}))
+        return results
+
+    def queue(
+        self, queue_name: str, body: str | bytes, *, dequeue_count: int = 1,
+        message_id: str | None = None, encoded: bool = False,
+    ) -> Invocation:
+        """A queue message; `encoded` means `body` is base64 as stored in the queue."""
+        from azure.functions import meta
+        from azure.functions.queue import QueueMessageInConverter
+
+        for fn in self._by_trigger("queueTrigger"):
+            trigger = fn.get_trigger()
+            if self._resolve(trigger.queue_name) != queue_name:
+                continue
+            if encoded:
+                body = base64.b64decode(body)
+            now = datetime.now(UTC).isoformat()
+            metadata = {
+                "Id": meta.Datum(type="string", value=message_id or str(uuid.uuid4())),
+                "DequeueCount": meta.Datum(type="int", value=dequeue_count),
+                "InsertionTime": meta.Datum(type="string", value=now),
+                "ExpirationTime": meta.Datum(type="string", value=now),
+                "NextVisibleTime": meta.Datum(type="string", value=now),
+                "PopReceipt": meta.Datum(type="string", value="local"),
+            }
+            datum = meta.Datum(
+                type="bytes" if isinstance(body, bytes) else "string", value=body
+            )
+            message = QueueMessageInConverter.decode(datum, trigger_metadata=metadata)
+            return self._call(fn, {trigger.name: message})
+        raise LookupError(f"no queue-triggered function reads queue {queue_name!r}")
+
+    def http(
+        self, method: str, url: str, body: bytes | str | dict | None = None,
+        headers: dict | None = None,
+    ):
+        """An HTTP request to `/api/<route>`; returns the function's HttpResponse."""
+        import azure.functions as func
+        from urllib.parse import parse_qsl, urlsplit
+
+        parts = urlsplit(url)
+        path = parts.path
+        if path.startswith("/api/"):
+            path = path[len("/api/"):]
+        path = path.strip("/")
+        if isinstance(body, dict):
+            body = json.dumps(body)
+        if isinstance(body, str):
+            body = body.encode()
+        for fn in self._by_trigger("httpTrigger"):
+            trigger = fn.get_trigger()
+            methods = [str(getattr(m, "value", m)).upper() for m in (trigger.methods or [])]
+            if methods and method.upper() not in methods:
+                continue
+            route_params = _match_route(trigger.route or fn.get_function_name(), path)
+            if route_params is None:
+                continue
+            request = func.HttpRequest(
+                method=method.upper(),
+                url=f"http://localhost:7071/api/{path}" + (f"?{parts.query}" if parts.query
+                                                           else ""),
+                headers=headers or {"content-type": "application/json"},
+                params=dict(parse_qsl(parts.query)),
+                route_params=route_params,
+                body=body or b"",
+            )
+            result = self._call(fn, {trigger.name: request})
+            if not result.ok:  # the host answers 500 when a function raises
+                return func.HttpResponse(
+                    json.dumps({"error": {"code": "function_failed",
+                                          "message": str(result.error)}}),
+                    status_code=500, mimetype="application/json",
+                )
+            return result.value
+        return func.HttpResponse(
+            json.dumps({"error": {"code": "not_found", "message": f"no route for {method} "
+                                  f"/api/{path}"}}),
+            status_code=404, mimetype="application/json",
+        )
+
+
+def _match_route(template: str, path: str) -> dict | None:
+    names: list[str] = []
+
+    def group(match):
+        name = match.group(1).split(":")[0].rstrip("?")
+        names.append(name)
+        return r"(?P<%s>[^/]+)" % name
+
+    regex = re.sub(r"\{([^}]+)\}", group, re.escape(template).replace(r"\{", "{").replace(
+        r"\}", "}"))
+    match = re.fullmatch(regex, path)
+    return match.groupdict() if match else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devtools.invoke", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="kind", required=True)
+    p = sub.add_parser("blob", help="deliver a BlobCreated for <container>/<blob>")
+    p.add_argument("path")
+    p = sub.add_parser("event", help="deliver Event Grid events from a JSON file (either schema)")
+    p.add_argument("file")
+    p.add_argument("--function")
+    p = sub.add_parser("queue", help="deliver a queue message")
+    p.add_argument("queue")
+    p.add_argument("message")
+    p = sub.add_parser("http", help="send an HTTP request to /api/...")
+    p.add_argument("method")
+    p.add_argument("url")
+    p.add_argument("--body")
+    args = parser.parse_args(argv)
+
+    load_local_settings()
+    host = LocalHost()
+    if args.kind == "http":
+        response = host.http(args.method, args.url, args.body)
+        print(f"HTTP {response.status_code}")
+        print(response.get_body().decode())
+        return 0 if response.status_code < 400 else 1
+    if args.kind == "blob":
+        results = [host.blob(args.path)]
+    elif args.kind == "event":
+        events = json.loads(Path(args.file).read_text())
+        results = host.event_grid(events, function=args.function)
+    else:
+        results = [host.queue(args.queue, args.message)]
+    for result in results:
+        print(result.describe())
+        if result.error is not None:
+            traceback.print_exception(result.error, file=sys.stderr)
+    return 0 if all(r.ok for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""HTTP admin endpoints for operators (function-key auth, except health)."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from core.bootstrap import services
+from functions.http import handles_errors, json_response
+
+bp = func.Blueprint()
+KEY = func.AuthLevel.FUNCTION
+
+
+@bp.function_name("health")
+@bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@handles_errors
+def health(req: func.HttpRequest) -> func.HttpResponse:
+    body = services().admin.health()
+    return json_response(body, 200 if body["status"] == "healthy" else 503)
+
+
+@bp.function_name("list_ingestions")
+@bp.route(route="ingestions", methods=["GET"], auth_level=KEY)
+@handles_errors
+def list_ingestions(req: func.HttpRequest) -> func.HttpResponse:
+    return json_response(services().admin.list_ingestions(
+        model=req.params.get("model"), status=req.params.get("status")
+    ))
+
+
+@bp.function_name("list_model_ingestions")
+@bp.route(route="models/{model}/ingestions", methods=["GET"], auth_level=KEY)
+@handles_errors
+def list_model_ingestions(req: func.HttpRequest) -> func.HttpResponse:
+    return json_response(services().admin.list_ingestions(
+        model=req.route_params["model"], status=req.params.get("status")
+    ))
+
+
+@bp.function_name("get_ingestion")
+@bp.route(route="models/{model}/ingestions/{id}", methods=["GET"], auth_level=KEY)
+@handles_errors
+def get_ingestion(req: func.HttpRequest) -> func.HttpResponse:
+    return json_response(
+        services().admin.get_ingestion(req.route_params["model"], req.route_params["id"])
+    )
+
+
+@bp.function_name("replay_ingestion")
+@bp.route(route="models/{model}/ingestions/{id}/replay", methods=["POST"], auth_level=KEY)
+@handles_errors
+def replay_ingestion(req: func.HttpRequest) -> func.HttpResponse:
+    result = services().admin.replay_ingestion(req.route_params["model"], req.route_params["id"])
+    status = {"registered": 200, "rejected": 422, "duplicate": 200, "in_progress": 409,
+              "missing": 404}[result["outcome"]]
+    return json_response(result, status)
