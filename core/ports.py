@@ -6,13 +6,14 @@ unit tests implement them with small fakes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from typing import BinaryIO, Protocol
-
-import pyarrow as pa
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from core.domain.assets import DataAssetVersion, MLTable
 from core.domain.ingestion import BlobRef, IngestionRecord
+
+if TYPE_CHECKING:  # pyarrow is heavy; only adapters that read tables import it
+    import pyarrow as pa
 
 # Opens a fresh binary stream over some content; called at most once per use.
 StreamOpener = Callable[[], BinaryIO]
@@ -128,4 +129,3 @@ class Clock(Protocol):
         """Seconds since the epoch."""
 
 
-RowBatches = Iterator[pa.RecordBatch]

@@ -60,6 +60,17 @@ class Invocation:
         return f"{self.function} ({self.trigger}) {status} in {self.seconds * 1000:.0f} ms"
 
 
+_INDEXED: dict[int, dict] = {}
+
+
+def indexed_functions(app) -> dict:
+    """The app's functions by name. `get_functions()` builds them once per app object (a
+    second call refuses the already-registered names), as the worker indexes once."""
+    if id(app) not in _INDEXED:
+        _INDEXED[id(app)] = {f.get_function_name(): f for f in app.get_functions()}
+    return _INDEXED[id(app)]
+
+
 class LocalHost:
     """The registered functions of an app, callable as the host calls them."""
 
@@ -70,7 +81,7 @@ class LocalHost:
 
             app = function_app.app
         self.app = app
-        self.functions = {f.get_function_name(): f for f in app.get_functions()}
+        self.functions = indexed_functions(app)
 
     # ------------------------------------------------------------ lookup
 

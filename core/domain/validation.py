@@ -15,7 +15,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -272,47 +272,37 @@ def _locate_csv_problem(
     """Slow pass over a refused CSV, only to tell the operator exactly where it is wrong."""
     stream = reopen()
     try:
-        data = codecs.getreader("utf-8")(stream, errors="strict")
-        line_no = 0
-        try:
-            text_lines = _lines(data)
-            first = next(text_lines, "")
-            line_no = 1
-            del first
-            for line in text_lines:
-                line_no += 1
-                if not line.strip():
-                    continue
-                fields = next(csv.reader([line]))
-                if len(fields) != len(header):
+        for line_no, raw in enumerate(stream, start=1):
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as exc:
+                return Rejection(
+                    "encoding",
+                    f"line {line_no} is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at "
+                    f"position {exc.start + 1})",
+                    line=line_no,
+                )
+            if line_no == 1 or not line.strip():
+                continue
+            fields = next(csv.reader([line]))
+            if len(fields) != len(header):
+                return Rejection(
+                    "ragged_row",
+                    f"line {line_no} has {len(fields)} fields; the header has {len(header)}",
+                    line=line_no,
+                )
+            for name, value in zip(header, fields, strict=True):
+                kind = kinds.get(name)
+                if kind and not _value_fits(value, kind):
                     return Rejection(
-                        "ragged_row",
-                        f"line {line_no} has {len(fields)} fields; the header has {len(header)}",
-                        line=line_no,
+                        "wrong_type",
+                        f"line {line_no}, column {name!r}: {value[:60]!r} is not a valid "
+                        f"{kind} value (the reference column is {kind})",
+                        line=line_no, column=name,
                     )
-                for name, value in zip(header, fields, strict=True):
-                    kind = kinds.get(name)
-                    if kind and not _value_fits(value, kind):
-                        return Rejection(
-                            "wrong_type",
-                            f"line {line_no}, column {name!r}: {value[:60]!r} is not a valid "
-                            f"{kind} value (the reference column is {kind})",
-                            line=line_no, column=name,
-                        )
-        except UnicodeDecodeError as exc:
-            return Rejection(
-                "encoding",
-                f"line {line_no + 1} is not valid UTF-8 (byte 0x{exc.object[exc.start]:02x})",
-                line=line_no + 1,
-            )
     finally:
         stream.close()
     return Rejection("unparseable", f"the CSV parser refused the file: {arrow_message}")
-
-
-def _lines(text_stream) -> Iterator[str]:
-    for line in text_stream:
-        yield line.rstrip("\r\n")
 
 
 # ---------------------------------------------------------------- data collector JSON lines
