@@ -89,7 +89,7 @@ def running_azurite(location: Path | None = None) -> Iterator[str]:
     location = location or Path(tempfile.mkdtemp(prefix="azurite-"))
     for attempt in range(3):
         blob, queue, table = choose_ports()
-        log = open(location / "azurite.log", "ab")  # noqa: SIM115 - closed below
+        log = open(location / "azurite.log", "ab")
         proc = subprocess.Popen(
             [
                 str(exe), "--silent", "--location", str(location),

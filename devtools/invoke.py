@@ -145,7 +145,9 @@ class LocalHost:
             return self._call(fn, {trigger.name: client})
         raise LookupError(f"no blob-triggered function watches container {container!r}")
 
-    def event_grid(self, events: list[dict] | dict, function: str | None = None) -> list[Invocation]:
+    def event_grid(
+        self, events: list[dict] | dict, function: str | None = None
+    ) -> list[Invocation]:
         """Event Grid posts an array; the host invokes the function once per event."""
         from azure.functions import meta
         from azure.functions.eventgrid import EventGridEventInConverter
@@ -202,8 +204,9 @@ class LocalHost:
         headers: dict | None = None,
     ):
         """An HTTP request to `/api/<route>`; returns the function's HttpResponse."""
-        import azure.functions as func
         from urllib.parse import parse_qsl, urlsplit
+
+        import azure.functions as func
 
         parts = urlsplit(url)
         path = parts.path
@@ -252,7 +255,7 @@ def _match_route(template: str, path: str) -> dict | None:
     def group(match):
         name = match.group(1).split(":")[0].rstrip("?")
         names.append(name)
-        return r"(?P<%s>[^/]+)" % name
+        return rf"(?P<{name}>[^/]+)"
 
     regex = re.sub(r"\{([^}]+)\}", group, re.escape(template).replace(r"\{", "{").replace(
         r"\}", "}"))
