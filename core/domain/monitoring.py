@@ -203,20 +203,29 @@ class MonitorSpec:
         set_(
             self,
             "data_drift_thresholds",
-            _thresholds(self.data_drift_thresholds, _DRIFT_ALLOWED, one_per_type=True,
-                        what="data drift"),
+            _thresholds(
+                self.data_drift_thresholds, _DRIFT_ALLOWED, one_per_type=True, what="data drift"
+            ),
         )
         set_(
             self,
             "prediction_drift_thresholds",
-            _thresholds(self.prediction_drift_thresholds, _DRIFT_ALLOWED, one_per_type=True,
-                        what="prediction drift"),
+            _thresholds(
+                self.prediction_drift_thresholds,
+                _DRIFT_ALLOWED,
+                one_per_type=True,
+                what="prediction drift",
+            ),
         )
         set_(
             self,
             "data_quality_thresholds",
-            _thresholds(self.data_quality_thresholds, _QUALITY_ALLOWED, one_per_type=False,
-                        what="data quality"),
+            _thresholds(
+                self.data_quality_thresholds,
+                _QUALITY_ALLOWED,
+                one_per_type=False,
+                what="data quality",
+            ),
         )
         for what in ("data_drift_thresholds", "data_quality_thresholds"):
             if not getattr(self, what):
@@ -229,12 +238,14 @@ class MonitorSpec:
             raise ValueError("prediction_reference given without production_outputs")
         set_(self, "alert_emails", tuple(self.alert_emails))
         if not _DURATION.match(self.lookback_window):
-            raise ValueError(f"lookback_window must be an ISO duration like P7D: "
-                             f"{self.lookback_window!r}")
+            raise ValueError(
+                f"lookback_window must be an ISO duration like P7D: {self.lookback_window!r}"
+            )
         # azure-ai-ml 1.26.0 to 1.35.1 accept only "3.4" (checked at create time, not here).
         if self.runtime_version not in ("3.4", "3.5"):
-            raise ValueError(f"runtime_version must be '3.4' (or '3.5'), not "
-                             f"{self.runtime_version!r}")
+            raise ValueError(
+                f"runtime_version must be '3.4' (or '3.5'), not {self.runtime_version!r}"
+            )
         tags = {str(k): str(v) for k, v in self.tags.items()}
         reserved = [k for k in tags if k.startswith(TAG_PREFIX)]
         if reserved:

@@ -1,0 +1,319 @@
+"""`MonitorSpec` <-> azure-ai-ml `MonitorSchedule`, with the SDK's pitfalls worked around.
+
+`azure.ai.ml` is imported inside the functions (about 1.5 s; cold starts that only ingest a file
+must not pay for it). The workaround classes subclass SDK classes, so they are built on first use.
+
+Pitfalls of azure-ai-ml 1.35.2 handled here (azure-facts section 2):
+
+1. A drift threshold of 0.0 loses its metric name: `NumericalDriftMetrics` and
+   `CategoricalDriftMetrics._find_name_and_threshold` test `if self.<metric>:`, so 0.0 is
+   "unset" and the wire gets ``{"dataType": "Numerical"}`` with no metric and no threshold.
+   -> `_ZeroSafeNumericalDriftMetrics` / `_ZeroSafeCategoricalDriftMetrics` test `is not None`.
+2. `DataQualityMetricThreshold._to_rest_object` copies the numerical values into the categorical
+   thresholds, and drops categorical thresholds when there are no numerical ones. In 1.35.2
+   `DataQualitySignal` serialises through `_to_rest_data_quality_metrics` and does not call it,
+   but other callers (and other SDK versions) do. -> `_DataQualityMetricThreshold` serialises
+   each feature type from its own values.
+3. `PredictionDriftSignal` always sends ``modelType: "classification"``.
+   -> `_PredictionDriftSignal` sends the monitor's ml_task (lower case, as the SDK does).
+4. The compute's `runtime_version` must be "3.4" for 1.26.0-1.35.1 (1.35.2 also takes "3.5"),
+   checked only at create time -> `MonitorSpec` validates it up front; the default is "3.4".
+5. `MonitorSchedule._to_rest_object` fails when `tags` is None -> we always pass tags.
+6. A schedule read back from the service (`schedules.get`) has lost its target's `model_id`
+   (`MonitorDefinition._from_rest_object` keeps only the deployment id). -> The model and data
+   versions are also written to the schedule's tags (`MonitorSpec.schedule_tags`) and read from
+   there; and enable/disable rebuild the full schedule from the spec instead of calling
+   `schedules.begin_enable/begin_disable`, which re-send the GET result without the model id.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+from core.domain.monitoring import MonitorSpec
+from core.monitoring_yaml import monitor_spec_from_dict
+
+if TYPE_CHECKING:  # pragma: no cover
+    from azure.ai.ml.entities import MonitorSchedule
+
+
+@functools.cache
+def _sdk() -> SimpleNamespace:
+    from azure.ai.ml import Input
+    from azure.ai.ml._restclient.arm_ml_service.models import (
+        CategoricalDataQualityMetricThreshold,
+        MonitoringThreshold,
+        NumericalDataQualityMetricThreshold,
+    )
+    from azure.ai.ml._utils.utils import snake_to_camel
+    from azure.ai.ml.entities import (
+        AlertNotification,
+        BaselineDataRange,
+        CategoricalDriftMetrics,
+        CronTrigger,
+        DataDriftMetricThreshold,
+        DataDriftSignal,
+        DataQualityMetricsCategorical,
+        DataQualityMetricsNumerical,
+        DataQualityMetricThreshold,
+        DataQualitySignal,
+        MonitorDefinition,
+        MonitoringTarget,
+        MonitorSchedule,
+        NumericalDriftMetrics,
+        PredictionDriftMetricThreshold,
+        PredictionDriftSignal,
+        ProductionData,
+        RecurrencePattern,
+        RecurrenceTrigger,
+        ReferenceData,
+        ServerlessSparkCompute,
+    )
+
+    def _first_set(metrics: Any, names: tuple[str, ...]) -> tuple:
+        # Same precedence as the SDK's own method, but 0.0 counts as set (pitfall 1).
+        for name in names:
+            value = getattr(metrics, name, None)
+            if value is not None:
+                return name, MonitoringThreshold(value=value)
+        return None, None
+
+    class _ZeroSafeNumericalDriftMetrics(NumericalDriftMetrics):
+        def _find_name_and_threshold(self) -> tuple:
+            return _first_set(
+                self,
+                (
+                    "jensen_shannon_distance",
+                    "normalized_wasserstein_distance",
+                    "population_stability_index",
+                    "two_sample_kolmogorov_smirnov_test",
+                ),
+            )
+
+    class _ZeroSafeCategoricalDriftMetrics(CategoricalDriftMetrics):
+        def _find_name_and_threshold(self) -> tuple:
+            return _first_set(
+                self,
+                (
+                    "jensen_shannon_distance",
+                    "population_stability_index",
+                    "pearsons_chi_squared_test",
+                ),
+            )
+
+    class _DataQualityMetricThreshold(DataQualityMetricThreshold):
+        # Pitfall 2: each feature type keeps its own values.
+        def _to_rest_object(self) -> list:
+            out: list = []
+            for metrics, rest_cls in (
+                (self.numerical, NumericalDataQualityMetricThreshold),
+                (self.categorical, CategoricalDataQualityMetricThreshold),
+            ):
+                if metrics is None:
+                    continue
+                for name in ("null_value_rate", "data_type_error_rate", "out_of_bounds_rate"):
+                    value = getattr(metrics, name, None)
+                    if value is not None:
+                        out.append(
+                            rest_cls(
+                                metric=snake_to_camel(name),
+                                threshold=MonitoringThreshold(value=value),
+                            )
+                        )
+            return out
+
+    class _PredictionDriftSignal(PredictionDriftSignal):
+        # Pitfall 3: the SDK hard-codes modelType "classification".
+        def __init__(self, *, model_type: str = "classification", **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self._model_type = model_type
+
+        def _to_rest_object(self, **kwargs: Any) -> Any:
+            rest = super()._to_rest_object(**kwargs)
+            rest["modelType"] = self._model_type
+            return rest
+
+    return SimpleNamespace(
+        Input=Input,
+        AlertNotification=AlertNotification,
+        BaselineDataRange=BaselineDataRange,
+        CronTrigger=CronTrigger,
+        DataDriftMetricThreshold=DataDriftMetricThreshold,
+        DataDriftSignal=DataDriftSignal,
+        DataQualityMetricsCategorical=DataQualityMetricsCategorical,
+        DataQualityMetricsNumerical=DataQualityMetricsNumerical,
+        DataQualityMetricThreshold=DataQualityMetricThreshold,
+        DataQualitySignal=DataQualitySignal,
+        MonitorDefinition=MonitorDefinition,
+        MonitoringTarget=MonitoringTarget,
+        MonitorSchedule=MonitorSchedule,
+        PredictionDriftMetricThreshold=PredictionDriftMetricThreshold,
+        PredictionDriftSignal=PredictionDriftSignal,
+        ProductionData=ProductionData,
+        RecurrencePattern=RecurrencePattern,
+        RecurrenceTrigger=RecurrenceTrigger,
+        ReferenceData=ReferenceData,
+        ServerlessSparkCompute=ServerlessSparkCompute,
+        _ZeroSafeNumericalDriftMetrics=_ZeroSafeNumericalDriftMetrics,
+        _ZeroSafeCategoricalDriftMetrics=_ZeroSafeCategoricalDriftMetrics,
+        _DataQualityMetricThreshold=_DataQualityMetricThreshold,
+        _PredictionDriftSignal=_PredictionDriftSignal,
+    )
+
+
+def _drift_thresholds(sdk: SimpleNamespace, cls: Any, thresholds: dict) -> Any:
+    numerical = thresholds.get("numerical")
+    categorical = thresholds.get("categorical")
+    return cls(
+        numerical=sdk._ZeroSafeNumericalDriftMetrics(**numerical) if numerical else None,
+        categorical=sdk._ZeroSafeCategoricalDriftMetrics(**categorical) if categorical else None,
+    )
+
+
+def _trigger(sdk: SimpleNamespace, spec: MonitorSpec) -> Any:
+    trigger = spec.trigger
+    if trigger.cron is not None:
+        return sdk.CronTrigger(expression=trigger.cron, time_zone=trigger.time_zone)
+    hour, minute = trigger.hour_minute
+    return sdk.RecurrenceTrigger(
+        frequency="day",
+        interval=1,
+        schedule=sdk.RecurrencePattern(hours=[hour], minutes=[minute]),
+        time_zone=trigger.time_zone,
+    )
+
+
+def build_monitor_schedule(spec: MonitorSpec) -> MonitorSchedule:
+    """The `MonitorSchedule` for `spec`: data drift + data quality (+ prediction drift when
+    model outputs are collected), each named `<monitor>_<signal>` and alerting; serverless Spark
+    compute; an explicit model target (so every signal carries production and reference data)."""
+    sdk = _sdk()
+
+    def production(ref: Any, context: str) -> Any:
+        return sdk.ProductionData(
+            input_data=sdk.Input(type="mltable", path=ref.asset_id),
+            data_context=context,
+            data_window=sdk.BaselineDataRange(
+                lookback_window_size=spec.lookback_window, lookback_window_offset="P0D"
+            ),
+        )
+
+    def reference(ref: Any, context: str) -> Any:
+        return sdk.ReferenceData(
+            input_data=sdk.Input(type="mltable", path=ref.asset_id), data_context=context
+        )
+
+    features: Any = list(spec.features) if spec.features else "all_features"
+    quality = spec.data_quality_thresholds
+    signals: dict[str, Any] = {
+        spec.signal_name("data_drift"): sdk.DataDriftSignal(
+            production_data=production(spec.production_data, "model_inputs"),
+            reference_data=reference(spec.reference_data, "training"),
+            features=features,
+            metric_thresholds=_drift_thresholds(
+                sdk, sdk.DataDriftMetricThreshold, spec.data_drift_thresholds
+            ),
+            alert_enabled=True,  # the SDK default is False ("mode: Disabled" on the wire)
+        ),
+        spec.signal_name("data_quality"): sdk.DataQualitySignal(
+            production_data=production(spec.production_data, "model_inputs"),
+            reference_data=reference(spec.reference_data, "training"),
+            features=features,
+            metric_thresholds=sdk._DataQualityMetricThreshold(
+                numerical=sdk.DataQualityMetricsNumerical(**quality["numerical"])
+                if "numerical" in quality
+                else None,
+                categorical=sdk.DataQualityMetricsCategorical(**quality["categorical"])
+                if "categorical" in quality
+                else None,
+            ),
+            alert_enabled=True,
+        ),
+    }
+    prediction_reference = spec.effective_prediction_reference()
+    if spec.production_outputs is not None and prediction_reference is not None:
+        signals[spec.signal_name("prediction_drift")] = sdk._PredictionDriftSignal(
+            model_type=spec.ml_task,
+            production_data=production(spec.production_outputs, "model_outputs"),
+            reference_data=reference(
+                prediction_reference,
+                "training" if spec.prediction_reference is None else "validation",
+            ),
+            metric_thresholds=_drift_thresholds(
+                sdk, sdk.PredictionDriftMetricThreshold, spec.prediction_drift_thresholds
+            ),
+            alert_enabled=True,
+        )
+    definition = sdk.MonitorDefinition(
+        compute=sdk.ServerlessSparkCompute(
+            instance_type=spec.instance_type, runtime_version=spec.runtime_version
+        ),
+        monitoring_target=sdk.MonitoringTarget(ml_task=spec.ml_task, model_id=spec.model_id),
+        monitoring_signals=signals,
+        alert_notification=sdk.AlertNotification(emails=list(spec.alert_emails))
+        if spec.alert_emails
+        else None,
+    )
+    return sdk.MonitorSchedule(
+        name=spec.name,
+        trigger=_trigger(sdk, spec),
+        create_monitor=definition,
+        description=spec.description or None,
+        tags=spec.schedule_tags(),
+        is_enabled=spec.enabled,
+    )
+
+
+def apply_sdk_workarounds(schedule: MonitorSchedule) -> MonitorSchedule:
+    """Swap the SDK's threshold and prediction-drift objects in `schedule` (for example one from
+    the SDK's YAML loader or from `schedules.get`) for the fixed subclasses above, in place."""
+    sdk = _sdk()
+    definition = schedule.create_monitor
+    ml_task = str(
+        (definition.monitoring_target.ml_task if definition.monitoring_target else None)
+        or "classification"
+    ).lower()
+    for name, signal in list((definition.monitoring_signals or {}).items()):
+        thresholds = signal.metric_thresholds
+        if isinstance(
+            thresholds, (sdk.DataDriftMetricThreshold, sdk.PredictionDriftMetricThreshold)
+        ):
+            for attr, cls in (
+                ("numerical", sdk._ZeroSafeNumericalDriftMetrics),
+                ("categorical", sdk._ZeroSafeCategoricalDriftMetrics),
+            ):
+                metrics = getattr(thresholds, attr)
+                if metrics is not None and not isinstance(metrics, cls):
+                    fixed = cls.__new__(cls)
+                    fixed.__dict__.update(vars(metrics))
+                    setattr(thresholds, attr, fixed)
+        elif isinstance(thresholds, sdk.DataQualityMetricThreshold) and not isinstance(
+            thresholds, sdk._DataQualityMetricThreshold
+        ):
+            fixed = sdk._DataQualityMetricThreshold.__new__(sdk._DataQualityMetricThreshold)
+            fixed.__dict__.update(vars(thresholds))
+            signal.metric_thresholds = fixed
+        if isinstance(signal, sdk.PredictionDriftSignal) and not isinstance(
+            signal, sdk._PredictionDriftSignal
+        ):
+            fixed_signal = sdk._PredictionDriftSignal.__new__(sdk._PredictionDriftSignal)
+            fixed_signal.__dict__.update(vars(signal))
+            fixed_signal._model_type = ml_task
+            definition.monitoring_signals[name] = fixed_signal
+    return schedule
+
+
+def schedule_to_dict(schedule: MonitorSchedule) -> dict[str, Any]:
+    """The SDK's own YAML-shaped dump of a schedule, as plain dicts (its `_to_dict()` returns
+    OrderedDicts that `yaml.safe_dump` refuses)."""
+    return json.loads(json.dumps(schedule._to_dict(), default=str))
+
+
+def monitor_spec_from_schedule(schedule: MonitorSchedule) -> MonitorSpec:
+    """Back from an SDK entity (built here, loaded from YAML, or returned by `schedules.get`).
+
+    The model comes from the target when present, else from the schedule's tags (pitfall 6)."""
+    return monitor_spec_from_dict(schedule_to_dict(schedule))

@@ -1,0 +1,462 @@
+"""The Azure ML workspace behind the ports: data assets, models and monitor schedules through
+`MLClient` (azure-ai-ml) with `DefaultAzureCredential`.
+
+`azure.ai.ml` is imported inside the constructor and methods only: importing it costs about
+1.5 s, and a cold start that only ingests a file must not pay for it.
+
+Errors: a missing entity raises `core.ports.NotFound`; an unreachable or throttled service
+(connection errors, 408, 429, 5xx) raises `core.ports.WorkspaceError`, which callers may retry.
+Everything else (validation, 400, 401/403) propagates as the SDK raised it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from core.adapters.azureml_monitor import build_monitor_schedule, monitor_spec_from_schedule
+from core.domain.assets import DataAssetVersion, MLTable, ModelVersion
+from core.domain.monitoring import MonitorSpec
+from core.ports import NotFound, StreamOpener, WorkspaceError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from azure.ai.ml import MLClient
+
+log = logging.getLogger(__name__)
+
+_RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
+_TABULAR_SUFFIXES = {".csv", ".tsv", ".txt", ".parquet", ".jsonl", ".json"}
+
+
+class UnreadableData(ValueError):
+    """A data asset whose rows this service cannot read (unsupported path scheme or format)."""
+
+
+@contextlib.contextmanager
+def map_sdk_errors(what: str) -> Iterator[None]:
+    """SDK/azure-core exceptions -> the ports' exceptions."""
+    from azure.ai.ml.exceptions import MlException, ValidationErrorType
+    from azure.core.exceptions import (
+        HttpResponseError,
+        ResourceNotFoundError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
+
+    try:
+        yield
+    except MlException as exc:
+        # Some operations wrap the HTTP error (e.g. `data.get(label="latest")` on a missing
+        # asset raises MlException <- ValidationException <- ResourceNotFoundError).
+        cause = _http_cause(exc)
+        if (
+            isinstance(cause, ResourceNotFoundError)
+            or getattr(cause, "status_code", 0) == 404
+            # `models.get(label="latest")` on an empty list: no HTTP error, just this.
+            or getattr(exc, "error_type", None) == ValidationErrorType.RESOURCE_NOT_FOUND
+        ):
+            raise NotFound(f"{what}: not found") from exc
+        if (
+            isinstance(cause, (ServiceRequestError, ServiceResponseError))
+            or getattr(cause, "status_code", 0) in _RETRYABLE_STATUS
+        ):
+            raise WorkspaceError(f"{what}: {cause}") from exc
+        raise
+    except ResourceNotFoundError as exc:
+        raise NotFound(f"{what}: not found") from exc
+    except (ServiceRequestError, ServiceResponseError) as exc:
+        raise WorkspaceError(f"{what}: workspace unreachable: {exc}") from exc
+    except HttpResponseError as exc:
+        if exc.status_code == 404:
+            raise NotFound(f"{what}: not found") from exc
+        if exc.status_code in _RETRYABLE_STATUS:
+            raise WorkspaceError(f"{what}: HTTP {exc.status_code}: {exc.reason}") from exc
+        raise
+
+
+def _http_cause(exc: BaseException) -> BaseException | None:
+    from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (HttpResponseError, ServiceRequestError, ServiceResponseError)):
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _created_at(entity: Any) -> str | None:
+    context = getattr(entity, "creation_context", None)
+    created = getattr(context, "created_at", None)
+    if created is None:
+        return None
+    return created.isoformat() if hasattr(created, "isoformat") else str(created)
+
+
+def _version_key(item: Any) -> tuple:
+    version = str(item.version)
+    return (item.created_at or "", int(version) if version.isdigit() else 0, version)
+
+
+def _to_data_version(data: Any) -> DataAssetVersion:
+    return DataAssetVersion(
+        name=data.name,
+        version=str(data.version),
+        type=str(data.type),  # type: ignore[arg-type]
+        path=str(data.path),
+        tags=dict(data.tags or {}),
+        description=data.description or "",
+        created_at=_created_at(data),
+    )
+
+
+def _to_model_version(model: Any) -> ModelVersion:
+    return ModelVersion(
+        name=model.name,
+        version=str(model.version),
+        path=str(model.path),
+        type=str(model.type or "custom_model"),
+        tags=dict(model.tags or {}),
+        properties={str(k): str(v) for k, v in (model.properties or {}).items()},
+        description=model.description or "",
+        created_at=_created_at(model),
+    )
+
+
+def _safe_relative(name: str) -> PurePosixPath:
+    rel = PurePosixPath(name.removeprefix("./"))
+    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+        raise ValueError(f"file name must be a relative path inside the asset folder: {name!r}")
+    return rel
+
+
+class AzureMLWorkspace:
+    """`DataAssets` (plus models and monitor schedules) over one Azure ML workspace."""
+
+    backend = "azureml"
+
+    def __init__(
+        self,
+        *,
+        inference_datastore: str,
+        subscription_id: str | None = None,
+        resource_group: str | None = None,
+        workspace_name: str | None = None,
+        inference_container: str | None = None,
+        ml_client: MLClient | None = None,
+        credential: Any = None,
+    ) -> None:
+        """`inference_datastore`: the datastore registered for the inference container (from
+        settings). `inference_container`, when given, makes `blob_uri` refuse other containers.
+        `ml_client` is injected by tests; otherwise one is built with `DefaultAzureCredential`."""
+        if ml_client is None:
+            if not (subscription_id and resource_group and workspace_name):
+                raise ValueError("subscription_id, resource_group and workspace_name are required")
+            from azure.ai.ml import MLClient
+
+            if credential is None:
+                from azure.identity import DefaultAzureCredential
+
+                credential = DefaultAzureCredential()
+            ml_client = MLClient(credential, subscription_id, resource_group, workspace_name)
+        self._ml = ml_client
+        self._datastore = inference_datastore
+        self._container = inference_container
+
+    @property
+    def ml_client(self) -> MLClient:
+        return self._ml
+
+    # -- data assets -----------------------------------------------------------------------
+
+    def blob_uri(self, container: str, blob_name: str) -> str | None:
+        if self._container is not None and container != self._container:
+            return None
+        return f"azureml://datastores/{self._datastore}/paths/{blob_name.lstrip('/')}"
+
+    def create_mltable_version(
+        self,
+        name: str,
+        version: str,
+        mltable: MLTable,
+        *,
+        files: Mapping[str, StreamOpener],
+        tags: Mapping[str, str],
+        description: str = "",
+    ) -> DataAssetVersion:
+        """Writes the MLTable and `files` to a temporary folder and registers it; the SDK
+        uploads the folder to the workspace's default datastore. Idempotent: an existing
+        version is returned as it is (data asset versions are immutable on Azure)."""
+        from azure.ai.ml.constants import AssetTypes
+        from azure.ai.ml.entities import Data
+        from azure.core.exceptions import HttpResponseError, ResourceExistsError
+
+        version = str(version)
+        with contextlib.suppress(NotFound):
+            return self.get_data(name, version)
+        with tempfile.TemporaryDirectory(prefix="mltable-") as tmp:
+            folder = Path(tmp) / name
+            folder.mkdir()
+            (folder / "MLTable").write_text(mltable.to_yaml(), encoding="utf-8")
+            for file_name, opener in files.items():
+                target = folder / _safe_relative(file_name)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with opener() as source, open(target, "wb") as sink:
+                    shutil.copyfileobj(source, sink, 1 << 20)
+            data = Data(
+                name=name,
+                version=version,
+                type=AssetTypes.MLTABLE,
+                path=str(folder),
+                tags=dict(tags),
+                description=description or None,
+            )
+            try:
+                with map_sdk_errors(f"data {name}:{version}"):
+                    created = self._ml.data.create_or_update(data)
+            except (ResourceExistsError, HttpResponseError) as exc:
+                # Another instance registered the same version first: return theirs.
+                if isinstance(exc, ResourceExistsError) or exc.status_code == 409:
+                    return self.get_data(name, version)
+                raise
+        return _to_data_version(created)
+
+    def get_data(self, name: str, version: str) -> DataAssetVersion:
+        with map_sdk_errors(f"data {name}:{version}"):
+            return _to_data_version(self._ml.data.get(name=name, version=str(version)))
+
+    def list_data_versions(self, name: str) -> list[DataAssetVersion]:
+        try:
+            with map_sdk_errors(f"data {name}"):
+                items = [_to_data_version(d) for d in self._ml.data.list(name=name)]
+        except NotFound:
+            return []
+        return sorted(items, key=_version_key)
+
+    def latest_data(self, name: str) -> DataAssetVersion | None:
+        try:
+            with map_sdk_errors(f"data {name}@latest"):
+                return _to_data_version(self._ml.data.get(name=name, label="latest"))
+        except NotFound:
+            return None
+
+    def read_table(self, asset: DataAssetVersion, columns: list[str] | None = None) -> pa.Table:
+        """Downloads the asset's files with the SDK (the datastore's storage client) and reads
+        them with pyarrow. MLTable paths may be relative to the MLTable file or `azureml://`
+        datastore URIs; anything else (https, wasbs, abfss, globs) raises `UnreadableData`."""
+        with tempfile.TemporaryDirectory(prefix="asset-") as tmp:
+            root = Path(tmp)
+            if asset.type == "mltable":
+                folder = self._download(asset.path, root / "asset", what=asset.asset_id)
+                mltable_file = folder / "MLTable"
+                if not mltable_file.is_file():
+                    raise UnreadableData(f"{asset.asset_id}: no MLTable file at {asset.path}")
+                import yaml
+
+                table = MLTable.from_dict(yaml.safe_load(mltable_file.read_text("utf-8")) or {})
+                if not table.paths:
+                    raise UnreadableData(f"{asset.asset_id}: MLTable lists no file paths")
+                local: list[Path] = []
+                for i, p in enumerate(table.paths):
+                    if p.startswith("azureml://"):
+                        local.append(self._download(p, root / f"path{i}", what=asset.asset_id))
+                    elif "://" in p or p.startswith(("/", "\\")) or "*" in p:
+                        raise UnreadableData(
+                            f"{asset.asset_id}: cannot read MLTable path {p!r}: only paths "
+                            "relative to the MLTable file and azureml:// datastore URIs are read"
+                        )
+                    else:
+                        local.append(folder / _safe_relative(p))
+                return self._read_files(local, table, columns, asset.asset_id)
+            if not asset.path.startswith("azureml://"):
+                raise UnreadableData(f"{asset.asset_id}: cannot download {asset.path!r}")
+            target = self._download(asset.path, root / "asset", what=asset.asset_id)
+            return self._read_files([target], None, columns, asset.asset_id)
+
+    def _download(self, uri: str, destination: Path, *, what: str) -> Path:
+        """Download an azureml:// datastore path (file or folder prefix); returns the local file
+        for a single blob, or the folder."""
+        from azure.ai.ml._artifacts._artifact_utilities import download_artifact_from_aml_uri
+
+        destination.mkdir(parents=True, exist_ok=True)
+        with map_sdk_errors(f"{what}: {uri}"):
+            download_artifact_from_aml_uri(uri, str(destination), self._ml.datastores)
+        found = [p for p in destination.rglob("*") if p.is_file()]
+        if not found:
+            raise NotFound(f"{what}: nothing stored at {uri}")
+        name = uri.rstrip("/").rsplit("/", 1)[-1]
+        if not uri.endswith("/") and len(found) == 1 and found[0].name == name:
+            return found[0]
+        return destination
+
+    def _read_files(
+        self, paths: list[Path], table: MLTable | None, columns: list[str] | None, what: str
+    ) -> pa.Table:
+        import pyarrow.csv as pacsv
+        import pyarrow.json as pajson
+        import pyarrow.parquet as pq
+
+        files: list[Path] = []
+        for p in paths:
+            if p.is_dir():
+                files.extend(
+                    sorted(
+                        f
+                        for f in p.rglob("*")
+                        if f.is_file() and f.suffix.lower() in _TABULAR_SUFFIXES
+                    )
+                )
+            elif p.is_file():
+                files.append(p)
+            else:
+                raise UnreadableData(f"{what}: file {p.name!r} listed but not stored")
+        if not files:
+            raise UnreadableData(f"{what}: no readable files")
+        tables = []
+        for f in files:
+            suffix = f.suffix.lower()
+            if table is not None:  # an MLTable says how to read every file it lists
+                fmt = table.data_format
+                delimiter = table.delimiter
+            else:
+                fmt = {".jsonl": "json_lines", ".json": "json_lines", ".parquet": "parquet"}.get(
+                    suffix, "delimited"
+                )
+                delimiter = "\t" if suffix == ".tsv" else ","
+            if fmt == "json_lines":
+                t = pajson.read_json(f)
+            elif fmt == "parquet":
+                t = pq.read_table(f)
+            elif fmt == "delimited" and (table is not None or suffix in (".csv", ".tsv", ".txt")):
+                t = pacsv.read_csv(f, parse_options=pacsv.ParseOptions(delimiter=delimiter))
+            else:
+                raise UnreadableData(f"{what}: unsupported file type {f.name!r}")
+            tables.append(t)
+        result = (
+            pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+        )
+        if columns is not None:
+            missing = [c for c in columns if c not in result.column_names]
+            if missing:
+                raise UnreadableData(f"{what}: missing columns {missing}")
+            result = result.select(columns)
+        return result
+
+    # -- models ----------------------------------------------------------------------------
+
+    def register_model(
+        self,
+        name: str,
+        local_path: str | Path,
+        tags: Mapping[str, str] | None = None,
+        properties: Mapping[str, str] | None = None,
+        description: str = "",
+    ) -> ModelVersion:
+        """Uploads `local_path` (file or folder) and registers the next version of `name`."""
+        from azure.ai.ml.constants import AssetTypes
+        from azure.ai.ml.entities import Model
+
+        model = Model(
+            name=name,
+            path=str(local_path),
+            type=AssetTypes.CUSTOM_MODEL,
+            tags=dict(tags or {}),
+            properties=dict(properties or {}),
+            description=description or None,
+        )
+        with map_sdk_errors(f"model {name}"):
+            return _to_model_version(self._ml.models.create_or_update(model))
+
+    def get_model(self, name: str, version: str) -> ModelVersion:
+        with map_sdk_errors(f"model {name}:{version}"):
+            return _to_model_version(self._ml.models.get(name=name, version=str(version)))
+
+    def latest_model(self, name: str) -> ModelVersion | None:
+        try:
+            with map_sdk_errors(f"model {name}@latest"):
+                return _to_model_version(self._ml.models.get(name=name, label="latest"))
+        except NotFound:
+            return None
+
+    def list_model_versions(self, name: str) -> list[ModelVersion]:
+        try:
+            with map_sdk_errors(f"model {name}"):
+                items = [_to_model_version(m) for m in self._ml.models.list(name=name)]
+        except NotFound:
+            return []
+        return sorted(items, key=_version_key)
+
+    # -- monitor schedules -----------------------------------------------------------------
+
+    def get_monitor(self, name: str) -> MonitorSpec | None:
+        from azure.ai.ml.entities import MonitorSchedule
+
+        try:
+            with map_sdk_errors(f"schedule {name}"):
+                schedule = self._ml.schedules.get(name=name)
+        except NotFound:
+            return None
+        if not isinstance(schedule, MonitorSchedule):
+            raise ValueError(f"schedule {name!r} exists but is not a monitor schedule")
+        return monitor_spec_from_schedule(schedule)
+
+    def create_or_update_monitor(self, spec: MonitorSpec) -> MonitorSpec:
+        """Creates or replaces the schedule; returns the monitor as the service stored it."""
+        with map_sdk_errors(f"schedule {spec.name}"):
+            poller = self._ml.schedules.begin_create_or_update(build_monitor_schedule(spec))
+            stored = poller.result()
+        return monitor_spec_from_schedule(stored) if stored is not None else spec
+
+    def list_monitors(self) -> list[MonitorSpec]:
+        """Every monitor schedule, enabled or not; schedules this product cannot represent are
+        skipped (and logged)."""
+        from azure.ai.ml._restclient.arm_ml_service.models import ScheduleListViewType
+        from azure.ai.ml.entities import MonitorSchedule
+
+        out = []
+        with map_sdk_errors("schedules"):
+            schedules = list(self._ml.schedules.list(list_view_type=ScheduleListViewType.ALL))
+        for schedule in schedules:
+            if not isinstance(schedule, MonitorSchedule):
+                continue
+            try:
+                out.append(monitor_spec_from_schedule(schedule))
+            except ValueError as exc:
+                log.info("skipping schedule %s: %s", schedule.name, exc)
+        return sorted(out, key=lambda s: s.name)
+
+    def enable_monitor(self, name: str) -> MonitorSpec:
+        return self._set_enabled(name, True)
+
+    def disable_monitor(self, name: str) -> MonitorSpec:
+        return self._set_enabled(name, False)
+
+    def _set_enabled(self, name: str, enabled: bool) -> MonitorSpec:
+        # Not schedules.begin_enable/begin_disable: they PUT back the GET result, which has lost
+        # the monitoring target's model id in azure-ai-ml 1.35.2 (see azureml_monitor, pitfall 6).
+        spec = self.get_monitor(name)
+        if spec is None:
+            raise NotFound(f"schedule {name}: not found")
+        if spec.enabled == enabled:
+            return spec
+        return self.create_or_update_monitor(dataclasses.replace(spec, enabled=enabled))
+
+    def trigger_monitor(self, name: str) -> str | None:
+        """Runs the monitor once now; returns the submitted job's name when the service says."""
+        with map_sdk_errors(f"schedule {name}"):
+            result = self._ml.schedules.trigger(name=name)
+        return getattr(result, "job_name", None)
+
+    def delete_monitor(self, name: str) -> None:
+        with map_sdk_errors(f"schedule {name}"):
+            self._ml.schedules.begin_delete(name=name).result()
