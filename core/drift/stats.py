@@ -1,0 +1,236 @@
+"""The numerical kernels: Azure's histogram, the drift metrics and the rate rounding.
+
+Everything here works on *sorted* float64 arrays (numerical) or on count vectors
+(categorical), so a batch costs one sort of its own values and never re-reads the reference.
+Each function states the Azure step it reproduces; ``tests/unit/drift/azure_reference.py``
+re-implements the same steps the slow, obvious way and the tests hold the two equal.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+import numpy as np
+from scipy import stats as sps
+from scipy.spatial import distance as spd
+
+#: Azure refuses the KS test when either frame has this many rows or more.
+AZURE_KS_MAX_ROWS = 10_000
+#: scipy's ks_2samp uses its exact distribution up to this sample size, else Smirnov's asymptotics.
+SCIPY_KS_EXACT_MAX = 10_000
+
+
+def sturges_bins(n_small: int) -> int:
+    """Azure's bin count: ``ceil(log2(n_small) + 1)``, n_small = rows of the smaller frame."""
+    if n_small < 1:
+        raise ValueError("Sturges' rule needs at least one row")
+    return math.ceil(math.log2(n_small) + 1)
+
+
+@dataclass(frozen=True)
+class Binning:
+    """Bin edges for one numerical feature and how values are assigned to them.
+
+    ``mode``:
+    - ``even``: Spark's ``RDD.histogram`` with evenly spaced edges: bin ``int((x-lo)/inc)``,
+      values above the last edge are skipped (Azure's last-edge quirk);
+    - ``bisect``: Spark's path when the edge steps differ by 1e-10 or more: bisect on the edges,
+      values above the last edge are skipped;
+    - ``corrected``: edges ``linspace(lo, hi, k+1)`` (last edge forced to hi), edge comparison,
+      every value counted;
+    - ``constant``: one bin ``[lo - d, lo + d]`` holding every value.
+    """
+
+    edges: np.ndarray
+    mode: str
+    lo: float
+    inc: float
+    degenerate: bool = False
+
+    @property
+    def k(self) -> int:
+        return len(self.edges) - 1
+
+
+def azure_binning(lo: float, hi: float, k: int) -> Binning:
+    """Edges exactly as Azure's ``get_dual_histogram_bin_edges`` builds them (see module doc)."""
+    lo, hi = float(lo), float(hi)
+    if lo == hi:
+        d = 0.005 if lo == 0 else abs(lo) * 0.005
+        edges = np.array([lo - d, lo + d])
+        return Binning(edges, "constant", lo - d, 2 * d)
+    w = (hi - lo) / k
+    edges = np.array([lo + i * w for i in range(k + 1)], dtype=np.float64)
+    steps = np.diff(edges)
+    if np.any(steps <= 0):
+        # Spark refuses duplicated edges ("buckets should not contain duplicated values"): the
+        # range is within floating-point resolution of lo. We keep the distinct edges.
+        edges = np.unique(edges)
+        if len(edges) < 2:
+            edges = np.array([lo, hi])
+        return Binning(edges, "bisect", lo, float("nan"), degenerate=True)
+    if float(steps.max() - steps.min()) < 1e-10:
+        inc = (float(edges[-1]) - lo) / k
+        return Binning(edges, "even", lo, inc)
+    return Binning(edges, "bisect", lo, float("nan"))
+
+
+def corrected_binning(lo: float, hi: float, k: int) -> Binning:
+    """Equal-width edges whose last edge is exactly ``hi``, so every value lands in a bin."""
+    lo, hi = float(lo), float(hi)
+    if lo == hi:
+        d = 0.005 if lo == 0 else abs(lo) * 0.005
+        return Binning(np.array([lo - d, lo + d]), "constant", lo - d, 2 * d)
+    edges = lo + (hi - lo) * (np.arange(k + 1, dtype=np.float64) / k)
+    edges[0], edges[-1] = lo, hi
+    edges = np.maximum.accumulate(edges)
+    if np.any(np.diff(edges) <= 0):
+        edges = np.unique(edges)
+        return Binning(edges, "corrected", lo, float("nan"), degenerate=True)
+    return Binning(edges, "corrected", lo, float("nan"))
+
+
+def _first_index_at_least(x: np.ndarray, lo: float, inc: float, targets: np.ndarray) -> np.ndarray:
+    """For each integer target b, the first index i with ``(x[i] - lo) / inc >= b``.
+
+    ``int(v) >= b`` iff ``v >= b`` for v >= 0, and ``(x - lo) / inc`` is monotone in x, so a
+    vectorised bisection over the sorted values finds Spark's bin boundaries exactly.
+    """
+    n = x.size
+    left = np.zeros(targets.size, dtype=np.int64)
+    right = np.full(targets.size, n, dtype=np.int64)
+    if n == 0:
+        return left
+    while True:
+        active = left < right
+        if not active.any():
+            return left
+        mid = (left + right) // 2
+        cond = ((x[np.minimum(mid, n - 1)] - lo) / inc) >= targets
+        right = np.where(active & cond, mid, right)
+        left = np.where(active & ~cond, mid + 1, left)
+
+
+def bin_counts(x_sorted: np.ndarray, binning: Binning) -> tuple[np.ndarray, int]:
+    """Histogram counts of sorted values; returns ``(counts, n_outside)``.
+
+    ``n_outside`` is how many values fell outside every bin (only Azure's last-edge quirk
+    produces any: values above ``lo + k*w``).
+    """
+    n = x_sorted.size
+    k = binning.k
+    if binning.mode == "constant":
+        inside = int(
+            np.searchsorted(x_sorted, binning.edges[-1], "right")
+            - np.searchsorted(x_sorted, binning.edges[0], "left")
+        )
+        return np.array([inside], dtype=np.int64), n - inside
+    if binning.mode == "even":
+        targets = np.arange(1, k, dtype=np.float64)
+        inner = _first_index_at_least(x_sorted, binning.lo, binning.inc, targets)
+        n_in = int(np.searchsorted(x_sorted, binning.edges[-1], "right"))
+    else:  # bisect and corrected: compare against the edges
+        inner = np.searchsorted(x_sorted, binning.edges[1:-1], "left")
+        n_in = n if binning.mode == "corrected" else int(
+            np.searchsorted(x_sorted, binning.edges[-1], "right")
+        )
+    inner = np.minimum(inner, n_in)
+    bounds = np.concatenate(([0], inner, [n_in]))
+    return np.diff(bounds).astype(np.int64), n - n_in
+
+
+def jensen_shannon(p_counts: np.ndarray, q_counts: np.ndarray, n_p: int, n_q: int) -> float:
+    """``scipy.spatial.distance.jensenshannon(p/n_p, q/n_q, base=2)`` as Azure calls it."""
+    return float(spd.jensenshannon(p_counts / n_p, q_counts / n_q, base=2))
+
+
+def psi(ref_counts: np.ndarray, prod_counts: np.ndarray, n_ref: int, n_prod: int) -> float:
+    """Azure's PSI: ``b=(cb+1)/(Nb+k)``, ``p=(cp+1)/(Np+k)``, ``sum((p-b)*ln(p/b))``."""
+    k = ref_counts.size
+    b = (ref_counts + 1) / (n_ref + k)
+    p = (prod_counts + 1) / (n_prod + k)
+    return float(np.sum((p - b) * np.log(p / b)))
+
+
+@dataclass(frozen=True)
+class CdfStats:
+    wasserstein: float
+    ks_statistic: float
+
+
+def cdf_stats(u: np.ndarray, v: np.ndarray) -> CdfStats:
+    """Wasserstein-1 distance and the two-sided KS statistic of two sorted samples.
+
+    One merge of the two sorted arrays; the terms are exactly scipy's (``wasserstein_distance``
+    and ``ks_2samp`` evaluate the right-continuous CDFs at the merged values; where two merged
+    values are equal the Wasserstein term is multiplied by a zero step and KS reads the CDFs at
+    the end of each run of equal values, which is what ``searchsorted(side="right")`` returns).
+    """
+    n, m = u.size, v.size
+    both = np.concatenate((u, v))
+    # A stable sort of two sorted runs is a merge (timsort); equal values keep u before v.
+    perm = np.argsort(both, kind="stable")
+    is_v = perm >= n
+    merged = both[perm]
+    cv = np.cumsum(is_v[:-1], dtype=np.int64)
+    cu = np.arange(1, n + m, dtype=np.int64) - cv
+    deltas = np.diff(merged)
+    diff = cu / n - cv / m
+    w = float(np.sum(np.abs(diff) * deltas))
+    ends = deltas != 0
+    # The last merged value closes a run too; both CDFs are 1 there (difference 0).
+    dvals = diff[ends]
+    max_s = max(float(dvals.max()), 0.0) if dvals.size else 0.0
+    min_s = min(max(-float(dvals.min()), 0.0), 1.0) if dvals.size else 0.0
+    return CdfStats(w, max(max_s, min_s))
+
+
+def ks_pvalue(d: float, u: np.ndarray, v: np.ndarray) -> float:
+    """scipy's ``ks_2samp(u, v).pvalue`` given the statistic ``d`` of the sorted samples.
+
+    Small samples go through scipy itself (its exact distribution); beyond scipy's exact limit
+    scipy uses ``kstwo.sf(d, round(n*m/(n+m)))``, which we evaluate directly.
+    """
+    n1, n2 = u.size, v.size
+    if max(n1, n2) <= SCIPY_KS_EXACT_MAX:
+        return float(sps.ks_2samp(u, v).pvalue)
+    m_, n_ = sorted([float(n1), float(n2)], reverse=True)
+    en = m_ * n_ / (m_ + n_)
+    return float(np.clip(sps.kstwo.sf(d, np.round(en)), 0, 1))
+
+
+def chi_squared_pvalue(ref_counts: np.ndarray, prod_counts: np.ndarray, n_ref: int) -> float:
+    """``scipy.stats.chisquare(prod_counts, f_exp=ref_counts/n_ref * n_prod).pvalue``.
+
+    A category seen only in production has an expected count of 0: the statistic is infinite
+    and the p-value 0, as in scipy (without its divide-by-zero warning).
+    """
+    n_prod = float(prod_counts.sum())
+    f_exp = (ref_counts / n_ref) * n_prod
+    f_obs = prod_counts.astype(np.float64)
+    zero = f_exp == 0
+    if np.any(zero & (f_obs > 0)):
+        return 0.0
+    keep = ~zero
+    stat = float(np.sum((f_obs[keep] - f_exp[keep]) ** 2 / f_exp[keep]))
+    dof = prod_counts.size - 1
+    return float(sps.chi2.sf(stat, dof))
+
+
+def total_variation(p: np.ndarray, q: np.ndarray) -> float:
+    """Half the L1 distance between two frequency vectors: an effect size in [0, 1]."""
+    return float(0.5 * np.sum(np.abs(p - q)))
+
+
+def round5(x: float) -> float:
+    """Spark's ``round(x, 5)`` (HALF_UP on the double's shortest decimal form)."""
+    return float(Decimal(repr(float(x))).quantize(Decimal("0.00001"), rounding=ROUND_HALF_UP))
+
+
+def sample_std(x: np.ndarray) -> float | None:
+    """Spark's ``stddev`` (sample standard deviation); None below two values."""
+    if x.size < 2:
+        return None
+    return float(np.std(x, ddof=1))
