@@ -58,5 +58,51 @@ class Admin:
         outcome = self._s.ingest.replay(model, ingestion_id)
         return outcome.to_json()
 
+    # ------------------------------------------------------------ drift
+
+    def latest_drift(self, model: str) -> dict:
+        summary = self._s.drift.latest(model)
+        result = self._s.drift.load_result(summary["result"])
+        return {"summary": summary, "result": result.to_dict()}
+
+    def drift_report(self, model: str, ingestion_id: str | None) -> str:
+        from core.drift import render_html
+
+        result = self._s.drift.result_for(model, ingestion_id)
+        which = f"ingestion {ingestion_id}" if ingestion_id else "latest batch"
+        return render_html(result, title=f"Drift report: {model}, {which}")
+
+    def check_drift(self, model: str, body: dict) -> tuple[dict, str]:
+        """On-demand check between two data versions. Body (all optional):
+        {"production": {"name", "version"}, "baseline": {"name", "version"}}; defaults: the
+        model's latest inference version against its latest reference version."""
+        from core.drift import render_html
+
+        production = body.get("production") or {}
+        baseline = body.get("baseline")
+        for name, part in (("production", production), ("baseline", baseline or {})):
+            if not isinstance(part, dict):
+                raise BadRequest(f"'{name}' must be an object with 'name' and/or 'version'")
+        try:
+            result, summary = self._s.drift.check(
+                model,
+                _opt_str(production.get("version")),
+                production_asset=_opt_str(production.get("name")),
+                baseline=(
+                    (baseline.get("name") or self._s.settings.reference_asset(model),
+                     _opt_str(baseline.get("version")))
+                    if baseline else None
+                ),
+            )
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        title = f"Drift check: {model}, {summary['reference']} vs {summary['production']}"
+        html = render_html(result, title=title)
+        return {"summary": summary, "result": result.to_dict()}, html
+
+
+def _opt_str(value) -> str | None:
+    return None if value is None else str(value)
+
 
 __all__ = ["Admin", "BadRequest", "NotFound"]

@@ -81,7 +81,20 @@ class Services:
             lease_seconds=s.ingest_lease_seconds,
             inference_asset=s.inference_asset,
         )
-        return IngestService(config, self.workspace, self.blob_store, self.ledger, self.reference)
+        return IngestService(
+            config, self.workspace, self.blob_store, self.ledger, self.reference,
+            observer_factory=self.drift.observer_for,
+        )
+
+    @cached_property
+    def drift(self):
+        from core.drift_checks import DriftChecks
+
+        s = self.settings
+        return DriftChecks(
+            self.workspace, self.artifacts, self.ledger, s.reference_asset, s.inference_asset,
+            enabled=s.early_drift_check, row_limit=s.early_drift_row_limit,
+        )
 
     @cached_property
     def admin(self):

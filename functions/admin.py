@@ -5,7 +5,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from core.bootstrap import services
-from functions.http import handles_errors, json_response
+from functions.http import handles_errors, json_body, json_response
 
 bp = func.Blueprint()
 KEY = func.AuthLevel.FUNCTION
@@ -54,3 +54,28 @@ def replay_ingestion(req: func.HttpRequest) -> func.HttpResponse:
     status = {"registered": 200, "rejected": 422, "duplicate": 200, "in_progress": 409,
               "missing": 404}[result["outcome"]]
     return json_response(result, status)
+
+
+@bp.function_name("latest_drift")
+@bp.route(route="models/{model}/drift", methods=["GET"], auth_level=KEY)
+@handles_errors
+def latest_drift(req: func.HttpRequest) -> func.HttpResponse:
+    return json_response(services().admin.latest_drift(req.route_params["model"]))
+
+
+@bp.function_name("drift_report")
+@bp.route(route="models/{model}/drift/report", methods=["GET"], auth_level=KEY)
+@handles_errors
+def drift_report(req: func.HttpRequest) -> func.HttpResponse:
+    html = services().admin.drift_report(req.route_params["model"], req.params.get("ingestion"))
+    return func.HttpResponse(html, mimetype="text/html", charset="utf-8")
+
+
+@bp.function_name("check_drift")
+@bp.route(route="models/{model}/drift/check", methods=["POST"], auth_level=KEY)
+@handles_errors
+def check_drift(req: func.HttpRequest) -> func.HttpResponse:
+    body, html = services().admin.check_drift(req.route_params["model"], json_body(req))
+    if req.params.get("format") == "html":
+        return func.HttpResponse(html, mimetype="text/html", charset="utf-8")
+    return json_response(body)
