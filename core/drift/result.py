@@ -180,7 +180,8 @@ class FeatureResult:
 
     @property
     def severity(self) -> float:
-        return max((m.severity for m in self.metrics), default=0.0)
+        """The worst severity among metrics that have a threshold (informational ones aside)."""
+        return max((m.severity for m in self.metrics if m.threshold is not None), default=0.0)
 
     def metric(self, name: str) -> MetricValue | None:
         return next((m for m in self.metrics if m.metric == name), None)

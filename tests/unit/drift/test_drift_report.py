@@ -1,0 +1,102 @@
+"""The HTML report: self-contained, sorted by severity, and it renders in headless Chromium."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import struct
+import subprocess
+import tempfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from core.drift import DriftConfig, build_profile, compare, render_html
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def result():
+    rng = np.random.default_rng(0)
+    n = 2000
+    ref = pa.table({
+        "age": rng.normal(40, 10, n), "income": rng.lognormal(10, 1, n),
+        "city": rng.choice(["Paris", "Lyon", "Nice"], n), "const": np.ones(n),
+        "score": rng.uniform(0, 1, n),
+    })
+    prod = pa.table({
+        "age": rng.normal(48, 10, n), "income": rng.lognormal(10, 1, n),
+        "city": rng.choice(["Paris", "Lyon", "Nice", "<Brest>"], n), "const": np.ones(n),
+        "score": rng.uniform(0.2, 1, n),
+    })
+    return compare(build_profile(ref), prod, DriftConfig(prediction_columns=("score",)))
+
+
+def test_html_is_self_contained_and_escaped(result):
+    page = render_html(result, title="Model <m> & batch")
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<title>Model &lt;m&gt; &amp; batch</title>" in page
+    assert "<script" not in page and "<link" not in page
+    assert not re.search(r"(src|href)=[\"']?(https?:)?//", page)
+    assert "url(" not in page
+    assert "&lt;Brest&gt;" in page and "<Brest>" not in page
+
+
+def test_summary_first_and_features_sorted_by_severity(result):
+    page = render_html(result)
+    assert page.index("Drift detected") < page.index("Features by severity")
+    table = page[page.index("Features by severity"):page.index("<h2>Distributions")]
+    order = re.findall(r'<a href="#[a-z_]+-([a-z]+)">', table)
+    assert order[0] == "age"  # the largest breach first
+    assert order.index("income") > order.index("city")
+    assert order[-1] in ("income", "const")
+
+
+def test_every_drift_feature_has_a_chart_with_metric_and_threshold(result):
+    page = render_html(result)
+    for card_id in ("data_drift-age", "data_drift-income", "data_drift-city",
+                    "data_drift-const", "prediction_drift-score"):
+        start = page.index(f'id="{card_id}"')
+        end = page.find('<div class="card', start + 1)
+        card = page[start:end if end > 0 else None]
+        assert "<svg" in card and "<table class=\"metrics\">" in card
+    assert page.count("breach if &gt; 0.1") >= 5
+    assert "Data quality" in page
+
+
+def _png_pixels(path: Path) -> bytes:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat = 8, b""
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        if kind == b"IDAT":
+            idat += data[pos + 8:pos + 8 + length]
+        pos += 12 + length
+    return zlib.decompress(idat)
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at "
+                    "/usr/bin/chromium (apt-get install chromium)")
+def test_renders_in_headless_chromium(result, tmp_path):
+    page = tmp_path / "report.html"
+    page.write_text(render_html(result, title="render check"), encoding="utf-8")
+    shot = tmp_path / "report.png"
+    profile_dir = tempfile.mkdtemp()
+    try:
+        subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", f"--user-data-dir={profile_dir}", f"--screenshot={shot}",
+             "--window-size=1280,1600", page.as_uri()],
+            check=True, capture_output=True, timeout=60,
+        )
+    finally:
+        shutil.rmtree(profile_dir, ignore_errors=True)
+    assert shot.exists() and shot.stat().st_size > 20_000
+    pixels = _png_pixels(shot)
+    assert len(set(pixels[::7])) > 50  # not a blank page: many distinct colour values
