@@ -7,10 +7,12 @@ unit tests implement them with small fakes.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
-from core.domain.assets import DataAssetVersion, MLTable
+from core.domain.assets import DataAssetVersion, MLTable, ModelVersion
 from core.domain.ingestion import BlobRef, IngestionRecord
+from core.domain.monitoring import MonitorSpec
 
 if TYPE_CHECKING:  # pyarrow is heavy; only adapters that read tables import it
     import pyarrow as pa
@@ -129,3 +131,45 @@ class Clock(Protocol):
         """Seconds since the epoch."""
 
 
+class Models(Protocol):
+    """Registered models of a workspace (Azure ML `ml_client.models`)."""
+
+    def register_model(
+        self,
+        name: str,
+        local_path: str | Path,
+        tags: Mapping[str, str] | None = None,
+        properties: Mapping[str, str] | None = None,
+        description: str = "",
+    ) -> ModelVersion:
+        """Copy `local_path` (a file or a folder) into the workspace and register the next
+        version of `name`."""
+
+    def get_model(self, name: str, version: str) -> ModelVersion:
+        """Raises NotFound."""
+
+    def latest_model(self, name: str) -> ModelVersion | None: ...
+
+    def list_model_versions(self, name: str) -> list[ModelVersion]:
+        """Oldest first; empty when the model does not exist."""
+
+    def list_models(self) -> list[str]:
+        """The names of every registered model, sorted."""
+
+
+class Monitors(Protocol):
+    """Model monitors of a workspace: monitor schedules (Azure ML `ml_client.schedules`)."""
+
+    def get_monitor(self, name: str) -> MonitorSpec | None: ...
+
+    def create_or_update_monitor(self, spec: MonitorSpec) -> MonitorSpec:
+        """Create or replace the schedule; returns the monitor as stored."""
+
+    def list_monitors(self) -> list[MonitorSpec]:
+        """Every monitor, enabled or not, sorted by name."""
+
+    def enable_monitor(self, name: str) -> MonitorSpec:
+        """Raises NotFound."""
+
+    def disable_monitor(self, name: str) -> MonitorSpec:
+        """Raises NotFound."""
