@@ -8,6 +8,13 @@ its MLTable and data files:
     <root>/data/<name>/<version>/<data files>
     <root>/artifacts/<key>
 
+Models and monitor schedules are stored the same way, as the YAML `az ml model create -f` and
+`az ml schedule create -f` accept:
+
+    <root>/models/<name>/<version>.yml    $schema, name, version, type, path: ./<version>, ...
+    <root>/models/<name>/<version>/<model files>
+    <root>/schedules/<name>.yml           `core.monitoring_yaml.monitor_spec_to_yaml`
+
 Writes go to a temporary folder renamed into place, so two processes registering the same
 version end with one complete copy and readers never see a half-written asset.
 """
@@ -15,7 +22,10 @@ version end with one complete copy and readers never see a half-written asset.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import logging
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -26,10 +36,16 @@ from pathlib import Path
 import pyarrow as pa
 import yaml
 
-from core.domain.assets import DataAssetVersion, MLTable
-from core.ports import NotFound, StreamOpener
+from core.domain.assets import DataAssetVersion, MLTable, ModelVersion
+from core.domain.monitoring import MonitorSpec
+from core.monitoring_yaml import MonitorYamlError, monitor_spec_from_yaml, monitor_spec_to_yaml
+from core.ports import Conflict, NotFound, StreamOpener
+
+log = logging.getLogger(__name__)
 
 DATA_SCHEMA_URL = "https://azuremlschemas.azureedge.net/latest/data.schema.json"
+MODEL_SCHEMA_URL = "https://azuremlschemas.azureedge.net/latest/model.schema.json"
+_ENTITY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 _COPY_CHUNK = 8 * 1024 * 1024
 
 
@@ -180,6 +196,210 @@ class LocalWorkspace:
         with contextlib.suppress(FileNotFoundError):
             return path.read_bytes()
         return None
+
+    # ------------------------------------------------------------------ models
+
+    def _model_dir(self, name: str) -> Path:
+        if not _ENTITY_NAME.match(name):
+            raise ValueError(f"invalid model name {name!r}")
+        return self.root / "models" / name
+
+    def register_model(
+        self,
+        name: str,
+        local_path: str | Path,
+        tags: Mapping[str, str] | None = None,
+        properties: Mapping[str, str] | None = None,
+        description: str = "",
+        *,
+        version: str | None = None,
+    ) -> ModelVersion:
+        """Copy `local_path` (a file or a folder) into the workspace as a new version of `name`.
+
+        Without `version`, the next integer version (as Azure ML does). With `version`,
+        idempotent: registering an existing version with the same tags, properties and
+        description returns it unchanged; with different ones raises Conflict.
+        """
+        source = Path(local_path)
+        if not source.exists():
+            raise NotFound(f"model files {source} do not exist")
+        model_dir = self._model_dir(name)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        tags = {str(k): str(v) for k, v in (tags or {}).items()}
+        properties = {str(k): str(v) for k, v in (properties or {}).items()}
+        if version is None:
+            version, folder = self._claim_next_model_version(model_dir)
+            _copy_model_files(source, folder)
+        else:
+            version = str(version)
+            if not _ENTITY_NAME.match(version):
+                raise ValueError(f"invalid model version {version!r}")
+            if not (model_dir / f"{version}.yml").exists():
+                staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=model_dir))
+                try:
+                    _copy_model_files(source, staging)
+                    with contextlib.suppress(OSError):  # another writer won the race
+                        os.rename(staging, model_dir / version)
+                finally:
+                    shutil.rmtree(staging, ignore_errors=True)
+        doc = {
+            "$schema": MODEL_SCHEMA_URL,
+            "name": name,
+            "version": version,
+            "type": "custom_model",
+            "path": f"./{version}",
+            "description": description,
+            "tags": tags,
+            "properties": properties,
+        }
+        spec = model_dir / f"{version}.yml"
+        tmp_spec = model_dir / f".{version}.{uuid.uuid4().hex}.yml"
+        tmp_spec.write_text(yaml.safe_dump(doc, sort_keys=False))
+        try:
+            os.link(tmp_spec, spec)  # never replaces: the first complete registration wins
+        except FileExistsError:
+            pass
+        finally:
+            tmp_spec.unlink()
+        stored = self.get_model(name, version)
+        if (stored.tags, stored.properties, stored.description) != (tags, properties, description):
+            raise Conflict(
+                f"model {name}:{version} is already registered with other tags, properties "
+                "or description"
+            )
+        return stored
+
+    def _claim_next_model_version(self, model_dir: Path) -> tuple[str, Path]:
+        """Atomically claim the next integer version by creating its folder (`mkdir` fails for
+        a concurrent writer, who then takes the next number)."""
+        while True:
+            taken = [
+                int(p.name.removesuffix(".yml"))
+                for p in model_dir.iterdir()
+                if p.name.removesuffix(".yml").isdigit()
+            ]
+            version = str(max(taken, default=0) + 1)
+            folder = model_dir / version
+            try:
+                folder.mkdir()
+            except FileExistsError:
+                continue
+            return version, folder
+
+    def _load_model(self, spec: Path) -> ModelVersion:
+        doc = yaml.safe_load(spec.read_text())
+        created = datetime.fromtimestamp(spec.stat().st_mtime, UTC).isoformat()
+        return ModelVersion(
+            name=doc["name"],
+            version=str(doc["version"]),
+            path=str((spec.parent / doc["path"]).resolve()),
+            type=doc.get("type") or "custom_model",
+            tags={str(k): str(v) for k, v in (doc.get("tags") or {}).items()},
+            properties={str(k): str(v) for k, v in (doc.get("properties") or {}).items()},
+            description=doc.get("description") or "",
+            created_at=created,
+        )
+
+    def get_model(self, name: str, version: str) -> ModelVersion:
+        spec = self._model_dir(name) / f"{version}.yml"
+        if not spec.exists():
+            raise NotFound(f"model {name}:{version} does not exist")
+        return self._load_model(spec)
+
+    def list_model_versions(self, name: str) -> list[ModelVersion]:
+        """Oldest first: integer versions in numeric order, then any others by creation."""
+        model_dir = self._model_dir(name)
+        if not model_dir.exists():
+            return []
+        specs = [p for p in model_dir.glob("*.yml") if not p.name.startswith(".")]
+        return sorted((self._load_model(p) for p in specs), key=_model_version_order)
+
+    def latest_model(self, name: str) -> ModelVersion | None:
+        versions = self.list_model_versions(name)
+        return versions[-1] if versions else None
+
+    def list_models(self) -> list[str]:
+        models = self.root / "models"
+        if not models.exists():
+            return []
+        return sorted(
+            d.name
+            for d in models.iterdir()
+            if d.is_dir() and any(not p.name.startswith(".") for p in d.glob("*.yml"))
+        )
+
+    # ------------------------------------------------------------------ monitor schedules
+
+    def _schedule_path(self, name: str) -> Path:
+        if not _ENTITY_NAME.match(name):
+            raise ValueError(f"invalid schedule name {name!r}")
+        return self.root / "schedules" / f"{name}.yml"
+
+    def get_monitor(self, name: str) -> MonitorSpec | None:
+        path = self._schedule_path(name)
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            return None
+        return monitor_spec_from_yaml(text)
+
+    def create_or_update_monitor(self, spec: MonitorSpec) -> MonitorSpec:
+        """Writes the schedule YAML (atomically replacing any previous one); returns it as
+        read back."""
+        path = self._schedule_path(spec.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+        tmp.write_text(monitor_spec_to_yaml(spec))
+        os.replace(tmp, path)
+        stored = self.get_monitor(spec.name)
+        assert stored is not None
+        return stored
+
+    def list_monitors(self) -> list[MonitorSpec]:
+        """Every monitor schedule, enabled or not, by name; unreadable ones are skipped."""
+        folder = self.root / "schedules"
+        if not folder.exists():
+            return []
+        out = []
+        for path in sorted(folder.glob("*.yml")):
+            if path.name.startswith("."):
+                continue
+            try:
+                out.append(monitor_spec_from_yaml(path.read_text()))
+            except (MonitorYamlError, OSError) as exc:
+                log.info("skipping schedule %s: %s", path.name, exc)
+        return sorted(out, key=lambda s: s.name)
+
+    def enable_monitor(self, name: str) -> MonitorSpec:
+        return self._set_enabled(name, True)
+
+    def disable_monitor(self, name: str) -> MonitorSpec:
+        return self._set_enabled(name, False)
+
+    def _set_enabled(self, name: str, enabled: bool) -> MonitorSpec:
+        spec = self.get_monitor(name)
+        if spec is None:
+            raise NotFound(f"schedule {name}: not found")
+        if spec.enabled == enabled:
+            return spec
+        return self.create_or_update_monitor(dataclasses.replace(spec, enabled=enabled))
+
+    def delete_monitor(self, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._schedule_path(name).unlink()
+
+
+def _copy_model_files(source: Path, folder: Path) -> None:
+    if source.is_dir():
+        shutil.copytree(source, folder, dirs_exist_ok=True)
+    else:
+        shutil.copy2(source, folder / source.name)
+
+
+def _model_version_order(model: ModelVersion):
+    if model.version.isdigit():
+        return (0, int(model.version), "", "")
+    return (1, 0, model.created_at or "", model.version)
 
 
 def _version_order(asset: DataAssetVersion):
