@@ -1,0 +1,168 @@
+from dataclasses import replace
+
+import pytest
+
+from core.domain.assets import DataAssetVersion, ModelVersion
+from core.domain.monitoring import AssetRef, MonitorSpec, MonitorTrigger
+from core.monitors import (
+    InvalidOverride,
+    MissingProductionData,
+    MissingReference,
+    MonitorConfig,
+    OptedOut,
+    desired_monitor,
+    production_wanted,
+    reference_wanted,
+)
+
+CONFIG = MonitorConfig()
+
+
+def model(version="2", **tags) -> ModelVersion:
+    return ModelVersion(name="churn", version=version, path="/m", tags=dict(tags))
+
+
+def data(name, version) -> DataAssetVersion:
+    return DataAssetVersion(name=name, version=version, type="mltable", path="/d")
+
+
+REF = data("churn-training", "1")
+PROD = data("churn-inference", "7")
+
+
+def test_default_monitor():
+    spec = desired_monitor(model(), REF, PROD, CONFIG)
+    assert spec == MonitorSpec(
+        name="churn-monitor",
+        model_name="churn",
+        model_version="2",
+        reference_data=AssetRef("churn-training", "1"),
+        production_data=AssetRef("churn-inference", "7"),
+    )
+
+
+def test_same_inputs_same_spec_and_versions_matter():
+    assert desired_monitor(model(), REF, PROD, CONFIG) == desired_monitor(
+        model(), REF, PROD, CONFIG
+    )
+    newer = desired_monitor(model("3"), REF, data("churn-inference", "8"), CONFIG)
+    assert desired_monitor(model(), REF, PROD, CONFIG).differences(newer) == [
+        "model_version",
+        "production_data",
+    ]
+
+
+def test_config_defaults_flow_through():
+    config = MonitorConfig(
+        monitor_name_template="mon-{model}",
+        ml_task="regression",
+        trigger=MonitorTrigger(cron="0 4 * * *"),
+        alert_emails=("ops@x.com",),
+        lookback_window="P1D",
+    )
+    spec = desired_monitor(model(), REF, PROD, config)
+    assert spec.name == "mon-churn"
+    assert spec.ml_task == "regression"
+    assert spec.trigger.cron == "0 4 * * *"
+    assert spec.alert_emails == ("ops@x.com",)
+    assert spec.lookback_window == "P1D"
+
+
+def test_tag_overrides():
+    spec = desired_monitor(
+        model(
+            **{
+                "autopilot.features": "age, city",
+                "autopilot.ml_task": "Regression",
+                "autopilot.schedule": "02:30",
+                "autopilot.alert_emails": "a@x.com; b@x.com",
+                "autopilot.drift_threshold": "0.25",
+            }
+        ),
+        REF,
+        PROD,
+        CONFIG,
+    )
+    assert isinstance(spec, MonitorSpec)
+    assert spec.features == ("age", "city")
+    assert spec.ml_task == "regression"
+    assert spec.trigger == MonitorTrigger.daily("02:30")
+    assert spec.alert_emails == ("a@x.com", "b@x.com")
+    assert spec.data_drift_thresholds == {
+        "numerical": {"normalized_wasserstein_distance": 0.25},
+        "categorical": {"jensen_shannon_distance": 0.25},
+    }
+    cron = desired_monitor(model(**{"autopilot.schedule": "0 */6 * * *"}), REF, PROD, CONFIG)
+    assert cron.trigger.cron == "0 */6 * * *"
+
+
+@pytest.mark.parametrize("value", ["false", "False", "0", "off"])
+def test_opt_out(value):
+    decision = desired_monitor(model(**{"autopilot.monitor": value}), REF, PROD, CONFIG)
+    assert isinstance(decision, OptedOut)
+    assert decision.model == "churn:2"
+
+
+def test_opt_in_when_not_watching_all():
+    config = MonitorConfig(watch_all_models=False)
+    assert isinstance(desired_monitor(model(), REF, PROD, config), OptedOut)
+    opted_in = model(**{"autopilot.monitor": "true"})
+    assert isinstance(desired_monitor(opted_in, REF, PROD, config), MonitorSpec)
+
+
+def test_missing_reference_names_what_was_looked_for():
+    decision = desired_monitor(model(), None, PROD, CONFIG)
+    assert decision == MissingReference(
+        "churn:2", "churn-training", "reference data asset churn-training not found"
+    )
+    pinned = model(**{"autopilot.reference_data": "golden:4"})
+    assert desired_monitor(pinned, None, PROD, CONFIG).reference_asset == "golden:4"
+
+
+def test_missing_production_data():
+    decision = desired_monitor(model(), REF, None, CONFIG)
+    assert isinstance(decision, MissingProductionData)
+    assert decision.production_asset == "churn-inference"
+
+
+def test_reference_and_production_wanted():
+    assert reference_wanted(model(), CONFIG) == ("churn-training", None)
+    assert reference_wanted(model(**{"autopilot.reference_data": "gold"}), CONFIG) == (
+        "gold",
+        None,
+    )
+    assert reference_wanted(model(**{"autopilot.reference_data": "azureml:gold:3"}), CONFIG) == (
+        "gold",
+        "3",
+    )
+    assert production_wanted(model(), CONFIG) == "churn-inference"
+
+
+@pytest.mark.parametrize(
+    ("tag", "value"),
+    [
+        ("autopilot.ml_task", "clustering"),
+        ("autopilot.features", "a,a"),
+        ("autopilot.schedule", "25:00"),
+        ("autopilot.schedule", "every day"),
+        ("autopilot.alert_emails", "nobody"),
+        ("autopilot.drift_threshold", "0"),
+        ("autopilot.drift_threshold", "high"),
+    ],
+)
+def test_invalid_overrides_are_reported_not_raised(tag, value):
+    decision = desired_monitor(model(**{tag: value}), REF, PROD, CONFIG)
+    assert isinstance(decision, InvalidOverride)
+    assert decision.tag == tag and decision.model == "churn:2"
+
+
+def test_invalid_reference_tag():
+    decision = desired_monitor(
+        model(**{"autopilot.reference_data": "bad name:"}), None, PROD, CONFIG
+    )
+    assert isinstance(decision, InvalidOverride)
+
+
+def test_spec_is_replaceable_by_the_use_case():
+    spec = desired_monitor(model(), REF, PROD, CONFIG)
+    assert replace(spec, enabled=False).enabled is False
