@@ -56,8 +56,9 @@ HIGH_CARDINALITY = 100
 class DriftConfig:
     """What to compute and how to judge it.
 
-    ``thresholds``: signal -> feature type -> metric -> threshold (Azure's YAML keys). Missing
-    signals take Azure's defaults (:data:`core.drift.metrics.AZURE_DEFAULT_THRESHOLDS`). A
+    ``thresholds``: signal -> feature type -> metric -> threshold (Azure's YAML keys). Signals
+    or feature types not given take Azure's defaults
+    (:data:`core.drift.metrics.AZURE_DEFAULT_THRESHOLDS`). A
     metric without a threshold is computed for information and never breaches.
 
     ``metrics``: which metrics to compute (None: every metric that applies); metrics named in
@@ -112,9 +113,10 @@ class DriftConfig:
         object.__setattr__(self, "prediction_columns", tuple(self.prediction_columns))
 
     def thresholds_for(self, signal: str) -> dict[str, dict[str, float]]:
-        if signal in self.thresholds:
-            return {k: dict(v) for k, v in self.thresholds[signal].items()}
-        return {k: dict(v) for k, v in registry.AZURE_DEFAULT_THRESHOLDS[signal].items()}
+        """Thresholds per feature type; a feature type not configured keeps Azure's default."""
+        given = self.thresholds.get(signal, {})
+        defaults = registry.AZURE_DEFAULT_THRESHOLDS[signal]
+        return {t: dict(given[t] if t in given else defaults[t]) for t in ftypes.FEATURE_TYPES}
 
     def metrics_for(self, signal: str, feature_type: str) -> tuple[str, ...]:
         kind = "quality" if signal == "data_quality" else "drift"

@@ -134,13 +134,16 @@ def normalize_thresholds(
 ) -> dict[str, dict[str, float]]:
     """Validate an Azure-style ``{"numerical": {metric: t}, "categorical": {...}}`` dict.
 
+    Only the feature types given appear in the output (a caller fills the others with defaults).
+
     Metric names are normalised to the registry's; a metric that does not apply to the feature
     type or to this kind of signal raises ValueError with the reason.
     """
-    out: dict[str, dict[str, float]] = {"numerical": {}, "categorical": {}}
+    out: dict[str, dict[str, float]] = {}
     for ftype, per_metric in (thresholds or {}).items():
-        if ftype not in out:
+        if ftype not in ("numerical", "categorical"):
             raise ValueError(f"threshold feature type must be numerical or categorical: {ftype!r}")
+        out[ftype] = {}
         for name, value in (per_metric or {}).items():
             spec = get(name)
             if spec.kind != kind:

@@ -27,7 +27,8 @@ main{max-width:1180px;margin:0 auto;padding:24px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 10px}
 .muted{color:#66707a}.small{font-size:12px}
 .summary{display:flex;gap:12px;flex-wrap:wrap;margin:16px 0}
-.tile{background:#fff;border-radius:8px;padding:12px 16px;box-shadow:0 1px 2px #0002;min-width:150px}
+.tile{background:#fff;border-radius:8px;padding:12px 16px;box-shadow:0 1px 2px #0002;
+ min-width:150px}
 .tile b{display:block;font-size:20px;margin-top:2px}
 .verdict{color:#fff}.verdict.bad{background:#c0392b}.verdict.ok{background:#2e7d32}
 table{border-collapse:collapse;width:100%;background:#fff;border-radius:8px;overflow:hidden;
@@ -86,7 +87,8 @@ def _metric_row(m: MetricValue) -> str:
         rule = f"breach if {op} {_fmt(m.threshold)}"
     effect = ""
     if m.effect_size is not None:
-        effect = f' <span class="muted small">({_e(m.effect_size_name)} {_fmt(m.effect_size)})</span>'
+        effect = (f' <span class="muted small">({_e(m.effect_size_name)} '
+                  f"{_fmt(m.effect_size)})</span>")
     count = f' <span class="muted small">({m.count} values)</span>' if m.count else ""
     return (
         f"<tr><td>{_e(spec.label)}</td><td class=num><b>{_fmt(m.value)}</b>{effect}{count}</td>"
@@ -205,8 +207,9 @@ def render_html(result: DriftResult, *, title: str = "Drift report") -> str:
         )
     notes = list(result.notes)
     if result.sampling:
-        notes.insert(0, f"sampled {result.sampling.rows_used:,} of "
-                     f"{result.sampling.rows_total:,} production rows (seed {result.sampling.seed})")
+        s = result.sampling
+        notes.insert(0, f"sampled {s.rows_used:,} of {s.rows_total:,} production rows "
+                     f"(seed {s.seed})")
     for c, why in result.excluded.items():
         notes.append(f"column {c!r} left out: {why}")
     if result.extra_columns:
@@ -248,7 +251,8 @@ def render_html(result: DriftResult, *, title: str = "Drift report") -> str:
                     tds.append("<td></td>")
                     continue
                 style = f' style="color:{BAD};font-weight:600"' if m.breached else ""
-                thr = "" if m.threshold is None else f' <span class="muted small">/ {_fmt(m.threshold)}</span>'
+                thr = ("" if m.threshold is None
+                       else f' <span class="muted small">/ {_fmt(m.threshold)}</span>')
                 tds.append(f"<td class=num{style}>{_fmt(m.value)}{thr}</td>")
             notes_td = "; ".join(f.notes)
             body.append(f"<tr><td>{_e(f.name)}</td><td>{_e(f.feature_type)}</td>{''.join(tds)}"

@@ -333,6 +333,11 @@ def test_config_from_azure_thresholds():
         "population_stability_index", "pearsons_chi_squared_test")
     assert cfg.thresholds_for("prediction_drift") == registry.AZURE_DEFAULT_THRESHOLDS[
         "prediction_drift"]
+    partial = DriftConfig.from_azure(data_drift={"numerical": {"jensen_shannon_distance": 0.2}})
+    assert partial.thresholds_for("data_drift") == {
+        "numerical": {"jensen_shannon_distance": 0.2},
+        "categorical": {"jensen_shannon_distance": 0.1},  # not given: Azure's default
+    }
     with pytest.raises(ValueError, match="does not apply to categorical"):
         thresholds_from_azure({"categorical": {"normalized_wasserstein_distance": 0.1}})
     with pytest.raises(ValueError, match="unknown metric"):
