@@ -60,7 +60,7 @@ def main() -> int:
     say(f"registered reference data {ref.asset_id} (200 rows: age, income, city, approved)")
 
     batches = [
-        (f"{MODEL}/batches/2026-11-23.csv", GOOD_CSV.encode(), "a clean CSV batch"),
+        (f"{MODEL}/batches/2026-11-23.csv", GOOD_CSV.encode(), "a valid CSV batch"),
         (f"{MODEL}/{COLLECTOR_PATH}", GOOD_JSONL, "data collector output (JSON lines)"),
         (f"{MODEL}/batches/2026-11-24.csv",
          b"age,income,city,approved\n31,1200.0,rome,1\n35,lots,oslo,0\n",
@@ -73,6 +73,13 @@ def main() -> int:
         say(f"  blob trigger: {result.describe()}")
         if not result.ok:
             raise result.error  # type: ignore[misc]
+        record = next(r for r in svc.ledger.list(model=MODEL) if r.blob.name == name)
+        if record.drift and "breached" in record.drift:
+            d = record.drift
+            found = ", ".join(sorted({f"{b['feature']} {b['metric']}={b['value']:.3g}"
+                                      for b in d["breaches"]})) or "none"
+            say(f"  early drift check vs {d['reference']}: "
+                f"{'BREACHED' if d['breached'] else 'no breach'} (breaches: {found})")
 
     say("delivering the first file again (Event Grid delivers at least once)")
     host.blob(f"{container}/{batches[0][0]}")
@@ -96,6 +103,10 @@ def main() -> int:
     )
     body = json.loads(response.get_body())
     say(f"  replay: HTTP {response.status_code}, {body['outcome']}: {body['message']}")
+
+    report = host.http("GET", f"/api/models/{MODEL}/drift/report")
+    (demo_dir / "drift-report.html").write_bytes(report.get_body())
+    say(f"drift report of the latest batch: {demo_dir / 'drift-report.html'}")
 
     versions = svc.workspace.list_data_versions(f"{MODEL}-inference")
     say(f"done: {len(versions)} versions of {MODEL}-inference, "
