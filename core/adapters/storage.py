@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import time
+from dataclasses import replace
 from typing import BinaryIO
 
 from azure.core import MatchConditions
@@ -212,11 +213,11 @@ class TableIngestionLedger:
         self, record: IngestionRecord, lease_seconds: int, *, retry_rejected: bool = False
     ) -> IngestionRecord | None:
         now = self._clock()
-        fresh = _replace(record, status="processing", attempts=1, lease_until=now + lease_seconds,
+        fresh = replace(record, status="processing", attempts=1, lease_until=now + lease_seconds,
                          created_at=now, updated_at=now)
         try:
             meta = self._records.create_entity(_to_entity(fresh))
-            return _replace(fresh, etag=meta.get("etag"))
+            return replace(fresh, etag=meta.get("etag"))
         except ResourceExistsError:
             pass
         current = self.get(record.model, record.ingestion_id)
@@ -225,13 +226,13 @@ class TableIngestionLedger:
         ) or (retry_rejected and current.status == "rejected")
         if not takeable:
             return None
-        taken = _replace(
+        taken = replace(
             current, status="processing", attempts=current.attempts + 1,
             lease_until=now + lease_seconds, updated_at=now, owner=record.owner,
             blob=record.blob, error=None, rejection=None, quarantine_record=None,
         )
         try:
-            return self.save(_replace(taken, etag=current.etag))
+            return self.save(replace(taken, etag=current.etag))
         except Conflict:
             return None
 
@@ -248,7 +249,7 @@ class TableIngestionLedger:
         except (ResourceModifiedError, ResourceNotFoundError):
             raise Conflict(f"ingestion {record.ingestion_id} was changed by another instance")\
                 from None
-        return _replace(record, etag=meta.get("etag"))
+        return replace(record, etag=meta.get("etag"))
 
     def get(self, model: str, ingestion_id: str) -> IngestionRecord:
         try:
@@ -294,12 +295,6 @@ class TableIngestionLedger:
             except ResourceModifiedError:
                 continue
         raise Conflict(f"could not allocate a version of {asset_name}: too much contention")
-
-
-def _replace(record: IngestionRecord, **changes) -> IngestionRecord:
-    from dataclasses import replace
-
-    return replace(record, **changes)
 
 
 def table_service(connection: str) -> TableServiceClient:
