@@ -1,5 +1,5 @@
-"""The Azure ML workspace behind the ports: data assets, models and monitor schedules through
-`MLClient` (azure-ai-ml) with `DefaultAzureCredential`.
+"""The Azure ML workspace behind the ports: data assets, models, monitor schedules and retraining
+jobs through `MLClient` (azure-ai-ml) with `DefaultAzureCredential`.
 
 `azure.ai.ml` is imported inside the constructor and methods only: importing it costs about
 1.5 s, and a cold start that only ingests a file must not pay for it.
@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 _RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
 _TABULAR_SUFFIXES = {".csv", ".tsv", ".txt", ".parquet", ".jsonl", ".json"}
+_INPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class UnreadableData(ValueError):
@@ -396,6 +398,12 @@ class AzureMLWorkspace:
             return []
         return sorted(items, key=_version_key)
 
+    def list_models(self) -> list[str]:
+        """The names of every registered model (archived ones excluded, as the SDK lists them
+        by default), sorted. One GET per page of model containers."""
+        with map_sdk_errors("models"):
+            return sorted({m.name for m in self._ml.models.list()})
+
     # -- monitor schedules -----------------------------------------------------------------
 
     def get_monitor(self, name: str) -> MonitorSpec | None:
@@ -460,3 +468,85 @@ class AzureMLWorkspace:
     def delete_monitor(self, name: str) -> None:
         with map_sdk_errors(f"schedule {name}"):
             self._ml.schedules.begin_delete(name=name).result()
+
+    # -- retraining jobs -------------------------------------------------------------------
+
+    def submit_retraining_job(
+        self,
+        definition_path: str,
+        *,
+        inputs: Mapping[str, str],
+        tags: Mapping[str, str],
+        experiment_name: str,
+        display_name: str | None = None,
+    ) -> str:
+        """Loads a command or pipeline job definition (YAML, as `az ml job create -f`), points its
+        inputs at `inputs` (name -> asset id such as "azureml:churn-training:3"), adds `tags` to
+        its tags, sets the experiment (and display name) and submits it. Returns the job name
+        (run id).
+
+        Each input must be declared by the definition (a misspelt name would otherwise leave
+        the job training on the definition's placeholder data); an input declared with a type
+        (uri_folder, uri_file, ...) keeps it and only its path changes, any other becomes
+        `Input(type="mltable", path=value)`. Inputs are set the way the CLI's `--set` does it,
+        on the YAML before the SDK builds the job: a `Command` loaded from YAML ignores inputs
+        assigned afterwards when it is submitted (azure-ai-ml 1.35.2). A `name:` in the
+        definition is dropped so every submission is a new job with a generated name."""
+        from azure.ai.ml import load_job
+
+        declared = self._declared_inputs(definition_path)
+        overrides: list[dict[str, Any]] = []
+        for name, asset_id in inputs.items():
+            if not _INPUT_NAME.match(name) or name not in declared:
+                raise ValueError(
+                    f"{definition_path}: the job declares no input {name!r} "
+                    f"(it declares: {', '.join(sorted(declared)) or 'none'})"
+                )
+            spec = declared[name]
+            if isinstance(spec, dict):  # keep its type (and mode...), change its path
+                overrides.append({f"inputs.{name}.path": str(asset_id)})
+                if not spec.get("type"):
+                    overrides.append({f"inputs.{name}.type": "mltable"})
+            else:  # a literal or a short-form reference: replace it
+                overrides.append({f"inputs.{name}": {"type": "mltable", "path": str(asset_id)}})
+        job = load_job(definition_path, params_override=overrides)
+        job.name = None  # type: ignore[assignment]
+        if display_name is not None:
+            job.display_name = display_name
+        merged_tags = {**(job.tags or {}), **{str(k): str(v) for k, v in tags.items()}}
+        with map_sdk_errors(f"job from {definition_path}"):
+            created = self._ml.jobs.create_or_update(
+                job, tags=merged_tags, experiment_name=experiment_name
+            )
+        return str(created.name)
+
+    @staticmethod
+    def _declared_inputs(definition_path: str) -> dict[str, Any]:
+        import yaml
+
+        with open(definition_path, encoding="utf-8") as f:
+            doc = yaml.safe_load(f) or {}
+        if not isinstance(doc, dict):
+            raise ValueError(f"{definition_path}: not a job definition")
+        declared = doc.get("inputs") or {}
+        if not isinstance(declared, dict):
+            raise ValueError(f"{definition_path}: `inputs` must be a mapping")
+        return declared
+
+    def get_job_status(self, name: str) -> dict:
+        """{"name", "status", "tags", "properties", "outputs": {name: path or None}} of a job.
+        Raises NotFound for a job that does not exist."""
+        with map_sdk_errors(f"job {name}"):
+            job = self._ml.jobs.get(name)
+        outputs = {}
+        for output_name, output in (getattr(job, "outputs", None) or {}).items():
+            path = getattr(output, "path", None)  # Output, or a pipeline's PipelineOutput
+            outputs[str(output_name)] = str(path) if path is not None else None
+        status = getattr(job, "status", None)
+        return {
+            "name": job.name,
+            "status": str(getattr(status, "value", status)) if status is not None else None,
+            "tags": dict(job.tags or {}),
+            "properties": {str(k): str(v) for k, v in (job.properties or {}).items()},
+            "outputs": outputs,
+        }

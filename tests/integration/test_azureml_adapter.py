@@ -26,6 +26,7 @@ import json
 import re
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 from xml.sax.saxutils import escape
@@ -51,6 +52,7 @@ BLOB_HOST = f"{ACCOUNT}.blob.core.windows.net"
 DEFAULT_CONTAINER = "azureml-blobstore-0001"
 INFERENCE_CONTAINER = "inference"
 ACCOUNT_KEY = base64.b64encode(b"k" * 64).decode()
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @dataclass
@@ -100,6 +102,10 @@ class FakeAzureML:
     data: dict[tuple[str, str], dict] = field(default_factory=dict)
     models: dict[tuple[str, str], dict] = field(default_factory=dict)
     schedules: dict[str, dict] = field(default_factory=dict)
+    jobs: dict[str, dict] = field(default_factory=dict)
+    components: dict[tuple[str, str], dict] = field(default_factory=dict)
+    # Items per page of a list that pages (model containers), as the service's `nextLink`.
+    page_size: int = 100
     blobs: dict[tuple[str, str], tuple[bytes, dict[str, str]]] = field(default_factory=dict)
     # (method, path regex) -> list of canned (status, headers, body) returned first, in order.
     faults: list[tuple[str, str, Any]] = field(default_factory=list)
@@ -137,6 +143,8 @@ class FakeAzureML:
     # -- ARM ---------------------------------------------------------------------------------
 
     def _arm(self, req: Recorded) -> tuple[int, dict, Any]:
+        if req.path == WS_PATH and req.method == "GET":
+            return 200, {}, self._workspace()
         if not req.path.startswith(WS_PATH + "/"):
             self.unknown.append(req)
             return _error(404, "ResourceNotFound", f"no route {req.path}")
@@ -148,6 +156,9 @@ class FakeAzureML:
             (r"^/models/([^/]+)/versions/([^/]+)$", self._model_version),
             (r"^/models/([^/]+)/versions$", self._model_list),
             (r"^/models/([^/]+)$", self._model_container),
+            (r"^/models$", self._model_containers),
+            (r"^/jobs/([^/]+)$", self._job),
+            (r"^/components/([^/]+)/versions/([^/]+)$", self._component_version),
             (r"^/datastores/([^/]+)/listSecrets$", self._list_secrets),
             (r"^/datastores/([^/]+)$", self._datastore),
             (r"^/datastores$", self._datastores),
@@ -289,6 +300,105 @@ class FakeAzureML:
                 "systemData": _system_data(self._tick()),
             },
         )
+
+    def _model_containers(self, req: Recorded):
+        """GET .../models: one container per model name, `page_size` a page; the next page is
+        a `nextLink` carrying a `$skip` continuation token, as the service pages."""
+        names = sorted({n for (n, _) in self.models})
+        start = int((req.query.get("$skip") or ["0"])[0])
+        page = names[start : start + self.page_size]
+        body: dict[str, Any] = {
+            "value": [self._model_container(req, n)[2] for n in page],
+        }
+        if start + self.page_size < len(names):
+            body["nextLink"] = (
+                f"https://management.azure.com{WS_PATH}/models"
+                f"?api-version={req.query['api-version'][0]}"
+                f"&$skip={start + self.page_size}&listViewType=ActiveOnly"
+            )
+        return 200, {}, body
+
+    # workspace and components ---------------------------------------------------------------
+
+    def _workspace(self) -> dict:
+        return {
+            "id": WS_PATH,
+            "name": WS,
+            "type": "Microsoft.MachineLearningServices/workspaces",
+            "location": "westeurope",
+            "kind": "Default",
+            "properties": {
+                "friendlyName": WS,
+                "storageAccount": f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/"
+                f"Microsoft.Storage/storageAccounts/{ACCOUNT}",
+                "discoveryUrl": "https://westeurope.api.azureml.ms/discovery",
+                "mlFlowTrackingUri": "azureml://westeurope.api.azureml.ms/mlflow/v1.0" + WS_PATH,
+                "workspaceId": "11111111-2222-3333-4444-555555555555",
+                "provisioningState": "Succeeded",
+            },
+            "systemData": _system_data("2024-01-01T00:00:00.000000+00:00"),
+        }
+
+    def _component_version(self, req: Recorded, name: str, version: str):
+        """A pipeline's inline steps are registered as anonymous components first."""
+        if req.method == "GET":
+            if (name, version) not in self.components:
+                return _error(404, "UserError", f"Component {name}:{version} not found")
+            return 200, {}, self.components[(name, version)]
+        if req.method == "PUT":
+            body = req.json()
+            resource = self._arm_resource(
+                "components/versions",
+                f"components/{name}/versions/{version}",
+                version,
+                body,
+                self._tick(),
+            )
+            self.components[(name, version)] = resource
+            return 201, {}, resource
+        return _error(405, "MethodNotAllowed", req.method)
+
+    # jobs -----------------------------------------------------------------------------------
+
+    def _job(self, req: Recorded, name: str):
+        if req.method == "GET":
+            if name not in self.jobs:
+                return _error(404, "UserError", f"Job {name} not found in workspace {WS}")
+            return 200, {}, self.jobs[name]
+        if req.method == "PUT":
+            body = req.json()
+            if name in self.jobs:
+                return _error(400, "UserError", f"A job with name {name} already exists")
+            resource = self._arm_resource("jobs", f"jobs/{name}", name, body, self._tick())
+            props = copy.deepcopy(body["properties"])
+            # What the service adds: a status, the studio/tracking endpoints, an output path
+            # for every output the job did not place, and the run's "default" artifacts output.
+            props["status"] = "NotStarted"
+            props["services"] = {
+                "Studio": {
+                    "jobServiceType": "Studio",
+                    "endpoint": f"https://ml.azure.com/runs/{name}?wsid={WS_PATH}",
+                },
+                "Tracking": {
+                    "jobServiceType": "Tracking",
+                    "endpoint": "azureml://westeurope.api.azureml.ms/mlflow/v1.0" + WS_PATH,
+                },
+            }
+            outputs = props.setdefault("outputs", {})
+            for output_name, output in outputs.items():
+                output.setdefault(
+                    "uri",
+                    f"azureml://datastores/workspaceblobstore/paths/azureml/{name}/{output_name}/",
+                )
+            outputs["default"] = {
+                "jobOutputType": "uri_folder",
+                "mode": "ReadWriteMount",
+                "uri": f"azureml://datastores/workspaceartifactstore/ExperimentRun/dcid.{name}",
+            }
+            resource["properties"] = props
+            self.jobs[name] = resource
+            return 201, {}, resource
+        return _error(405, "MethodNotAllowed", req.method)
 
     # datastores -----------------------------------------------------------------------------
 
@@ -841,6 +951,43 @@ def test_register_get_latest_list_models(workspace, service, tmp_path):
     assert workspace.list_model_versions("nothing") == []
 
 
+def _stored_model(service: FakeAzureML, name: str, version: str) -> None:
+    service.models[(name, version)] = service._arm_resource(
+        "models/versions",
+        f"models/{name}/versions/{version}",
+        version,
+        {"properties": {"modelUri": f"azureml://datastores/workspaceblobstore/paths/{name}"}},
+        service._tick(),
+    )
+
+
+def test_list_models_pages_through_the_model_containers(workspace, service):
+    assert workspace.list_models() == []
+    for name, version in [("zeta", "1"), ("churn", "1"), ("churn", "2"), ("alpha", "3")]:
+        _stored_model(service, name, version)
+    _stored_model(service, "beta", "1")
+    _stored_model(service, "gamma", "1")
+    service.page_size = 2
+    service.requests.clear()
+
+    assert workspace.list_models() == ["alpha", "beta", "churn", "gamma", "zeta"]
+    # The SDK lists the containers (one per name, not the versions) and follows `nextLink`.
+    pages = list(service.requests)
+    assert [(r.method, r.path) for r in pages] == [("GET", f"{WS_PATH}/models")] * 3
+    assert pages[0].query["listViewType"] == ["ActiveOnly"]
+    assert {r.query["api-version"][0] for r in pages} == {"2023-08-01-preview"}
+    assert "$skip" not in pages[0].query
+    assert [r.query["$skip"] for r in pages[1:]] == [["2"], ["4"]]
+    assert not service.unknown
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_list_models_errors_are_retryable(workspace, service, status):
+    service.faults.append(("GET", r"/models$", _error(status, "ServiceUnavailable", "later")))
+    with pytest.raises(WorkspaceError):
+        workspace.list_models()
+
+
 # -- monitor schedules ---------------------------------------------------------------------
 
 
@@ -1017,3 +1164,226 @@ def test_built_schedule_is_what_gets_sent(workspace, service):
         "features"
     ]
     assert features == {"filterType": "AllFeatures"}
+
+
+# -- retraining jobs -----------------------------------------------------------------------
+
+RETRAIN_INPUTS = {
+    "training_data": "azureml:churn-training:3",
+    "inference_data": "azureml:churn-inference:7",
+}
+
+
+@pytest.fixture
+def outside_git(tmp_path, monkeypatch):
+    """The SDK adds the current directory's git branch and commit to a job's properties, and
+    names the experiment after it when none is given: run the job tests outside the repo."""
+    monkeypatch.chdir(tmp_path)
+
+
+def _data_id(name: str, version: str) -> str:
+    return f"{WS_PATH}/data/{name}/versions/{version}"
+
+
+def test_submit_retraining_command_job(workspace, service, outside_git):
+    name = workspace.submit_retraining_job(
+        str(FIXTURES / "retrain_command_job.yml"),
+        inputs=RETRAIN_INPUTS,
+        tags={"autopilot.model": "churn:4", "autopilot.reason": "drift"},
+        experiment_name="churn-retraining",
+        display_name="retrain churn after drift",
+    )
+
+    # One request: the PUT of the job under the name the SDK generated. The environment,
+    # compute and data assets are referenced by id, not looked up; nothing is uploaded.
+    assert [(r.method, r.path) for r in service.requests] == [("PUT", f"{WS_PATH}/jobs/{name}")]
+    put = service.requests[0]
+    assert put.query["api-version"] == ["2025-01-01-preview"]
+    body = put.json()["properties"]
+    assert body["jobType"] == "Command"
+    assert body["inputs"] == {
+        "training_data": {"jobInputType": "mltable", "uri": _data_id("churn-training", "3")},
+        "inference_data": {"jobInputType": "mltable", "uri": _data_id("churn-inference", "7")},
+    }
+    # our tags are added to the definition's
+    assert body["tags"] == {
+        "team": "churn",
+        "autopilot.model": "churn:4",
+        "autopilot.reason": "drift",
+    }
+    assert body["experimentName"] == "churn-retraining"
+    assert body["displayName"] == "retrain churn after drift"
+    assert body["command"] == (
+        "python train.py --training_data ${{inputs.training_data}} "
+        "--inference_data ${{inputs.inference_data}}"
+    )
+    assert body["environmentId"] == "azureml:AzureML-sklearn-1.5@latest"
+    assert body["computeId"] == f"{WS_PATH}/computes/cpu-cluster"
+    assert body["outputs"] == {"model": {"jobOutputType": "mlflow_model"}}
+    assert body["properties"] == {}  # no git properties outside a repository
+
+    status = workspace.get_job_status(name)
+    assert status == {
+        "name": name,
+        "status": "NotStarted",
+        "tags": body["tags"],
+        "properties": {},
+        "outputs": {
+            "model": f"azureml://datastores/workspaceblobstore/paths/azureml/{name}/model/",
+            "default": f"azureml://datastores/workspaceartifactstore/ExperimentRun/dcid.{name}",
+        },
+    }
+    get = service.requests[-1]
+    assert (get.method, get.path) == ("GET", f"{WS_PATH}/jobs/{name}")
+
+    service.jobs[name]["properties"]["status"] = "Completed"
+    service.jobs[name]["properties"]["properties"] = {"azureml.runsource": "azureml.scriptrun"}
+    done = workspace.get_job_status(name)
+    assert done["status"] == "Completed"
+    assert done["properties"] == {"azureml.runsource": "azureml.scriptrun"}
+
+
+def test_submit_keeps_declared_input_types_and_names_each_run(
+    workspace, service, outside_git, tmp_path
+):
+    import yaml
+
+    definition = yaml.safe_load((FIXTURES / "retrain_command_job.yml").read_text())
+    definition["name"] = "fixed-name"  # a template's name must not make runs collide
+    definition["inputs"]["inference_data"] = {
+        "type": "uri_folder",
+        "mode": "ro_mount",
+        "path": "azureml:churn-inference-raw:1",
+    }
+    path = tmp_path / "job.yml"
+    path.write_text(yaml.safe_dump(definition))
+
+    names = [
+        workspace.submit_retraining_job(
+            str(path),
+            inputs={**RETRAIN_INPUTS, "inference_data": "azureml:churn-inference-raw:7"},
+            tags={},
+            experiment_name="churn-retraining",
+        )
+        for _ in range(2)
+    ]
+    assert len(set(names)) == 2 and "fixed-name" not in names
+    body = service.calls("PUT", f"/jobs/{names[0]}")[0].json()["properties"]
+    assert body["inputs"]["inference_data"] == {
+        "jobInputType": "uri_folder",
+        "mode": "ReadOnlyMount",
+        "uri": _data_id("churn-inference-raw", "7"),
+    }
+    assert body["inputs"]["training_data"]["jobInputType"] == "mltable"
+    assert body["tags"] == {"team": "churn"}
+    assert body["displayName"] == names[0]  # no display name given: the SDK uses the name
+
+
+def test_submit_refuses_inputs_the_definition_does_not_declare(workspace, service):
+    with pytest.raises(ValueError, match="declares no input 'training'"):
+        workspace.submit_retraining_job(
+            str(FIXTURES / "retrain_command_job.yml"),
+            inputs={"training": "azureml:churn-training:3"},
+            tags={},
+            experiment_name="churn-retraining",
+        )
+    assert service.requests == []
+
+
+def test_sdk_command_ignores_inputs_set_after_loading(ml_client, service, outside_git):
+    """Why inputs are set on the YAML (`params_override`, the CLI's `--set`): `load_job` gives
+    a `Command` node, and an input assigned to it afterwards is not what gets submitted
+    (azure-ai-ml 1.35.2: the node submits the inputs it was built with)."""
+    from azure.ai.ml import Input, load_job
+
+    job = load_job(FIXTURES / "retrain_command_job.yml")
+    job.inputs.training_data = Input(type="mltable", path="azureml:churn-training:3")
+    created = ml_client.jobs.create_or_update(job)
+    body = service.calls("PUT", f"/jobs/{created.name}")[0].json()["properties"]
+    assert body["inputs"]["training_data"]["uri"] == _data_id("churn-training", "1")
+
+
+class JwtCredential(FakeCredential):
+    """Tokens shaped like Entra ID's: the SDK decodes the token it sends with a pipeline job
+    (`x-azureml-token`) to check its audience, and reads the tenant from it."""
+
+    def get_token(self, *scopes: str, **kwargs: Any):
+        import jwt
+        from azure.core.credentials import AccessToken
+
+        expires = int(time.time()) + 3600
+        claims = {"aud": scopes[0].removesuffix("/.default"), "tid": "tenant-1", "exp": expires}
+        return AccessToken(jwt.encode(claims, "k" * 32, algorithm="HS256"), expires)
+
+
+def test_submit_retraining_pipeline_job(service, storage_transport, outside_git):
+    from azure.ai.ml import MLClient
+
+    client = MLClient(
+        JwtCredential(),
+        SUB,
+        RG,
+        WS,
+        transport=_transport(service),
+        retry_total=0,
+        enable_telemetry=False,
+        show_progress=False,
+    )
+    workspace = AzureMLWorkspace(inference_datastore="inference", ml_client=client)
+    name = workspace.submit_retraining_job(
+        str(FIXTURES / "retrain_pipeline_job.yml"),
+        inputs=RETRAIN_INPUTS,
+        tags={"autopilot.model": "churn:4"},
+        experiment_name="churn-retraining",
+    )
+    # The inline step is registered as an anonymous component, then the pipeline job is PUT
+    # (with the caller's Azure ML token, which pipeline jobs need).
+    component = service.calls("PUT", "/components/azureml_anonymous/versions/")
+    assert len(component) == 1
+    put = service.calls("PUT", f"/jobs/{name}")
+    assert len(put) == 1 and put[0].query["api-version"] == ["2024-01-01-preview"]
+    assert put[0].headers["x-azureml-token"].count(".") == 2
+    body = put[0].json()["properties"]
+    assert body["jobType"] == "Pipeline"
+    assert body["inputs"] == {
+        "training_data": {"jobInputType": "mltable", "uri": _data_id("churn-training", "3")},
+        "inference_data": {"jobInputType": "mltable", "uri": _data_id("churn-inference", "7")},
+    }
+    assert body["tags"] == {"autopilot.model": "churn:4"}
+    assert body["experimentName"] == "churn-retraining"
+    assert body["jobs"]["train"]["componentId"] == component[0].path
+    assert not service.unknown
+
+    status = workspace.get_job_status(name)
+    assert status["status"] == "NotStarted" and status["tags"] == {"autopilot.model": "churn:4"}
+    assert status["outputs"]["model"].endswith(f"/azureml/{name}/model/")
+
+
+def test_job_status_errors(workspace, service):
+    with pytest.raises(NotFound):
+        workspace.get_job_status("no-such-job")
+    service.faults.append(("GET", r"/jobs/busy-job$", _error(503, "ServiceUnavailable", "later")))
+    with pytest.raises(WorkspaceError):
+        workspace.get_job_status("busy-job")
+
+
+def test_submit_errors_are_mapped(workspace, service, outside_git):
+    service.faults.append(("PUT", r"/jobs/", _error(503, "ServiceUnavailable", "later")))
+    with pytest.raises(WorkspaceError):
+        workspace.submit_retraining_job(
+            str(FIXTURES / "retrain_command_job.yml"),
+            inputs=RETRAIN_INPUTS,
+            tags={},
+            experiment_name="churn-retraining",
+        )
+    from azure.core.exceptions import HttpResponseError
+
+    service.faults.append(("PUT", r"/jobs/", _error(400, "UserError", "bad compute")))
+    with pytest.raises(HttpResponseError) as info:
+        workspace.submit_retraining_job(
+            str(FIXTURES / "retrain_command_job.yml"),
+            inputs=RETRAIN_INPUTS,
+            tags={},
+            experiment_name="churn-retraining",
+        )
+    assert not isinstance(info.value, (WorkspaceError, NotFound))
