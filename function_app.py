@@ -3,7 +3,7 @@
 import azure.functions as func
 
 from core.settings import load_settings
-from functions import admin, ingest
+from functions import admin, ingest, monitors
 
 # Fail at start, naming the setting, rather than on the first event.
 load_settings()
@@ -11,3 +11,4 @@ load_settings()
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(ingest.bp)
 app.register_functions(admin.bp)
+app.register_functions(monitors.bp)

@@ -101,6 +101,34 @@ class Admin:
         return {"summary": summary, "result": result.to_dict()}, html
 
 
+    # ------------------------------------------------------------ monitors
+
+    def list_monitors(self) -> dict:
+        monitors = self._s.monitors.list()
+        return {"count": len(monitors), "backend": self._s.settings.backend,
+                "monitors": monitors}
+
+    def get_monitor(self, model: str) -> dict:
+        return self._s.monitors.describe(model)
+
+    def ensure_monitor(self, model: str) -> dict:
+        outcome = self._s.monitors.ensure(model, reason="admin API ensure")
+        return {"outcome": outcome.to_json(), "monitor": self._s.monitors.describe(model)}
+
+    def run_monitor(self, model: str) -> dict:
+        """Local backend: run the monitor now and answer with the run. Azure: ask Azure ML
+        to run the schedule now (the result arrives later as a RunStatusChanged)."""
+        if self._s.settings.backend == "local":
+            run = self._s.monitor_runs.run(model, trigger="admin API")
+            return {"completed": True, "run": run.to_json()}
+        name = self._s.monitors.monitor_name(model)
+        job = self._s.workspace.trigger_monitor(name)
+        return {"completed": False, "monitor": name, "triggered_job": job}
+
+    def set_monitor_enabled(self, model: str, enabled: bool) -> dict:
+        return self._s.monitors.set_enabled(model, enabled)
+
+
 def _opt_str(value) -> str | None:
     return None if value is None else str(value)
 

@@ -6,9 +6,11 @@ Entry points call `services()`; tests and the demo call `build_services(settings
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 from core.settings import Settings, load_settings
 
@@ -41,11 +43,31 @@ class Services:
         )
 
     @cached_property
+    def state(self):
+        from core.adapters.storage import TableStateStore, table_service
+
+        return TableStateStore(
+            table_service(self.settings.storage_connection), self.settings.table_prefix
+        )
+
+    @cached_property
+    def events(self):
+        """Where the local backend sends the events Azure would send through Event Grid."""
+        from core.adapters.event_sink import InProcessEventSink, NullEventSink, WebhookEventSink
+
+        sink = self.settings.event_sink
+        if sink == "none":
+            return NullEventSink()
+        if sink == "inprocess":
+            return InProcessEventSink(_dispatch_in_process)
+        return WebhookEventSink(sink)
+
+    @cached_property
     def workspace(self):
         if self.settings.backend == "local":
             from core.adapters.local_workspace import LocalWorkspace
 
-            return LocalWorkspace(self.settings.local_workspace_dir)
+            return LocalWorkspace(self.settings.local_workspace_dir, events=self.events)
         from core.adapters.azureml_workspace import AzureMLWorkspace
 
         return AzureMLWorkspace(
@@ -83,8 +105,54 @@ class Services:
         )
         return IngestService(
             config, self.workspace, self.blob_store, self.ledger, self.reference,
-            observer_factory=self.drift.observer_for,
+            observer_factory=self.drift.observer_for, after_registered=self.after_batch,
         )
+
+    def after_batch(self, record) -> None:
+        """A batch became a data asset version: re-aim the model's monitor at it (monitors pin
+        data versions), then act on the early drift check's verdict."""
+        from core.ports import NotFound
+
+        # Data before the model: the monitor is created when the model is registered.
+        with contextlib.suppress(NotFound):
+            self.monitors.ensure(record.model, reason=f"new inference data "
+                                 f"{record.asset_name}:{record.asset_version}")
+
+    @cached_property
+    def monitor_config(self):
+        from core.domain.monitoring import MonitorTrigger
+        from core.monitors import MonitorConfig
+
+        s = self.settings
+        if ":" in s.monitor_schedule and len(s.monitor_schedule) == 5:
+            trigger = MonitorTrigger.daily(s.monitor_schedule, s.monitor_time_zone)
+        else:
+            trigger = MonitorTrigger(cron=s.monitor_schedule, time_zone=s.monitor_time_zone)
+        return MonitorConfig(
+            monitor_name_template=s.monitor_name_template,
+            reference_asset_template=s.reference_asset_template,
+            inference_asset_template=s.inference_asset_template,
+            watch_all_models=s.watch_all_models,
+            ml_task=s.monitor_ml_task,  # type: ignore[arg-type]
+            trigger=trigger,
+            lookback_window=s.monitor_lookback,
+            alert_emails=s.monitor_alert_emails,
+            instance_type=s.monitor_instance_type,
+            runtime_version=s.monitor_runtime_version,
+        )
+
+    @cached_property
+    def monitors(self):
+        from core.monitor_service import MonitorService
+
+        return MonitorService(self.workspace, self.state, self.monitor_config)
+
+    @cached_property
+    def monitor_runs(self):
+        from core.monitor_runs import MonitorRunner
+
+        return MonitorRunner(self.workspace, self.drift, self.monitors, self.events,
+                             workspace_label=Path(self.settings.local_workspace_dir).name)
 
     @cached_property
     def drift(self):
@@ -101,6 +169,13 @@ class Services:
         from core.admin import Admin
 
         return Admin(self)
+
+
+def _dispatch_in_process(events: list[dict], function: str) -> list:
+    """Invoke a registered Event Grid function of this app, as the host would."""
+    from devtools.invoke import LocalHost
+
+    return LocalHost().event_grid(events, function=function)
 
 
 _lock = threading.Lock()

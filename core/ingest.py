@@ -102,6 +102,7 @@ class IngestService:
         *,
         observer_factory: Callable[[str, ReferenceSchema | None], BatchObserver | None]
         | None = None,
+        after_registered: Callable[[IngestionRecord], None] | None = None,
         clock: Callable[[], float] = time.time,
         owner: str | None = None,
     ):
@@ -111,6 +112,7 @@ class IngestService:
         self._ledger = ledger
         self._reference = reference
         self._observer_factory = observer_factory
+        self._after_registered = after_registered
         self._clock = clock
         self._owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -270,6 +272,13 @@ class IngestService:
         )
         done = self._ledger.save(done)
         log.info("registered %s as %s:%s", record.blob.path, asset, record.asset_version)
+        if self._after_registered is not None:
+            # Follow-ups (re-aiming the monitor, drift alerts) never undo a registration; a
+            # failed one is logged and repaired by the reconcile timer.
+            try:
+                self._after_registered(done)
+            except Exception:
+                log.exception("follow-up of %s failed", record.ingestion_id)
         return IngestOutcome(
             "registered", done, f"registered as {asset}:{record.asset_version}"
         )

@@ -7,6 +7,7 @@ unit tests implement them with small fakes.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
@@ -173,3 +174,60 @@ class Monitors(Protocol):
 
     def disable_monitor(self, name: str) -> MonitorSpec:
         """Raises NotFound."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A document kept in the state store, with the ETag that guards its next update."""
+
+    key: str
+    doc: dict
+    etag: str
+
+
+class StateStore(Protocol):
+    """Small JSON documents shared by every instance, with optimistic concurrency (ETags).
+
+    `kind` groups documents (a Table storage partition): "monitor", "retrain-gate", ...
+    """
+
+    def get(self, kind: str, key: str) -> Stored | None: ...
+
+    def create(self, kind: str, key: str, doc: dict) -> Stored:
+        """Raises Conflict when the document already exists."""
+
+    def replace(self, kind: str, key: str, doc: dict, etag: str) -> Stored:
+        """Raises Conflict when the document changed since `etag` was read (or was deleted)."""
+
+    def put(self, kind: str, key: str, doc: dict) -> Stored:
+        """Create or overwrite, unconditionally (for records only their writer updates)."""
+
+    def list(self, kind: str) -> list[Stored]:
+        """Every document of `kind`, by key."""
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    id: str
+    body: str
+    dequeue_count: int
+    inserted_at: str | None = None
+    pop_receipt: str | None = None
+
+
+class MessageQueue(Protocol):
+    """A storage queue, encoded as the Functions queue trigger reads it (host.json)."""
+
+    name: str
+
+    def send(self, body: str) -> str:
+        """Enqueue; returns the message id."""
+
+    def peek(self, limit: int = 32) -> list[QueuedMessage]: ...
+
+    def receive(self, limit: int = 32, visibility_seconds: int = 30) -> list[QueuedMessage]: ...
+
+    def delete(self, message: QueuedMessage) -> None: ...
+
+    def release(self, message: QueuedMessage) -> None:
+        """Make a received message visible again now."""

@@ -43,6 +43,26 @@ class Settings:
     # Early drift check
     early_drift_check: bool
     early_drift_row_limit: int
+    # Monitors (defaults that model tags override; see core/monitors.py)
+    monitor_name_template: str
+    watch_all_models: bool
+    monitor_ml_task: str
+    monitor_schedule: str  # daily "HH:MM" or a 5-field cron expression
+    monitor_time_zone: str
+    monitor_lookback: str
+    monitor_alert_emails: tuple[str, ...]
+    monitor_instance_type: str
+    monitor_runtime_version: str
+    event_sink: str  # local backend: "inprocess", "none", or the base URL of a `func start`
+    # Retraining
+    retrain_cooldown_hours: float
+    retrain_breaches_in_a_row: int
+    retrain_min_improvement: float
+    retrain_primary_metric: str | None
+    retrain_on_early_drift: bool
+    retrain_lease_seconds: int
+    retrain_job_file: str | None  # Azure backend: command/pipeline job YAML
+    retrain_experiment: str
 
     def inference_asset(self, model: str) -> str:
         return self.inference_asset_template.format(model=model)
@@ -83,6 +103,17 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw in ("0", "false", "no", "off"):
         return False
     raise SettingsError(f"setting {name} must be true or false, got {raw!r}")
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    raw = _get(env, name, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"setting {name} must be a number, got {raw!r}") from None
+    if not value >= minimum or value == float("inf"):
+        raise SettingsError(f"setting {name} must be a finite number >= {minimum}, got {raw!r}")
+    return value
 
 
 def _container(env: Mapping[str, str], name: str, default: str) -> str:
@@ -155,4 +186,81 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ingest_lease_seconds=_int(env, "INGEST_LEASE_SECONDS", 600, minimum=1),
         early_drift_check=_bool(env, "EARLY_DRIFT_CHECK", True),
         early_drift_row_limit=_int(env, "EARLY_DRIFT_ROW_LIMIT", 1_000_000, minimum=1),
+        **_monitor_settings(env),
+        **_retrain_settings(env, backend),
     )
+
+
+def _monitor_settings(env: Mapping[str, str]) -> dict:
+    from core.domain.monitoring import MonitorTrigger
+
+    task = _get(env, "MONITOR_ML_TASK", "classification").lower()
+    if task not in ("classification", "regression"):
+        raise SettingsError(
+            f"setting MONITOR_ML_TASK must be classification or regression, got {task!r}"
+        )
+    schedule = _get(env, "MONITOR_SCHEDULE", "03:00")
+    time_zone = _get(env, "MONITOR_TIME_ZONE", "UTC")
+    try:
+        if re.match(r"^\d{2}:\d{2}$", schedule):
+            MonitorTrigger.daily(schedule, time_zone)
+        else:
+            MonitorTrigger(cron=schedule, time_zone=time_zone)
+    except ValueError as exc:
+        raise SettingsError(f"setting MONITOR_SCHEDULE: {exc}") from None
+    emails = tuple(
+        e.strip() for e in re.split(r"[,;]", env.get("MONITOR_ALERT_EMAILS") or "") if e.strip()
+    )
+    if any("@" not in e for e in emails):
+        raise SettingsError(f"setting MONITOR_ALERT_EMAILS has a non-address: {emails!r}")
+    lookback = _get(env, "MONITOR_LOOKBACK", "P7D")
+    if not re.match(r"^P(?:\d+D|T\d+H|\d+DT\d+H|\d+W)$", lookback):
+        raise SettingsError(f"setting MONITOR_LOOKBACK must be an ISO duration like P7D, "
+                            f"got {lookback!r}")
+    runtime = _get(env, "MONITOR_SPARK_RUNTIME", "3.4")
+    if runtime not in ("3.4", "3.5"):
+        raise SettingsError(f"setting MONITOR_SPARK_RUNTIME must be 3.4 or 3.5, got {runtime!r}")
+    sink = _get(env, "EVENT_SINK", "inprocess")
+    if sink not in ("inprocess", "none") and not re.match(r"^https?://", sink):
+        raise SettingsError(
+            f"setting EVENT_SINK must be inprocess, none or an http(s) URL, got {sink!r}"
+        )
+    return {
+        "monitor_name_template": _template(env, "MONITOR_NAME", "{model}-monitor"),
+        "watch_all_models": _bool(env, "WATCH_ALL_MODELS", True),
+        "monitor_ml_task": task,
+        "monitor_schedule": schedule,
+        "monitor_time_zone": time_zone,
+        "monitor_lookback": lookback,
+        "monitor_alert_emails": emails,
+        "monitor_instance_type": _get(env, "MONITOR_COMPUTE_INSTANCE", "standard_e4s_v3"),
+        "monitor_runtime_version": runtime,
+        "event_sink": sink,
+    }
+
+
+def _retrain_settings(env: Mapping[str, str], backend: str) -> dict:
+    metric = (env.get("RETRAIN_PRIMARY_METRIC") or "").strip().lower() or None
+    # The metrics core.training computes (not imported here: it pulls in scikit-learn).
+    known = {"accuracy", "precision", "recall", "f1", "auc", "mae", "rmse", "r2"}
+    if metric is not None and metric not in known:
+        raise SettingsError(
+            f"setting RETRAIN_PRIMARY_METRIC must be one of {', '.join(sorted(known))}, "
+            f"got {metric!r}"
+        )
+    job_file = (env.get("RETRAIN_JOB_FILE") or "").strip() or None
+    if backend == "azureml" and job_file is None:
+        raise SettingsError(
+            "setting RETRAIN_JOB_FILE (the retraining job YAML) is required when "
+            "AUTOPILOT_BACKEND=azureml"
+        )
+    return {
+        "retrain_cooldown_hours": _float(env, "RETRAIN_COOLDOWN_HOURS", 24.0),
+        "retrain_breaches_in_a_row": _int(env, "RETRAIN_BREACHES_IN_A_ROW", 1, minimum=1),
+        "retrain_min_improvement": _float(env, "RETRAIN_MIN_IMPROVEMENT", 0.01),
+        "retrain_primary_metric": metric,
+        "retrain_on_early_drift": _bool(env, "RETRAIN_ON_EARLY_DRIFT", True),
+        "retrain_lease_seconds": _int(env, "RETRAIN_LEASE_SECONDS", 1800, minimum=30),
+        "retrain_job_file": job_file,
+        "retrain_experiment": _get(env, "RETRAIN_EXPERIMENT", "autopilot-retraining"),
+    }

@@ -199,6 +199,15 @@ class LocalHost:
             return self._call(fn, {trigger.name: message})
         raise LookupError(f"no queue-triggered function reads queue {queue_name!r}")
 
+    def timer(self, function: str, *, past_due: bool = False) -> Invocation:
+        """A timer-triggered function, as its schedule fires."""
+        from azure.functions.timer import TimerRequest
+
+        for fn in self._by_trigger("timerTrigger"):
+            if fn.get_function_name() == function:
+                return self._call(fn, {fn.get_trigger().name: TimerRequest(past_due=past_due)})
+        raise LookupError(f"no timer-triggered function {function!r}")
+
     def http(
         self, method: str, url: str, body: bytes | str | dict | None = None,
         headers: dict | None = None,

@@ -37,9 +37,10 @@ import pyarrow as pa
 import yaml
 
 from core.domain.assets import DataAssetVersion, MLTable, ModelVersion
+from core.domain.events import MODEL_REGISTERED
 from core.domain.monitoring import MonitorSpec
 from core.monitoring_yaml import MonitorYamlError, monitor_spec_from_yaml, monitor_spec_to_yaml
-from core.ports import Conflict, NotFound, StreamOpener
+from core.ports import Conflict, EventSink, NotFound, StreamOpener
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,10 @@ _COPY_CHUNK = 8 * 1024 * 1024
 class LocalWorkspace:
     backend = "local"
 
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike, events: EventSink | None = None):
         self.root = Path(root).resolve()
+        # Where `ModelRegistered` goes, as Azure ML sends it through Event Grid.
+        self.events = events
         (self.root / "data").mkdir(parents=True, exist_ok=True)
         (self.root / "artifacts").mkdir(parents=True, exist_ok=True)
 
@@ -227,6 +230,7 @@ class LocalWorkspace:
         model_dir.mkdir(parents=True, exist_ok=True)
         tags = {str(k): str(v) for k, v in (tags or {}).items()}
         properties = {str(k): str(v) for k, v in (properties or {}).items()}
+        existed = version is not None and (model_dir / f"{version}.yml").exists()
         if version is None:
             version, folder = self._claim_next_model_version(model_dir)
             _copy_model_files(source, folder)
@@ -267,6 +271,8 @@ class LocalWorkspace:
                 f"model {name}:{version} is already registered with other tags, properties "
                 "or description"
             )
+        if not existed and self.events is not None:
+            self.events.publish([model_registered_event(stored, self.root.name)])
         return stored
 
     def _claim_next_model_version(self, model_dir: Path) -> tuple[str, Path]:
@@ -387,6 +393,26 @@ class LocalWorkspace:
     def delete_monitor(self, name: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self._schedule_path(name).unlink()
+
+
+def model_registered_event(model: ModelVersion, workspace: str) -> dict:
+    """The Event Grid event Azure ML sends for a registration (camelCase data, string version,
+    as captured events look; azure-facts section 1)."""
+    return {
+        "id": str(uuid.uuid4()),
+        "topic": f"/local/workspaces/{workspace}",
+        "subject": f"models/{model.name}:{model.version}",
+        "eventType": MODEL_REGISTERED,
+        "eventTime": datetime.now(UTC).isoformat(),
+        "dataVersion": "2",
+        "metadataVersion": "1",
+        "data": {
+            "modelName": model.name,
+            "modelVersion": model.version,
+            "modelTags": dict(model.tags),
+            "modelProperties": dict(model.properties),
+        },
+    }
 
 
 def _copy_model_files(source: Path, folder: Path) -> None:

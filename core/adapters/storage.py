@@ -21,7 +21,7 @@ from azure.data.tables import TableServiceClient, UpdateMode
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
 from core.domain.ingestion import BlobRef, IngestionRecord, Rejection
-from core.ports import Conflict, NotFound
+from core.ports import Conflict, NotFound, QueuedMessage, Stored
 
 _DOWNLOAD_CHUNK = 8 * 1024 * 1024
 
@@ -297,6 +297,113 @@ class TableIngestionLedger:
         raise Conflict(f"could not allocate a version of {asset_name}: too much contention")
 
 
+class TableStateStore:
+    """`StateStore` over one Azure table: PartitionKey = kind, RowKey = key, the document as
+    JSON in `doc` (a property holds up to 64 KiB, far more than our documents need)."""
+
+    def __init__(self, service: TableServiceClient, prefix: str):
+        self._table = service.create_table_if_not_exists(f"{prefix}State")
+
+    @staticmethod
+    def _stored(entity) -> Stored:
+        return Stored(entity["RowKey"], json.loads(entity["doc"]), entity.metadata["etag"])
+
+    @staticmethod
+    def _entity(kind: str, key: str, doc: dict) -> dict:
+        return {"PartitionKey": kind, "RowKey": key, "doc": json.dumps(doc, sort_keys=True)}
+
+    def get(self, kind: str, key: str) -> Stored | None:
+        try:
+            return self._stored(self._table.get_entity(kind, key))
+        except ResourceNotFoundError:
+            return None
+
+    def create(self, kind: str, key: str, doc: dict) -> Stored:
+        try:
+            meta = self._table.create_entity(self._entity(kind, key, doc))
+        except ResourceExistsError:
+            raise Conflict(f"{kind}/{key} already exists") from None
+        return Stored(key, doc, meta["etag"])
+
+    def replace(self, kind: str, key: str, doc: dict, etag: str) -> Stored:
+        try:
+            meta = self._table.update_entity(
+                self._entity(kind, key, doc), mode=UpdateMode.REPLACE, etag=etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except (ResourceModifiedError, ResourceNotFoundError):
+            raise Conflict(f"{kind}/{key} was changed by another instance") from None
+        return Stored(key, doc, meta["etag"])
+
+    def put(self, kind: str, key: str, doc: dict) -> Stored:
+        meta = self._table.upsert_entity(self._entity(kind, key, doc), mode=UpdateMode.REPLACE)
+        return Stored(key, doc, meta["etag"])
+
+    def list(self, kind: str) -> list[Stored]:
+        entities = self._table.query_entities("PartitionKey eq @kind", parameters={"kind": kind})
+        return sorted((self._stored(e) for e in entities), key=lambda s: s.key)
+
+
+# ------------------------------------------------------------------------------- queues
+
+
+class StorageQueue:
+    """`MessageQueue` over an Azure storage queue, base64-encoded as host.json's
+    `messageEncoding` tells the Functions queue trigger to read it."""
+
+    def __init__(self, connection: str, name: str):
+        from azure.storage.queue import (
+            BinaryBase64DecodePolicy,
+            BinaryBase64EncodePolicy,
+            QueueClient,
+        )
+
+        self.name = name
+        self._client = QueueClient.from_connection_string(
+            connection, name,
+            message_encode_policy=BinaryBase64EncodePolicy(),
+            message_decode_policy=BinaryBase64DecodePolicy(),
+        )
+        self._created = False
+
+    def _ensure(self) -> None:
+        if not self._created:
+            with contextlib.suppress(ResourceExistsError):
+                self._client.create_queue()
+            self._created = True
+
+    @staticmethod
+    def _message(m) -> QueuedMessage:
+        body = m.content.decode("utf-8", errors="replace") if isinstance(m.content, bytes) \
+            else str(m.content)
+        inserted = m.inserted_on.isoformat() if getattr(m, "inserted_on", None) else None
+        return QueuedMessage(m.id, body, int(m.dequeue_count or 0), inserted,
+                             getattr(m, "pop_receipt", None))
+
+    def send(self, body: str) -> str:
+        self._ensure()
+        return self._client.send_message(body.encode("utf-8")).id
+
+    def peek(self, limit: int = 32) -> list[QueuedMessage]:
+        self._ensure()
+        return [self._message(m) for m in self._client.peek_messages(max_messages=limit)]
+
+    def receive(self, limit: int = 32, visibility_seconds: int = 30) -> list[QueuedMessage]:
+        self._ensure()
+        messages = self._client.receive_messages(
+            messages_per_page=limit, max_messages=limit, visibility_timeout=visibility_seconds
+        )
+        return [self._message(m) for m in messages]
+
+    def delete(self, message: QueuedMessage) -> None:
+        with contextlib.suppress(ResourceNotFoundError):
+            self._client.delete_message(message.id, message.pop_receipt)
+
+    def release(self, message: QueuedMessage) -> None:
+        with contextlib.suppress(ResourceNotFoundError):
+            self._client.update_message(message.id, message.pop_receipt, visibility_timeout=0)
+
+
 def table_service(connection: str) -> TableServiceClient:
     return TableServiceClient.from_connection_string(connection)
 
@@ -305,7 +412,9 @@ __all__ = [
     "AzureBlobStore",
     "AzureError",
     "BlobArtifacts",
+    "StorageQueue",
     "TableIngestionLedger",
+    "TableStateStore",
     "blob_service",
     "table_service",
 ]

@@ -5,7 +5,9 @@ Pure: stdlib only. `parse_event` accepts a delivered event as a dict in the Even
 (``id, source, subject, type, time, data, specversion``) and returns
 
 - `ModelRegistered` for ``Microsoft.MachineLearningServices.ModelRegistered``,
-- `RunStatusChanged` for ``Microsoft.MachineLearningServices.RunStatusChanged``,
+- `RunStatusChanged` for ``Microsoft.MachineLearningServices.RunStatusChanged`` and
+  ``RunCompleted`` (same data without ``runStatus``: it becomes ``Completed``),
+- `DatasetDriftDetected` for the legacy v1 data drift event,
 - `UnknownEvent` for any other type (the caller acknowledges and logs it).
 
 Data keys are read case-insensitively: the docs print PascalCase (``ModelName``,
@@ -29,11 +31,14 @@ from typing import Any
 
 MODEL_REGISTERED = "Microsoft.MachineLearningServices.ModelRegistered"
 RUN_STATUS_CHANGED = "Microsoft.MachineLearningServices.RunStatusChanged"
+RUN_COMPLETED = "Microsoft.MachineLearningServices.RunCompleted"
+DATASET_DRIFT_DETECTED = "Microsoft.MachineLearningServices.DatasetDriftDetected"
 
 # The run tag Azure ML model monitoring sets when a signal breaches its thresholds.
 THRESHOLD_BREACHED_TAG = "azureml_modelmonitor_threshold_breached"
 
 _MODEL_SUBJECT = re.compile(r"(?:^|/)models/([^/:]+):([^/:]+)/?$")
+_DRIFT_SUBJECT = re.compile(r"(?:^|/)datadrift/([^/]+)/run/([^/]+)/?$")
 _RUN_SUBJECT = re.compile(r"(?:^|/)experiments/([^/]+)/runs/([^/]+)/?$")
 _UNKNOWN_ID = "<no id>"
 
@@ -74,11 +79,29 @@ class RunStatusChanged:
     experiment_id: str = ""
     subject: str = ""
     event_time: str | None = None
+    event_type: str = RUN_STATUS_CHANGED
 
     @property
     def threshold_breach(self) -> str | None:
         """Azure ML monitoring's breach message, when this run breached its thresholds."""
         return self.run_tags.get(THRESHOLD_BREACHED_TAG) or None
+
+
+@dataclass(frozen=True)
+class DatasetDriftDetected:
+    """Azure ML v1 data drift (legacy): one coefficient for the whole dataset."""
+
+    event_id: str
+    data_drift_id: str
+    data_drift_name: str
+    run_id: str
+    base_dataset_id: str
+    target_dataset_id: str
+    drift_coefficient: float | None
+    start_time: str | None = None
+    end_time: str | None = None
+    subject: str = ""
+    event_time: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,7 +112,7 @@ class UnknownEvent:
     data: Any = None
 
 
-Event = ModelRegistered | RunStatusChanged | UnknownEvent
+Event = ModelRegistered | RunStatusChanged | DatasetDriftDetected | UnknownEvent
 
 
 def _ci(mapping: Mapping[str, Any], *names: str) -> Any:
@@ -180,8 +203,16 @@ def parse_event(event: Mapping[str, Any]) -> Event:
     kind = event_type.casefold()
     if kind == MODEL_REGISTERED.casefold():
         return _model_registered(event_id, subject, event_time, _data(event, event_id))
-    if kind == RUN_STATUS_CHANGED.casefold():
-        return _run_status_changed(event_id, subject, event_time, _data(event, event_id))
+    if kind in (RUN_STATUS_CHANGED.casefold(), RUN_COMPLETED.casefold()):
+        parsed = _run_status_changed(event_id, subject, event_time, _data(event, event_id))
+        if kind == RUN_COMPLETED.casefold():
+            from dataclasses import replace
+
+            parsed = replace(parsed, event_type=RUN_COMPLETED,
+                             run_status=parsed.run_status or "Completed")
+        return parsed
+    if kind == DATASET_DRIFT_DETECTED.casefold():
+        return _dataset_drift(event_id, subject, event_time, _data(event, event_id))
     return UnknownEvent(event_id, event_type, subject, _ci(event, "data"))
 
 
@@ -230,6 +261,40 @@ def _run_status_changed(
         run_properties=_string_map(_ci(data, "runProperties"), event_id, "runProperties"),
         run_status=_text(_ci(data, "runStatus"), event_id, "runStatus"),
         experiment_id=experiment_id,
+        subject=subject,
+        event_time=event_time,
+    )
+
+
+def _dataset_drift(
+    event_id: str, subject: str, event_time: str | None, data: Mapping[str, Any]
+) -> DatasetDriftDetected:
+    drift_id = _text(_ci(data, "dataDriftId"), event_id, "dataDriftId")
+    run_id = _text(_ci(data, "runId"), event_id, "runId")
+    match = _DRIFT_SUBJECT.search(subject)
+    if match:
+        drift_id = drift_id or match.group(1)
+        run_id = run_id or match.group(2)
+    name = _text(_ci(data, "dataDriftName"), event_id, "dataDriftName")
+    if not name and not drift_id:
+        raise MalformedEvent(event_id, "no dataDriftName or dataDriftId")
+    raw = _ci(data, "driftCoefficient")
+    coefficient: float | None = None
+    if raw is not None and raw != "":
+        try:
+            coefficient = float(raw)
+        except (TypeError, ValueError):
+            raise MalformedEvent(event_id, f"driftCoefficient is not a number: {raw!r}") from None
+    return DatasetDriftDetected(
+        event_id=event_id,
+        data_drift_id=drift_id,
+        data_drift_name=name,
+        run_id=run_id,
+        base_dataset_id=_text(_ci(data, "baseDatasetId"), event_id, "baseDatasetId"),
+        target_dataset_id=_text(_ci(data, "targetDatasetId"), event_id, "targetDatasetId"),
+        drift_coefficient=coefficient,
+        start_time=_text(_ci(data, "startTime"), event_id, "startTime") or None,
+        end_time=_text(_ci(data, "endTime"), event_id, "endTime") or None,
         subject=subject,
         event_time=event_time,
     )

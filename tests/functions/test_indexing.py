@@ -97,13 +97,45 @@ EXPECTED: dict[str, dict] = {
         "bindings": _http("models/{model}/drift/check", "POST", "FUNCTION"),
         "params": HTTP_REQUEST,
     },
+    "on_model_registered": {
+        "bindings": [{"type": "eventGridTrigger", "direction": "IN", "name": "event"}],
+        "params": {"event": "azure.functions.EventGridEvent"},
+    },
+    "monitor_scheduler": {
+        "bindings": [{"type": "timerTrigger", "direction": "IN", "name": "timer",
+                      "schedule": "0 */5 * * * *", "runOnStartup": False}],
+        "params": {"timer": "azure.functions.TimerRequest"},
+    },
+    "list_monitors": {"bindings": _http("monitors", "GET", "FUNCTION"), "params": HTTP_REQUEST},
+    "get_monitor": {
+        "bindings": _http("models/{model}/monitor", "GET", "FUNCTION"), "params": HTTP_REQUEST,
+    },
+    "ensure_monitor": {
+        "bindings": _http("models/{model}/monitor/ensure", "POST", "FUNCTION"),
+        "params": HTTP_REQUEST,
+    },
+    "run_monitor": {
+        "bindings": _http("models/{model}/monitor/run", "POST", "FUNCTION"),
+        "params": HTTP_REQUEST,
+    },
+    "enable_monitor": {
+        "bindings": _http("models/{model}/monitor/enable", "POST", "FUNCTION"),
+        "params": HTTP_REQUEST,
+    },
+    "disable_monitor": {
+        "bindings": _http("models/{model}/monitor/disable", "POST", "FUNCTION"),
+        "params": HTTP_REQUEST,
+    },
 }
 
 # Binding classes of azure-functions for each binding type in the table.
-BINDING_CLASSES = {"blobTrigger": "BlobTrigger", "httpTrigger": "HttpTrigger", "http": "HttpOutput"}
+BINDING_CLASSES = {"blobTrigger": "BlobTrigger", "httpTrigger": "HttpTrigger", "http": "HttpOutput",
+                   "eventGridTrigger": "EventGridTrigger", "timerTrigger": "TimerTrigger",
+                   "queueTrigger": "QueueTrigger"}
 # Raw JSON key -> attribute of the typed binding object.
 TYPED_ATTRS = {"path": "path", "connection": "connection", "source": "source", "route": "route",
-               "methods": "methods", "authLevel": "auth_level"}
+               "methods": "methods", "authLevel": "auth_level", "schedule": "schedule",
+               "runOnStartup": "run_on_startup", "queueName": "queue_name"}
 
 
 def public_name(tp) -> str:

@@ -6,6 +6,7 @@ import pytest
 from core.domain.events import (
     MODEL_REGISTERED,
     RUN_STATUS_CHANGED,
+    DatasetDriftDetected,
     MalformedEvent,
     ModelRegistered,
     RunStatusChanged,
@@ -203,8 +204,8 @@ def test_run_status_changed_pascal_case_and_subject_fallback(envelope):
     "event_type",
     [
         "Microsoft.Storage.BlobCreated",
-        "Microsoft.MachineLearningServices.RunCompleted",
-        "Microsoft.MachineLearningServices.DatasetDriftDetected",
+        "Microsoft.MachineLearningServices.DatasetDriftDetected2",
+        "Microsoft.MachineLearningServices.ModelDeployed",
     ],
 )
 @ENVELOPES
@@ -255,4 +256,47 @@ def test_malformed_events_name_their_id(event, reason):
 @pytest.mark.parametrize("event", [{"eventType": MODEL_REGISTERED}, {"id": ""}, "text", None])
 def test_events_without_an_id_or_not_objects(event):
     with pytest.raises(MalformedEvent):
+        parse_event(event)
+
+
+@ENVELOPES
+def test_run_completed_is_a_completed_run(envelope):
+    event = envelope(
+        "Microsoft.MachineLearningServices.RunCompleted",
+        {"experimentName": "retrain", "runId": "job-1", "runTags": {"a": "b"}},
+        subject="experiments/e1/runs/job-1",
+    )
+    parsed = parse_event(event)
+    assert isinstance(parsed, RunStatusChanged)
+    assert parsed.run_status == "Completed"
+    assert parsed.event_type == "Microsoft.MachineLearningServices.RunCompleted"
+    assert parsed.run_tags == {"a": "b"} and parsed.experiment_id == "e1"
+
+
+@ENVELOPES
+def test_dataset_drift_detected_pascal_and_camel(envelope):
+    pascal = envelope(
+        "Microsoft.MachineLearningServices.DatasetDriftDetected",
+        {"DataDriftId": "d1", "DataDriftName": "credit-drift", "RunId": "r1",
+         "BaseDatasetId": "b", "TargetDatasetId": "t", "DriftCoefficient": 0.83,
+         "StartTime": "2026-11-01", "EndTime": "2026-11-08"},
+        subject="datadrift/d1/run/r1",
+    )
+    parsed = parse_event(pascal)
+    assert isinstance(parsed, DatasetDriftDetected)
+    assert (parsed.data_drift_name, parsed.run_id, parsed.drift_coefficient) == (
+        "credit-drift", "r1", 0.83)
+    camel = envelope(
+        "Microsoft.MachineLearningServices.DatasetDriftDetected",
+        {"dataDriftName": "credit-drift", "driftCoefficient": "0.5"},
+        subject="datadrift/d9/run/r9",
+    )
+    parsed = parse_event(camel)
+    assert (parsed.data_drift_id, parsed.run_id, parsed.drift_coefficient) == ("d9", "r9", 0.5)
+
+
+def test_dataset_drift_with_bad_coefficient_is_malformed():
+    event = event_grid("Microsoft.MachineLearningServices.DatasetDriftDetected",
+                       {"dataDriftName": "x", "driftCoefficient": "high"})
+    with pytest.raises(MalformedEvent, match="driftCoefficient"):
         parse_event(event)

@@ -20,7 +20,7 @@ def test_defaults_choose_the_local_backend_without_a_subscription():
 
 def test_a_subscription_selects_the_azure_backend():
     settings = load_settings({**BASE, "AZURE_SUBSCRIPTION_ID": "sub", "AZURE_RESOURCE_GROUP": "rg",
-                              "AZUREML_WORKSPACE_NAME": "ws"})
+                              "AZUREML_WORKSPACE_NAME": "ws", "RETRAIN_JOB_FILE": "job.yml"})
     assert settings.backend == "azureml"
 
 
@@ -38,6 +38,19 @@ def test_a_subscription_selects_the_azure_backend():
         ({**BASE, "QUARANTINE_CONTAINER": "ab"}, "QUARANTINE_CONTAINER"),
         ({**BASE, "INFERENCE_ASSET_NAME": "fixed-name"}, "INFERENCE_ASSET_NAME"),
         ({**BASE, "EARLY_DRIFT_CHECK": "maybe"}, "EARLY_DRIFT_CHECK"),
+        ({**BASE, "MONITOR_SCHEDULE": "25:00"}, "MONITOR_SCHEDULE"),
+        ({**BASE, "MONITOR_SCHEDULE": "* * *"}, "MONITOR_SCHEDULE"),
+        ({**BASE, "MONITOR_ML_TASK": "ranking"}, "MONITOR_ML_TASK"),
+        ({**BASE, "MONITOR_ALERT_EMAILS": "ops"}, "MONITOR_ALERT_EMAILS"),
+        ({**BASE, "MONITOR_LOOKBACK": "7 days"}, "MONITOR_LOOKBACK"),
+        ({**BASE, "MONITOR_NAME": "one-monitor"}, "MONITOR_NAME"),
+        ({**BASE, "EVENT_SINK": "kafka"}, "EVENT_SINK"),
+        ({**BASE, "RETRAIN_COOLDOWN_HOURS": "-1"}, "RETRAIN_COOLDOWN_HOURS"),
+        ({**BASE, "RETRAIN_BREACHES_IN_A_ROW": "0"}, "RETRAIN_BREACHES_IN_A_ROW"),
+        ({**BASE, "RETRAIN_MIN_IMPROVEMENT": "x"}, "RETRAIN_MIN_IMPROVEMENT"),
+        ({**BASE, "RETRAIN_PRIMARY_METRIC": "loss"}, "RETRAIN_PRIMARY_METRIC"),
+        ({**BASE, "AZURE_SUBSCRIPTION_ID": "s", "AZURE_RESOURCE_GROUP": "r",
+          "AZUREML_WORKSPACE_NAME": "w"}, "RETRAIN_JOB_FILE"),
         ({**BASE, "LEDGER_TABLE_PREFIX": "1bad"}, "LEDGER_TABLE_PREFIX"),
     ],
 )

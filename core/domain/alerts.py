@@ -1,0 +1,161 @@
+"""Drift alerts: what every source of "this model drifted" becomes before the retraining
+decision. Pure: stdlib only.
+
+Sources:
+- Azure ML model monitoring v2: a `RunStatusChanged` (or `RunCompleted`) event whose run tags
+  carry ``azureml_modelmonitor_threshold_breached`` (azure-facts section 1); the tag's message
+  names the signal (``<monitor>_<signal>``) and lists the breaching features as JSON rows.
+- Azure ML v1 data drift: the legacy `DatasetDriftDetected` event.
+- Our own early check on an ingested batch, and a local monitor run (which emits the same
+  `RunStatusChanged` Azure would).
+- An operator, through the admin API.
+
+`alert_key` identifies one alert across deliveries: the same event delivered twice has the
+same key, so it never counts twice.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from core.domain.events import (
+    THRESHOLD_BREACHED_TAG,
+    DatasetDriftDetected,
+    Event,
+    RunStatusChanged,
+)
+
+AlertSource = Literal["azureml_monitor", "dataset_drift", "early_check", "manual"]
+SIGNAL_KINDS = ("data_drift", "data_quality", "prediction_drift")
+
+_SIGNAL = re.compile(r"The signal '([^']*)' has failed", re.IGNORECASE)
+_ROW = re.compile(r"\{[^{}]*\}")
+
+
+@dataclass(frozen=True)
+class BreachedFeature:
+    feature: str
+    metric: str
+    value: float | None
+    threshold: float | None
+
+    def to_dict(self) -> dict:
+        return {"feature": self.feature, "metric": self.metric, "value": self.value,
+                "threshold": self.threshold}
+
+
+@dataclass(frozen=True)
+class DriftAlert:
+    alert_key: str
+    source: AlertSource
+    model: str | None = None  # known directly (early check, operator)
+    monitor: str | None = None  # monitor (or v1 data drift) name, mapped to a model later
+    signal: str | None = None
+    features: tuple[BreachedFeature, ...] = ()
+    detail: str = ""
+    event_id: str | None = None
+    observed_at: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def evidence(self) -> dict:
+        return {
+            "source": self.source,
+            "signal": self.signal,
+            "monitor": self.monitor,
+            "features": [f.to_dict() for f in self.features[:20]],
+            "feature_count": len(self.features),
+            "detail": self.detail[:500],
+            "event_id": self.event_id,
+            "observed_at": self.observed_at,
+            **self.extra,
+        }
+
+
+def _float(value) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def parse_breach_message(text: str) -> tuple[str | None, tuple[BreachedFeature, ...]]:
+    """The signal name and breaching features from Azure's threshold-breached run tag.
+
+    The rows are printed as a Python list of JSON strings; each ``{...}`` is read on its own,
+    so a truncated or oddly quoted list still yields the rows that are whole."""
+    match = _SIGNAL.search(text or "")
+    signal = match.group(1) if match else None
+    rows = []
+    for raw in _ROW.findall(text or ""):
+        for candidate in (raw, raw.replace("\\\"", "\"")):
+            try:
+                row = json.loads(candidate)
+            except ValueError:
+                continue
+            if isinstance(row, dict) and "feature_name" in row:
+                rows.append(BreachedFeature(
+                    feature=str(row.get("feature_name")),
+                    metric=str(row.get("metric_name") or ""),
+                    value=_float(row.get("metric_value")),
+                    threshold=_float(row.get("threshold_value")),
+                ))
+            break
+    return signal, tuple(rows)
+
+
+def split_signal_name(signal: str) -> tuple[str, str | None]:
+    """``<monitor>_<kind>`` -> (monitor, kind) for our signal kinds; otherwise the monitor is
+    everything before the last underscore (the docs' ``<monitor>_<description>``)."""
+    for kind in SIGNAL_KINDS:
+        if signal.endswith("_" + kind) and len(signal) > len(kind) + 1:
+            return signal[: -len(kind) - 1], kind
+    head, sep, _ = signal.rpartition("_")
+    return (head, None) if sep and head else (signal, None)
+
+
+def alert_from_event(event: Event) -> DriftAlert | None:
+    """The drift alert an event carries, or None when it is not one."""
+    if isinstance(event, RunStatusChanged):
+        message = event.threshold_breach
+        if not message:
+            return None
+        signal, features = parse_breach_message(message)
+        monitor = split_signal_name(signal)[0] if signal else None
+        return DriftAlert(
+            alert_key=f"run:{event.run_id}:{signal or ''}",
+            source="azureml_monitor",
+            monitor=monitor or event.experiment_name or None,
+            signal=signal,
+            features=features,
+            detail=message,
+            event_id=event.event_id,
+            observed_at=event.event_time,
+            extra={"run_id": event.run_id, "experiment": event.experiment_name},
+        )
+    if isinstance(event, DatasetDriftDetected):
+        name = event.data_drift_name or event.data_drift_id
+        return DriftAlert(
+            alert_key=f"datadrift:{event.data_drift_id or name}:{event.run_id or event.event_id}",
+            source="dataset_drift",
+            monitor=name,
+            signal=name,
+            detail=f"v1 data drift {name}: drift coefficient {event.drift_coefficient}",
+            event_id=event.event_id,
+            observed_at=event.event_time,
+            extra={"drift_coefficient": event.drift_coefficient,
+                   "target_dataset": event.target_dataset_id},
+        )
+    return None
+
+
+__all__ = [
+    "THRESHOLD_BREACHED_TAG",
+    "BreachedFeature",
+    "DriftAlert",
+    "alert_from_event",
+    "parse_breach_message",
+    "split_signal_name",
+]

@@ -1,0 +1,305 @@
+"""Use case: every registered model has one drift monitor aimed at its highest version and its
+latest data, whatever order events arrive in and however many instances handle them.
+
+`ensure(model)` is the whole algorithm; `ModelRegistered`, a new inference data version, the
+reconcile timer and the admin API all call it. It never trusts the event's version alone: it
+reads the model's versions from the workspace and aims at the highest, so duplicate, late and
+reordered events (version 3 before version 2) all converge on the same monitor.
+
+Concurrency: the monitor state document (state store kind "monitor", one per model) is
+updated with its ETag before the schedule is written, and re-read afterwards. A writer that
+finds someone else updated the state in between goes round again: it recomputes from the
+workspace and rewrites if the schedule is not what it should be now. Whoever writes last has
+therefore checked against the latest state, so a slow instance with stale reads cannot leave the
+monitor aimed at an older version. A monitor name is derived from the model name, so there is
+never a second monitor for one model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import random
+import time
+from dataclasses import dataclass
+
+from core.domain.assets import DataAssetVersion, ModelVersion
+from core.domain.monitoring import MonitorSpec
+from core.monitors import (
+    InvalidOverride,
+    MissingProductionData,
+    MissingReference,
+    MonitorConfig,
+    OptedOut,
+    desired_monitor,
+    production_wanted,
+    reference_wanted,
+)
+from core.ports import Conflict, NotFound, StateStore
+
+log = logging.getLogger(__name__)
+
+KIND = "monitor"
+_ATTEMPTS = 30
+
+
+def _backoff(attempt: int) -> None:
+    """Jittered, growing pause between optimistic-concurrency retries (spreads racers out)."""
+    time.sleep(random.uniform(0, 0.02 * min(attempt + 1, 10)))
+
+# Status of a model's monitor as the admin API shows it.
+STATUS_BY_DECISION = {
+    MissingReference: "waiting_for_reference",
+    MissingProductionData: "waiting_for_data",
+    OptedOut: "opted_out",
+    InvalidOverride: "invalid_configuration",
+}
+
+
+@dataclass(frozen=True)
+class EnsureOutcome:
+    model: str
+    action: str  # created | updated | unchanged | waiting | opted_out | invalid | disabled | ...
+    status: str  # active | waiting_for_reference | waiting_for_data | opted_out | ...
+    monitor: str
+    model_version: str | None
+    reason: str
+    changes: tuple[str, ...] = ()
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self) | {"changes": list(self.changes)}
+
+
+def version_key(version: str, created_at: str | None = None) -> tuple:
+    """Integer versions compare numerically and sort after non-integer ones by creation."""
+    return (1, int(version), "") if version.isdigit() else (0, 0, created_at or version)
+
+
+class MonitorService:
+    def __init__(self, workspace, state: StateStore, config: MonitorConfig, *, clock=time.time):
+        self._ws = workspace
+        self._state = state
+        self.config = config
+        self._clock = clock
+
+    # ------------------------------------------------------------------ queries
+
+    def monitor_name(self, model: str) -> str:
+        return self.config.monitor_name(model)
+
+    def state(self, model: str) -> dict | None:
+        stored = self._state.get(KIND, model)
+        return stored.doc if stored else None
+
+    def describe(self, model: str) -> dict:
+        """One model's monitor as operators see it: the schedule, its targets and state."""
+        spec = self._ws.get_monitor(self.monitor_name(model))
+        state = self.state(model)
+        if spec is None and state is None:
+            raise NotFound(f"model {model} has no monitor and no monitor state")
+        return _describe(model, self.monitor_name(model), spec, state or {})
+
+    def list(self) -> list[dict]:
+        """Every model with a monitor or a monitor state (waiting, opted out, ...)."""
+        states = {s.key: s.doc for s in self._state.list(KIND)}
+        specs = {s.model_name: s for s in self._ws.list_monitors()}
+        models = sorted(set(states) | set(specs))
+        return [
+            _describe(m, self.monitor_name(m), specs.get(m), states.get(m, {})) for m in models
+        ]
+
+    # ------------------------------------------------------------------ commands
+
+    def ensure(self, model: str, *, reason: str, hint_version: str | None = None) -> EnsureOutcome:
+        """Create, update or leave the model's monitor so it matches what it should be now.
+
+        Raises NotFound when the workspace has no version of the model (after recording it),
+        WorkspaceError when the workspace cannot be reached (the caller retries)."""
+        for attempt in range(_ATTEMPTS):
+            current = self._state.get(KIND, model)
+            outcome, spec_to_write, doc = self._decide(model, hint_version, reason, current)
+            try:
+                if current is None:
+                    written = self._state.create(KIND, model, doc)
+                else:
+                    written = self._state.replace(KIND, model, doc, current.etag)
+            except Conflict:
+                _backoff(attempt)  # another instance moved first: recompute from fresh reads
+                continue
+            if spec_to_write is not None:
+                self._ws.create_or_update_monitor(spec_to_write)
+                after = self._state.get(KIND, model)
+                if after is None or after.etag != written.etag:
+                    _backoff(attempt)  # someone decided after us: make sure the last write is right
+                    continue
+            log.info("monitor of %s: %s (%s)", model, outcome.action, outcome.reason)
+            if outcome.action == "model_not_found":
+                raise NotFound(outcome.reason)
+            return outcome
+        raise Conflict(f"monitor of {model}: too much contention, try again")
+
+    def ensure_all(self, *, reason: str) -> list[EnsureOutcome]:
+        """Every registered model, plus any with a monitor state (the reconcile timer)."""
+        names = set(self._ws.list_models()) | {s.key for s in self._state.list(KIND)}
+        out = []
+        for model in sorted(names):
+            try:
+                out.append(self.ensure(model, reason=reason))
+            except NotFound as exc:
+                log.info("reconcile: %s", exc)
+        return out
+
+    def set_enabled(self, model: str, enabled: bool) -> dict:
+        name = self.monitor_name(model)
+        spec = (self._ws.enable_monitor if enabled else self._ws.disable_monitor)(name)
+        self.record(model, operator_disabled=not enabled)
+        return _describe(model, name, spec, self.state(model) or {})
+
+    def record(self, model: str, **fields) -> None:
+        """Merge `fields` into the model's monitor state (last run, operator flags)."""
+        for attempt in range(_ATTEMPTS):
+            current = self._state.get(KIND, model)
+            doc = {**(current.doc if current else {}), **fields}
+            try:
+                if current is None:
+                    self._state.create(KIND, model, doc)
+                else:
+                    self._state.replace(KIND, model, doc, current.etag)
+                return
+            except Conflict:
+                _backoff(attempt)
+                continue
+        raise Conflict(f"monitor state of {model}: too much contention")
+
+    # ------------------------------------------------------------------ the decision
+
+    def _target(self, model: str, hint_version: str | None) -> ModelVersion | None:
+        versions = self._ws.list_model_versions(model)
+        if hint_version and all(v.version != hint_version for v in versions):
+            # Listing can lag a registration: the event's version may be newer.
+            with contextlib.suppress(NotFound):
+                versions.append(self._ws.get_model(model, hint_version))
+        if not versions:
+            return None
+        return max(versions, key=lambda v: version_key(v.version, v.created_at))
+
+    def _reference(self, target: ModelVersion) -> DataAssetVersion | None:
+        try:
+            name, version = reference_wanted(target, self.config)
+        except ValueError:
+            return None  # desired_monitor reports the malformed tag
+        if version is None:
+            return self._ws.latest_data(name)
+        try:
+            return self._ws.get_data(name, version)
+        except NotFound:
+            return None
+
+    def _decide(self, model, hint_version, reason, current):
+        now = self._clock()
+        previous = current.doc if current else {}
+        name = self.monitor_name(model)
+        base = {
+            **{k: v for k, v in previous.items() if k in _KEPT},
+            "model": model,
+            "monitor": name,
+            "checked_at": now,
+            "last_trigger": reason,
+        }
+        target = self._target(model, hint_version)
+        if target is None:
+            why = f"model {model} has no registered version" + (
+                f" (event named version {hint_version})" if hint_version else "")
+            outcome = EnsureOutcome(model, "model_not_found", "model_not_found", name, None, why)
+            return outcome, None, {**base, "status": outcome.status, "reason": why}
+
+        reference = self._reference(target)
+        production = self._ws.latest_data(production_wanted(target, self.config))
+        decision = desired_monitor(target, reference, production, self.config)
+        actual = self._ws.get_monitor(name)
+        base["model_version"] = target.version
+
+        if isinstance(decision, MonitorSpec):
+            # An operator's disable sticks (an opt-out's does not); the rest follows the model.
+            decision = dataclasses.replace(
+                decision, enabled=not previous.get("operator_disabled", False)
+            )
+            if actual == decision:
+                action, changes, to_write = "unchanged", (), None
+            else:
+                action = "created" if actual is None else "updated"
+                changes = tuple(actual.differences(decision)) if actual else ()
+                to_write = decision
+            why = {"created": "monitor created", "updated": "monitor re-aimed: "
+                   + ", ".join(changes), "unchanged": "monitor already up to date"}[action]
+            doc = {
+                **base, "status": "active", "reason": why,
+                "reference_data": str(decision.reference_data),
+                "production_data": str(decision.production_data),
+                "signals": list(decision.signal_names()),
+            }
+            if to_write is not None:
+                doc["changed_at"] = now
+                doc.setdefault("created_at", now)
+                doc["history"] = [*previous.get("history", []), {
+                    "at": now, "action": action, "model_version": target.version,
+                    "production_data": str(decision.production_data), "trigger": reason,
+                }][-20:]
+            return (EnsureOutcome(model, action, "active", name, target.version, why, changes),
+                    to_write, doc)
+
+        status = STATUS_BY_DECISION[type(decision)]
+        why = decision.reason
+        to_write = None
+        action = {"waiting_for_reference": "waiting", "waiting_for_data": "waiting",
+                  "opted_out": "opted_out", "invalid_configuration": "invalid"}[status]
+        if isinstance(decision, OptedOut) and actual is not None and actual.enabled:
+            # Opting out stops the monitor; it is kept (disabled) for its history.
+            to_write = dataclasses.replace(actual, enabled=False)
+            action = "disabled"
+        doc = {**base, "status": status, "reason": why}
+        return EnsureOutcome(model, action, status, name, target.version, why), to_write, doc
+
+
+# State fields that survive a re-decision (the rest is recomputed every time).
+_KEPT = ("history", "changed_at", "created_at", "last_run", "last_scheduled_fire",
+         "operator_disabled")
+
+
+def _describe(model: str, name: str, spec: MonitorSpec | None, state: dict) -> dict:
+    out = {
+        "model": model,
+        "monitor": name,
+        "status": state.get("status", "active" if spec else "unknown"),
+        "reason": state.get("reason"),
+        "checked_at": state.get("checked_at"),
+        "changed_at": state.get("changed_at"),
+        "last_trigger": state.get("last_trigger"),
+        "last_run": state.get("last_run"),
+        "history": state.get("history", []),
+        "exists": spec is not None,
+    }
+    if spec is not None:
+        out.update({
+            "enabled": spec.enabled,
+            "model_version": spec.model_version,
+            "reference_data": str(spec.reference_data),
+            "production_data": str(spec.production_data),
+            "production_outputs": str(spec.production_outputs) if spec.production_outputs
+            else None,
+            "signals": list(spec.signal_names()),
+            "ml_task": spec.ml_task,
+            "features": list(spec.features) if spec.features else None,
+            "schedule": _schedule_text(spec),
+            "alert_emails": list(spec.alert_emails),
+            "data_drift_thresholds": spec.data_drift_thresholds,
+        })
+    else:
+        out["model_version"] = state.get("model_version")
+    return out
+
+
+def _schedule_text(spec: MonitorSpec) -> str:
+    t = spec.trigger
+    return f"daily at {t.daily_at} {t.time_zone}" if t.daily_at else f"cron {t.cron} {t.time_zone}"

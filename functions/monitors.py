@@ -1,0 +1,102 @@
+"""Monitors: the `ModelRegistered` Event Grid trigger, the reconcile/scheduler timer and the
+operators' monitor endpoints. Behaviour lives in core/monitor_service.py and
+core/monitor_runs.py."""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from core.bootstrap import services
+from core.domain.events import MalformedEvent, ModelRegistered, parse_event
+from core.ports import NotFound
+from functions.events import event_to_dict
+from functions.http import handles_errors, json_response
+
+bp = func.Blueprint()
+log = logging.getLogger(__name__)
+KEY = func.AuthLevel.FUNCTION
+
+
+@bp.function_name("on_model_registered")
+@bp.event_grid_trigger(arg_name="event")
+def on_model_registered(event: func.EventGridEvent) -> None:
+    """Subscribed to Microsoft.MachineLearningServices.ModelRegistered. Returning acknowledges
+    the event; raising (workspace unreachable, throttled) makes Event Grid retry it."""
+    try:
+        parsed = parse_event(event_to_dict(event))
+    except MalformedEvent as exc:
+        log.error("%s; acknowledged, a retry would not fix it", exc)
+        return
+    if not isinstance(parsed, ModelRegistered):
+        log.info("event %s of type %s is not for this function; acknowledged",
+                 parsed.event_id, getattr(parsed, "event_type", type(parsed).__name__))
+        return
+    try:
+        outcome = services().monitors.ensure(
+            parsed.model_name, reason=f"ModelRegistered {parsed.model} (event {parsed.event_id})",
+            hint_version=parsed.model_version,
+        )
+    except NotFound as exc:
+        log.warning("event %s: %s; recorded and acknowledged", parsed.event_id, exc)
+        return
+    log.info("event %s: monitor %s %s (%s)", parsed.event_id, outcome.monitor, outcome.action,
+             outcome.reason)
+
+
+@bp.function_name("monitor_scheduler")
+@bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False)
+def monitor_scheduler(timer: func.TimerRequest) -> None:
+    """Every 5 minutes: reconcile every model's monitor (repairs anything an event missed) and,
+    on the local backend, run the monitors whose schedule fired."""
+    svc = services()
+    outcomes = svc.monitors.ensure_all(reason="reconcile timer")
+    changed = [o for o in outcomes if o.action in ("created", "updated", "disabled")]
+    log.info("reconciled %d models, %d changed", len(outcomes), len(changed))
+    if svc.settings.backend == "local":
+        runs = svc.monitor_runs.run_due()
+        log.info("ran %d due monitors", len(runs))
+
+
+@bp.function_name("list_monitors")
+@bp.route(route="monitors", methods=["GET"], auth_level=KEY)
+@handles_errors
+def list_monitors(req: func.HttpRequest) -> func.HttpResponse:
+    return json_response(services().admin.list_monitors())
+
+
+@bp.function_name("get_monitor")
+@bp.route(route="models/{model}/monitor", methods=["GET"], auth_level=KEY)
+@handles_errors
+def get_monitor(req: func.HttpRequest) -> func.HttpResponse:
+    return json_response(services().admin.get_monitor(req.route_params["model"]))
+
+
+@bp.function_name("ensure_monitor")
+@bp.route(route="models/{model}/monitor/ensure", methods=["POST"], auth_level=KEY)
+@handles_errors
+def ensure_monitor(req: func.HttpRequest) -> func.HttpResponse:
+    return json_response(services().admin.ensure_monitor(req.route_params["model"]))
+
+
+@bp.function_name("run_monitor")
+@bp.route(route="models/{model}/monitor/run", methods=["POST"], auth_level=KEY)
+@handles_errors
+def run_monitor(req: func.HttpRequest) -> func.HttpResponse:
+    body = services().admin.run_monitor(req.route_params["model"])
+    return json_response(body, 200 if body.get("completed") else 202)
+
+
+@bp.function_name("enable_monitor")
+@bp.route(route="models/{model}/monitor/enable", methods=["POST"], auth_level=KEY)
+@handles_errors
+def enable_monitor(req: func.HttpRequest) -> func.HttpResponse:
+    return json_response(services().admin.set_monitor_enabled(req.route_params["model"], True))
+
+
+@bp.function_name("disable_monitor")
+@bp.route(route="models/{model}/monitor/disable", methods=["POST"], auth_level=KEY)
+@handles_errors
+def disable_monitor(req: func.HttpRequest) -> func.HttpResponse:
+    return json_response(services().admin.set_monitor_enabled(req.route_params["model"], False))
