@@ -129,6 +129,37 @@ class Admin:
         return self._s.monitors.set_enabled(model, enabled)
 
 
+    # ------------------------------------------------------------ retraining
+
+    def request_retraining(self, model: str, body: dict) -> dict:
+        reason = body.get("reason") or "requested by an operator"
+        force = body.get("force", False)
+        if not isinstance(reason, str) or not isinstance(force, bool):
+            raise BadRequest("'reason' must be text and 'force' true or false")
+        outcome = self._s.retraining.request(model, reason=reason, force=force)
+        return outcome.to_json() | {"gate": self._s.retraining.gate(model)}
+
+    def retraining_history(self, model: str) -> dict:
+        history = self._s.retraining.history(model)
+        return {"model": model, "count": len(history), "gate": self._s.retraining.gate(model),
+                "retraining": history}
+
+    def get_retraining(self, model: str, request_id: str) -> dict:
+        return self._s.retraining.get(model, request_id)
+
+    def drift_alerts(self, model: str) -> dict:
+        alerts = self._s.retraining.alerts(model)
+        return {"model": model, "count": len(alerts), "alerts": alerts}
+
+    def poison_messages(self) -> dict:
+        messages = self._s.retraining.poison_messages()
+        return {"queue": self._s.retrain_poison_queue.name, "count": len(messages),
+                "messages": messages}
+
+    def requeue_poison(self, message_id: str) -> dict:
+        return self._s.retraining.requeue_poison(message_id)
+
+
 def _opt_str(value) -> str | None:
     return None if value is None else str(value)
 

@@ -7,6 +7,7 @@ Entry points call `services()`; tests and the demo call `build_services(settings
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from dataclasses import dataclass
 from functools import cached_property
@@ -117,6 +118,80 @@ class Services:
         with contextlib.suppress(NotFound):
             self.monitors.ensure(record.model, reason=f"new inference data "
                                  f"{record.asset_name}:{record.asset_version}")
+        drift = record.drift or {}
+        if "breached" not in drift or not self.settings.retrain_on_early_drift:
+            return
+        if not drift["breached"]:
+            self.retraining.on_clean_check(record.model)
+            return
+        from core.domain.alerts import DriftAlert, early_check_features
+
+        outcome = self.retraining.on_alert(DriftAlert(
+            alert_key=f"early:{record.model}:{record.ingestion_id}",
+            source="early_check",
+            model=record.model,
+            signal="early_check",
+            features=early_check_features(drift),
+            detail=f"early drift check on {drift.get('production')} vs "
+                   f"{drift.get('reference')}: {drift.get('breach_count')} breaches",
+            observed_at=None,
+            extra={"ingestion": record.ingestion_id, "result": drift.get("result")},
+        ))
+        logging.getLogger(__name__).info("early drift alert for %s: %s (%s)", record.model,
+                                         outcome.decision, outcome.reason)
+
+    @cached_property
+    def retrain_queue(self):
+        from core.adapters.storage import StorageQueue
+
+        return StorageQueue(self.settings.storage_connection, RETRAIN_QUEUE)
+
+    @cached_property
+    def retrain_poison_queue(self):
+        from core.adapters.storage import StorageQueue
+
+        return StorageQueue(self.settings.storage_connection, RETRAIN_QUEUE + "-poison")
+
+    @cached_property
+    def retrainer(self):
+        s = self.settings
+        if s.backend == "local":
+            from core.local_retraining import LocalRetrainConfig, LocalRetrainer
+
+            return LocalRetrainer(self.workspace, LocalRetrainConfig(
+                reference_asset_template=s.reference_asset_template,
+                inference_asset_template=s.inference_asset_template,
+                primary_metric=s.retrain_primary_metric,
+                margin=s.retrain_min_improvement,
+            ))
+        from core.azure_retraining import AzureRetrainConfig, AzureRetrainer
+
+        assert s.retrain_job_file is not None  # load_settings requires it on Azure
+        return AzureRetrainer(self.workspace, AzureRetrainConfig(
+            job_file=s.retrain_job_file, experiment=s.retrain_experiment,
+            reference_asset_template=s.reference_asset_template,
+            inference_asset_template=s.inference_asset_template,
+            primary_metric=s.retrain_primary_metric, margin=s.retrain_min_improvement,
+            ml_task=s.monitor_ml_task,
+        ))
+
+    @cached_property
+    def retraining(self):
+        from core.retraining import RetrainConfig, RetrainingService
+
+        s = self.settings
+        return RetrainingService(
+            self.workspace, self.state, self.retrain_queue, self.retrain_poison_queue,
+            self.retrainer,
+            RetrainConfig(
+                cooldown_seconds=s.retrain_cooldown_hours * 3600,
+                breaches_in_a_row=s.retrain_breaches_in_a_row,
+                lease_seconds=s.retrain_lease_seconds,
+                max_attempts=MAX_DEQUEUE_COUNT,
+                retrain_on_early_drift=s.retrain_on_early_drift,
+            ),
+            monitor_name_template=s.monitor_name_template,
+        )
 
     @cached_property
     def monitor_config(self):
@@ -169,6 +244,11 @@ class Services:
         from core.admin import Admin
 
         return Admin(self)
+
+
+# The queue the retraining trigger reads, and host.json's queues.maxDequeueCount.
+RETRAIN_QUEUE = "retrain-requests"
+MAX_DEQUEUE_COUNT = 5
 
 
 def _dispatch_in_process(events: list[dict], function: str) -> list:

@@ -199,6 +199,35 @@ class LocalHost:
             return self._call(fn, {trigger.name: message})
         raise LookupError(f"no queue-triggered function reads queue {queue_name!r}")
 
+    def drain(self, queue_name: str, *, max_dequeue_count: int | None = None,
+              max_rounds: int = 50) -> list[Invocation]:
+        """Deliver every message of an Azurite/Azure storage queue to its queue-triggered
+        function, as the host does: delete on success; on failure make it visible again, and
+        after `maxDequeueCount` (host.json) failures move it to `<queue>-poison`."""
+        from core.adapters.storage import StorageQueue
+
+        connection = os.environ["AzureWebJobsStorage"]
+        limit = max_dequeue_count or _host_max_dequeue_count()
+        queue = StorageQueue(connection, queue_name)
+        poison = StorageQueue(connection, f"{queue_name}-poison")
+        results = []
+        for _ in range(max_rounds):
+            messages = queue.receive(16, visibility_seconds=300)
+            if not messages:
+                break
+            for message in messages:
+                result = self.queue(queue_name, message.body.encode("utf-8"),
+                                    dequeue_count=message.dequeue_count, message_id=message.id)
+                results.append(result)
+                if result.ok:
+                    queue.delete(message)
+                elif message.dequeue_count >= limit:
+                    poison.send(message.body)
+                    queue.delete(message)
+                else:
+                    queue.release(message)
+        return results
+
     def timer(self, function: str, *, past_due: bool = False) -> Invocation:
         """A timer-triggered function, as its schedule fires."""
         from azure.functions.timer import TimerRequest
@@ -256,6 +285,11 @@ class LocalHost:
                                   f"/api/{path}"}}),
             status_code=404, mimetype="application/json",
         )
+
+
+def _host_max_dequeue_count() -> int:
+    host = json.loads((ROOT / "host.json").read_text())
+    return int(host.get("extensions", {}).get("queues", {}).get("maxDequeueCount", 5))
 
 
 def _match_route(template: str, path: str) -> dict | None:

@@ -116,6 +116,15 @@ def split_signal_name(signal: str) -> tuple[str, str | None]:
     return (head, None) if sep and head else (signal, None)
 
 
+def early_check_features(summary: dict) -> tuple[BreachedFeature, ...]:
+    """The breaching features of an early drift check summary (core.drift_checks.summarize)."""
+    return tuple(
+        BreachedFeature(str(b.get("feature")), f"{b.get('signal')}:{b.get('metric')}",
+                        _float(b.get("value")), _float(b.get("threshold")))
+        for b in summary.get("breaches", [])
+    )
+
+
 def alert_from_event(event: Event) -> DriftAlert | None:
     """The drift alert an event carries, or None when it is not one."""
     if isinstance(event, RunStatusChanged):
@@ -156,6 +165,7 @@ __all__ = [
     "BreachedFeature",
     "DriftAlert",
     "alert_from_event",
+    "early_check_features",
     "parse_breach_message",
     "split_signal_name",
 ]

@@ -126,6 +126,35 @@ EXPECTED: dict[str, dict] = {
         "bindings": _http("models/{model}/monitor/disable", "POST", "FUNCTION"),
         "params": HTTP_REQUEST,
     },
+    "on_azureml_run_event": {
+        "bindings": [{"type": "eventGridTrigger", "direction": "IN", "name": "event"}],
+        "params": {"event": "azure.functions.EventGridEvent"},
+    },
+    "run_retraining": {
+        "bindings": [{"type": "queueTrigger", "direction": "IN", "name": "msg",
+                      "queueName": "retrain-requests", "connection": "AzureWebJobsStorage"}],
+        "params": {"msg": "azure.functions.QueueMessage"},
+    },
+    "request_retraining": {
+        "bindings": _http("models/{model}/retrain", "POST", "FUNCTION"), "params": HTTP_REQUEST,
+    },
+    "list_retraining": {
+        "bindings": _http("models/{model}/retraining", "GET", "FUNCTION"), "params": HTTP_REQUEST,
+    },
+    "get_retraining": {
+        "bindings": _http("models/{model}/retraining/{id}", "GET", "FUNCTION"),
+        "params": HTTP_REQUEST,
+    },
+    "list_alerts": {
+        "bindings": _http("models/{model}/alerts", "GET", "FUNCTION"), "params": HTTP_REQUEST,
+    },
+    "list_poison_retraining": {
+        "bindings": _http("retraining/poison", "GET", "FUNCTION"), "params": HTTP_REQUEST,
+    },
+    "requeue_poison_retraining": {
+        "bindings": _http("retraining/poison/{id}/requeue", "POST", "FUNCTION"),
+        "params": HTTP_REQUEST,
+    },
 }
 
 # Binding classes of azure-functions for each binding type in the table.

@@ -1,0 +1,379 @@
+"""Drift alerts -> one retraining -> champion/challenger gate, through the registered entry
+points on Azurite (state table, retrain-requests queue and its poison queue) and the local
+workspace."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from core.domain.events import THRESHOLD_BREACHED_TAG
+from devtools.synthetic import FEATURES, TARGET, to_csv_bytes, transactions
+
+MODEL = "fraud"
+MONITOR = f"{MODEL}-monitor"
+QUEUE = "retrain-requests"
+
+
+def breach_message(signal=f"{MONITOR}_data_drift"):
+    return (
+        f"The signal '{signal}' has failed due to one or more features violating metric "
+        "thresholds.\nThe feature names and their corresponding computed metric values "
+        "violating the threshold are \n"
+        + str([json.dumps({"feature_name": "amount", "metric_value": 0.42,
+                           "metric_name": "NormalizedWassersteinDistance",
+                           "threshold_value": 0.1})])
+    )
+
+
+def run_event(run_id="run-1", event_id="ev-1", *, tags=None, pascal=False, cloud=False):
+    data = {"experimentId": "e", "experimentName": MONITOR, "runId": run_id,
+            "runType": "azureml.StepRun", "runStatus": "Completed",
+            "runTags": {THRESHOLD_BREACHED_TAG: breach_message()} if tags is None else tags,
+            "runProperties": {}}
+    if pascal:
+        data = {k[0].upper() + k[1:]: v for k, v in data.items()}
+    if cloud:
+        return {"id": event_id, "source": "/ws", "specversion": "1.0",
+                "type": "Microsoft.MachineLearningServices.RunStatusChanged",
+                "subject": f"experiments/e/runs/{run_id}", "data": data}
+    return {"id": event_id, "topic": "/ws", "subject": f"experiments/e/runs/{run_id}",
+            "eventType": "Microsoft.MachineLearningServices.RunStatusChanged",
+            "eventTime": "2026-11-23T10:00:00Z", "dataVersion": "2", "data": data}
+
+
+def clear_queues(svc):
+    """The queue names are fixed (the trigger's binding), so tests empty them first."""
+    for queue in (svc.retrain_queue, svc.retrain_poison_queue):
+        for _ in range(10):
+            messages = queue.receive(32, visibility_seconds=5)
+            if not messages:
+                break
+            for m in messages:
+                queue.delete(m)
+
+
+@pytest.fixture
+def svc(app_env, monkeypatch):
+    from core.bootstrap import reset_services, services
+
+    monkeypatch.setenv("EARLY_DRIFT_CHECK", "false")  # alerts come from the tests here
+    reset_services()
+    clear_queues(services())
+    return services()
+
+
+@pytest.fixture
+def fraud(svc, host, app_env, tmp_path):
+    """Reference data, one clean batch (with its ground truth, as the schema requires) and a
+    baseline model trained on the reference (v1; its registration creates the monitor)."""
+    from core.training import TrainingSpec, train
+
+    reference = transactions(3000, seed=1)
+    ref_path = tmp_path / "reference.csv"
+    ref_path.write_bytes(to_csv_bytes(reference))
+    svc.workspace.register_file_version(f"{MODEL}-training", "1", ref_path, tags={})
+    upload(svc, host, app_env, "clean.csv", transactions(500, seed=2))
+    model = train(reference, TrainingSpec(target=TARGET, features=FEATURES, n_estimators=40))
+    folder = tmp_path / "baseline"
+    model.save(folder)
+    svc.workspace.register_model(MODEL, folder, tags={"autopilot.schedule": "04:00"})
+    assert svc.workspace.get_monitor(MONITOR).model_version == "1"
+    return model
+
+
+def upload(svc, host, app_env, name, table):
+    container = app_env["INFERENCE_CONTAINER"]
+    svc.blob_store.upload(container, f"{MODEL}/{name}", to_csv_bytes(table))
+    result = host.blob(f"{container}/{MODEL}/{name}")
+    assert result.ok, result.error
+
+
+def alert(host, event):
+    [result] = host.event_grid(event, function="on_azureml_run_event")
+    assert result.ok, result.error
+
+
+def history(svc):
+    return svc.retraining.history(MODEL)
+
+
+def queued(svc):
+    return svc.retrain_queue.peek(32)
+
+
+# ------------------------------------------------------------------ alert parsing
+
+
+@pytest.mark.parametrize("variant", ["eventgrid", "pascal", "cloudevents"])
+def test_breach_event_queues_one_request_with_evidence(host, svc, fraud, variant):
+    alert(host, run_event(pascal=variant == "pascal", cloud=variant == "cloudevents"))
+    [request] = history(svc)
+    assert request["status"] == "queued" and request["trigger"] == "azureml_monitor"
+    assert request["evidence"]["signal"] == f"{MONITOR}_data_drift"
+    assert request["evidence"]["features"] == [
+        {"feature": "amount", "metric": "NormalizedWassersteinDistance", "value": 0.42,
+         "threshold": 0.1}]
+    [message] = queued(svc)
+    body = json.loads(message.body)
+    assert body["model"] == MODEL and body["request_id"] == request["request_id"]
+    assert body["correlation_id"] == "ev-1" and body["requested_at"]
+    # Stored base64-encoded, as host.json's messageEncoding tells the trigger to read it.
+    from azure.storage.queue import QueueClient
+
+    raw = QueueClient.from_connection_string(svc.settings.storage_connection, QUEUE)
+    import base64
+
+    assert json.loads(base64.b64decode(next(iter(raw.peek_messages())).content)) == body
+
+
+def test_legacy_dataset_drift_event_is_an_alert(host, svc, fraud):
+    alert(host, {"id": "d1", "topic": "/ws", "subject": "datadrift/x/run/r7",
+                 "eventType": "Microsoft.MachineLearningServices.DatasetDriftDetected",
+                 "dataVersion": "2", "eventTime": "2026-11-23T10:00:00Z",
+                 "data": {"DataDriftName": MONITOR, "DriftCoefficient": 0.9, "RunId": "r7"}})
+    [request] = history(svc)
+    assert request["trigger"] == "dataset_drift"
+
+
+def test_non_alerts_and_malformed_events_are_acknowledged_and_ignored(host, svc, fraud):
+    alert(host, run_event(tags={"other": "tag"}))
+    alert(host, {"id": "x", "eventType": "Microsoft.MachineLearningServices.RunStatusChanged",
+                 "subject": "nothing", "data": {}})  # no run id anywhere: malformed
+    alert(host, {"id": "y", "eventType": "Microsoft.Storage.BlobCreated", "data": {}})
+    assert history(svc) == [] and queued(svc) == []
+
+
+def test_alert_for_an_unknown_monitor_is_recorded_not_dropped(host, svc, fraud):
+    event = run_event()
+    event["data"]["runTags"] = {THRESHOLD_BREACHED_TAG: breach_message("nobody_data_drift")}
+    alert(host, event)
+    assert history(svc) == []
+    [record] = svc.retraining.alerts("_unmapped")
+    assert record["status"] == "unmapped" and "nobody" in record["reason"]
+
+
+# ------------------------------------------------------------------ debounce and dedupe
+
+
+def test_twenty_concurrent_alerts_make_exactly_one_request(host, svc, fraud):
+    events = [run_event(run_id=f"run-{i}", event_id=f"ev-{i}") for i in range(20)]
+    barrier = threading.Barrier(20)
+    failures = []
+
+    def deliver(event):
+        barrier.wait()
+        [result] = host.event_grid(event, function="on_azureml_run_event")
+        if not result.ok:
+            failures.append(result.error)
+
+    threads = [threading.Thread(target=deliver, args=(e,)) for e in events]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert len(history(svc)) == 1 and len(queued(svc)) == 1
+    statuses = sorted(a["status"] for a in svc.retraining.alerts(MODEL))
+    assert statuses == ["requested"] + ["suppressed"] * 19
+    assert all("already open" in a["reason"] for a in svc.retraining.alerts(MODEL)
+               if a["status"] == "suppressed")
+
+
+def test_the_same_alert_delivered_twice_counts_once(host, svc, fraud):
+    alert(host, run_event())
+    alert(host, run_event())  # same run, same signal: Event Grid redelivery
+    assert len(history(svc)) == 1 and len(svc.retraining.alerts(MODEL)) == 1
+
+
+def test_cooldown_suppresses_then_expires(host, svc, fraud, monkeypatch):
+    now = [1_800_000_000.0]
+    monkeypatch.setattr(svc.retraining, "_clock", lambda: now[0])
+    alert(host, run_event("r1", "e1"))
+    [request] = history(svc)
+    svc.retraining._release(MODEL, request["request_id"])  # as if it finished
+    now[0] += 3600
+    alert(host, run_event("r2", "e2"))
+    suppressed = next(a for a in svc.retraining.alerts(MODEL) if a["alert_key"].startswith(
+        "run:r2"))
+    assert suppressed["status"] == "suppressed" and suppressed["reason"].startswith("cooldown")
+    now[0] += 24 * 3600
+    alert(host, run_event("r3", "e3"))
+    assert len(history(svc)) == 2
+
+
+def test_n_breaches_in_a_row(app_env, monkeypatch, host):
+    from core.bootstrap import reset_services, services
+
+    monkeypatch.setenv("RETRAIN_BREACHES_IN_A_ROW", "3")
+    monkeypatch.setenv("EARLY_DRIFT_CHECK", "false")
+    reset_services()
+    svc = services()
+    clear_queues(svc)
+    path = Path(app_env["LOCAL_WORKSPACE_DIR"]).parent / "m.bin"
+    path.write_bytes(b"x")
+    monkeypatch.setenv("EVENT_SINK", "none")
+    svc.workspace.events = None
+    svc.workspace.register_model(MODEL, path)
+    for i in (1, 2):
+        alert(host, run_event(f"r{i}", f"e{i}"))
+    reasons = [a["reason"] for a in sorted(svc.retraining.alerts(MODEL),
+                                           key=lambda a: a["received_at"])]
+    assert reasons == ["breach 1 of 3 in a row (RETRAIN_BREACHES_IN_A_ROW)",
+                       "breach 2 of 3 in a row (RETRAIN_BREACHES_IN_A_ROW)"]
+    svc.retraining.on_clean_check(MODEL)  # a clean check breaks the streak
+    for i in (3, 4):
+        alert(host, run_event(f"r{i}", f"e{i}"))
+    assert history(svc) == []
+    alert(host, run_event("r5", "e5"))
+    assert len(history(svc)) == 1
+
+
+def test_manual_request_uses_the_same_debounce_unless_forced(host, svc, fraud):
+    first = host.http("POST", f"/api/models/{MODEL}/retrain", {"reason": "quarterly refresh"})
+    assert first.status_code == 202
+    assert json.loads(first.get_body())["decision"] == "requested"
+    second = host.http("POST", f"/api/models/{MODEL}/retrain", {})
+    assert second.status_code == 200
+    assert json.loads(second.get_body())["decision"] == "suppressed"
+    forced = host.http("POST", f"/api/models/{MODEL}/retrain", {"force": True})
+    assert json.loads(forced.get_body())["decision"] == "requested"
+    assert host.http("POST", "/api/models/nobody/retrain", {}).status_code == 404
+    assert host.http("POST", f"/api/models/{MODEL}/retrain", {"force": "yes"}).status_code == 400
+
+
+# ------------------------------------------------------------------ running requests
+
+
+def test_challenger_that_wins_is_registered_and_the_monitor_re_aimed(host, svc, fraud, app_env):
+    upload(svc, host, app_env, "labelled.csv", transactions(3000, seed=5, drift="concept"))
+    alert(host, run_event())
+    [result] = host.drain(QUEUE)
+    assert result.ok, result.error
+    [request] = history(svc)
+    assert request["status"] == "registered", request
+    assert request["new_version"] == "2" and request["champion_version"] == "1"
+    assert request["challenger_scores"]["f1"] > request["champion_scores"]["f1"] + 0.01
+    assert request["metric"] == "f1" and "beats champion" in request["decision"]
+    new = svc.workspace.get_model(MODEL, "2")
+    assert new.tags["autopilot.parent_version"] == "1"
+    assert new.tags["autopilot.request_id"] == request["request_id"]
+    assert json.loads(new.tags["autopilot.metrics"])["f1"] == pytest.approx(
+        request["challenger_scores"]["f1"], abs=1e-4)
+    assert new.tags["autopilot.schedule"] == "04:00"  # the champion's overrides carry over
+    spec = svc.workspace.get_monitor(MONITOR)
+    assert spec.model_version == "2"
+    assert str(spec.reference_data) == f"{MODEL}-training:2"  # what v2 was trained on
+    assert svc.retraining.gate(MODEL)["open_request"] is None
+    shown = json.loads(host.http(
+        "GET", f"/api/models/{MODEL}/retraining/{request['request_id']}").get_body())
+    assert shown["status"] == "registered"
+    listed = json.loads(host.http("GET", f"/api/models/{MODEL}/retraining").get_body())
+    assert listed["count"] == 1
+
+
+def test_challenger_that_does_not_win_is_rejected_with_both_scores(host, svc, fraud, app_env):
+    from dataclasses import replace
+
+    svc.retrainer.config = replace(svc.retrainer.config, margin=0.5)
+    upload(svc, host, app_env, "labelled.csv", transactions(1500, seed=6))  # no drift
+    alert(host, run_event())
+    [result] = host.drain(QUEUE)
+    assert result.ok, result.error
+    [request] = history(svc)
+    assert request["status"] == "rejected"
+    assert set(request["champion_scores"]) == {"accuracy", "precision", "recall", "f1", "auc"}
+    assert set(request["challenger_scores"]) == set(request["champion_scores"])
+    assert "does not beat champion" in request["decision"]
+    assert [v.version for v in svc.workspace.list_model_versions(MODEL)] == ["1"]
+    assert svc.retraining.gate(MODEL)["open_request"] is None
+
+
+def test_failing_request_goes_to_poison_and_can_be_requeued(host, svc, fraud, app_env,
+                                                            monkeypatch):
+    upload(svc, host, app_env, "labelled.csv", transactions(3000, seed=5, drift="concept"))
+    original = svc.retrainer.run
+
+    def broken(model, request):
+        raise RuntimeError("training cluster unavailable")
+
+    monkeypatch.setattr(svc.retrainer, "run", broken)
+    alert(host, run_event())
+    results = host.drain(QUEUE)
+    assert [r.ok for r in results] == [False] * 5  # host.json maxDequeueCount
+    [request] = history(svc)
+    assert request["status"] == "failed" and "training cluster unavailable" in request["error"]
+    assert request["attempts"] == 5
+    poison = json.loads(host.http("GET", "/api/retraining/poison").get_body())
+    [message] = poison["messages"]
+    assert message["body"]["request_id"] == request["request_id"]
+
+    monkeypatch.setattr(svc.retrainer, "run", original)  # the operator fixed the cause
+    response = host.http("POST", f"/api/retraining/poison/{message['message_id']}/requeue")
+    assert response.status_code == 200, response.get_body()
+    assert json.loads(host.http("GET", "/api/retraining/poison").get_body())["count"] == 0
+    [result] = host.drain(QUEUE)
+    assert result.ok, result.error
+    assert history(svc)[0]["status"] == "registered"
+    assert host.http("POST", "/api/retraining/poison/nope/requeue").status_code == 404
+
+
+def test_unreadable_message_goes_straight_to_poison(host, svc, fraud):
+    svc.retrain_queue.send("{not json")
+    [result] = host.drain(QUEUE)
+    assert result.ok  # acknowledged: retrying cannot fix it
+    [message] = json.loads(host.http("GET", "/api/retraining/poison").get_body())["messages"]
+    assert "unreadable retraining request" in message["body"]["error"]
+    assert message["body"]["body"] == "{not json"
+
+
+def test_crash_between_training_and_registration_registers_one_version(host, svc, fraud,
+                                                                        app_env):
+    upload(svc, host, app_env, "labelled.csv", transactions(3000, seed=5, drift="concept"))
+    crashes = [1]
+
+    def crash():
+        if crashes:
+            crashes.pop()
+            raise OSError("instance lost")
+
+    svc.retrainer._crash_before_register = crash
+    alert(host, run_event())
+    results = host.drain(QUEUE)
+    assert [r.ok for r in results] == [False, True]
+    [request] = history(svc)
+    assert request["status"] == "registered" and request["attempts"] == 2
+    assert [v.version for v in svc.workspace.list_model_versions(MODEL)] == ["1", "2"]
+
+
+def test_crash_after_registration_is_not_registered_twice(host, svc, fraud, app_env,
+                                                          monkeypatch):
+    upload(svc, host, app_env, "labelled.csv", transactions(3000, seed=5, drift="concept"))
+    finish = svc.retraining._finish
+    crashes = [1]
+
+    def crash_once(kind, request_id, fields, *, release):
+        if crashes and fields.get("status") == "registered":
+            crashes.pop()
+            raise OSError("instance lost after registering")
+        return finish(kind, request_id, fields, release=release)
+
+    monkeypatch.setattr(svc.retraining, "_finish", crash_once)
+    alert(host, run_event())
+    results = host.drain(QUEUE)
+    assert [r.ok for r in results] == [False, True]
+    [request] = history(svc)
+    assert request["status"] == "registered" and request["new_version"] == "2"
+    assert [v.version for v in svc.workspace.list_model_versions(MODEL)] == ["1", "2"]
+
+
+def test_a_finished_request_delivered_again_is_not_run_again(host, svc, fraud):
+    alert(host, run_event())
+    [message] = queued(svc)
+    assert host.drain(QUEUE)[0].ok
+    again = host.queue(QUEUE, message.body.encode(), message_id="other-delivery")
+    assert again.ok
+    assert len(history(svc)) == 1 and history(svc)[0]["attempts"] == 1
