@@ -121,20 +121,24 @@ class Services:
         drift = record.drift or {}
         if "breached" not in drift or not self.settings.retrain_on_early_drift:
             return
-        if not drift["breached"]:
+        # Retraining answers drift; data-quality breaches stay in the result for operators.
+        if not drift.get("signals", {}).get("data_drift"):
             self.retraining.on_clean_check(record.model)
             return
         from core.domain.alerts import DriftAlert, early_check_features
 
+        features = early_check_features(
+            {"breaches": [b for b in drift.get("breaches", []) if b["signal"] == "data_drift"]}
+        )
         outcome = self.retraining.on_alert(DriftAlert(
             alert_key=f"early:{record.model}:{record.ingestion_id}",
             source="early_check",
             model=record.model,
-            signal="early_check",
-            features=early_check_features(drift),
+            signal="early_check_data_drift",
+            features=features,
             detail=f"early drift check on {drift.get('production')} vs "
-                   f"{drift.get('reference')}: {drift.get('breach_count')} breaches",
-            observed_at=None,
+                   f"{drift.get('reference')}: data drift on "
+                   f"{', '.join(sorted({f.feature for f in features}))}",
             extra={"ingestion": record.ingestion_id, "result": drift.get("result")},
         ))
         logging.getLogger(__name__).info("early drift alert for %s: %s (%s)", record.model,

@@ -44,6 +44,7 @@ class MonitorRun:
     production: str
     result: str  # artifact key of the full drift result
     events: list  # ids of the events emitted
+    messages: dict  # signal name -> the threshold-breached run tag sent for it
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -115,7 +116,7 @@ class MonitorRunner:
                 self._drift.profile(ref_asset), out_table, pred_config.signals,
                 config=pred_config,
             )))
-        signals, breaches, events = {}, [], []
+        signals, breaches, events, messages = {}, [], [], {}
         keys = []
         for part, res in results:
             keys.append(self._drift.save_result(model, f"monitor-run-{run_id}-{part}", res))
@@ -130,12 +131,14 @@ class MonitorRunner:
                     for s, m in res.breaches() if s == signal.name
                 ]
                 message = res.breach_message(signal_name, signal.name)
+                messages[signal_name] = message
                 events.append(self._breach_event(spec, run_id, signal.name, message))
         run = MonitorRun(
             run_id=run_id, monitor=name, model=model, trigger=trigger, started_at=started,
             finished_at=self._clock(), breached=bool(events), signals=signals,
             breaches=breaches[:50], reference=str(spec.reference_data),
             production=str(spec.production_data), result=keys[0], events=[e["id"] for e in events],
+            messages=messages,
         )
         self._monitors.record(model, last_run=run.to_json())
         if events:

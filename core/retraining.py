@@ -32,7 +32,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from core.domain.alerts import DriftAlert
+from core.domain.alerts import DriftAlert, split_signal_name
 from core.ports import Conflict, MessageQueue, NotFound, StateStore
 
 log = logging.getLogger(__name__)
@@ -154,6 +154,16 @@ class RetrainingService:
 
     def on_alert(self, alert: DriftAlert) -> AlertOutcome:
         model = self.model_of(alert)
+        if model is not None and alert.signal and \
+                split_signal_name(alert.signal)[1] == "data_quality":
+            # Nulls, type errors and out-of-range values are a data problem: a model retrained
+            # on them is not better. Recorded for operators, not acted on.
+            reason = ("data quality breach: retraining does not fix bad data (see the monitor "
+                      "run and the quarantine)")
+            if self._record_alert(model, alert, "ignored", reason) is None:
+                return AlertOutcome("duplicate", model, "alert already handled", None,
+                                    alert.alert_key)
+            return AlertOutcome("ignored", model, reason, None, alert.alert_key)
         if model is None:
             self._record_alert(UNMAPPED, alert, "unmapped",
                                f"no model found for monitor {alert.monitor!r}")

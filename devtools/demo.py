@@ -1,9 +1,13 @@
-"""The product's main job, locally: inference files land in (Azurite) blob storage and go
-through the registered blob trigger to become versioned MLTable data assets in the local
-workspace; a bad file is quarantined with its reason. Run it with `./dev demo`.
+"""The product's main job, locally, end to end: `./dev demo`.
 
-Everything goes through the same entry points the Functions host would call (see
-devtools/invoke.py); storage is a real Azurite started by ./dev for the run.
+A fraud model is trained and registered with its training data; its drift monitor appears;
+inference batches land in (Azurite) blob storage and become MLTable data asset versions with an
+early drift check; drifted batches raise alerts, exactly one retraining is queued, a challenger
+is trained and judged against the champion, the winner is registered and the monitor re-aimed.
+
+Everything goes through the registered Functions entry points (blob trigger, Event Grid
+triggers, queue trigger, HTTP endpoints) via devtools/invoke.py, on a real Azurite that ./dev
+starts for the run, and the local workspace folder under .demo/.
 """
 
 from __future__ import annotations
@@ -12,13 +16,15 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-MODEL = "credit-default"
+MODEL = "fraud-detector"
 _T0 = time.perf_counter()
 
 
@@ -26,14 +32,148 @@ def say(message: str) -> None:
     print(f"[{time.perf_counter() - _T0:6.2f}s] {message}", flush=True)
 
 
+def _json(response) -> dict:
+    return json.loads(response.get_body())
+
+
+def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
+    """The whole loop; returns a summary (the end-to-end test checks it and the workspace)."""
+    from core.bootstrap import RETRAIN_QUEUE, services
+    from core.training import TrainingSpec, train
+    from devtools.invoke import LocalHost
+    from devtools.synthetic import FEATURES, TARGET, to_csv_bytes, transactions
+
+    svc = services()
+    host = LocalHost()
+    container = svc.settings.inference_container
+    ws = svc.workspace
+    say(f"local workspace {ws.root}; storage: Azurite "
+        f"({svc.settings.storage_connection.split('BlobEndpoint=')[-1].split(';')[0]})")
+
+    # 1. Training data and the baseline model.
+    reference = transactions(4000, seed=1)
+    ref_file = demo_dir / "training.csv"
+    ref_file.write_bytes(to_csv_bytes(reference))
+    ref = ws.register_file_version(f"{MODEL}-training", "1", ref_file,
+                                   tags={"purpose": "training data"})
+    say(f"registered training data {ref.asset_id}: {reference.num_rows} synthetic card "
+        f"transactions ({', '.join(FEATURES)}; label {TARGET})")
+    baseline = train(reference, TrainingSpec(target=TARGET, features=FEATURES, n_estimators=60))
+    with tempfile.TemporaryDirectory() as tmp:
+        baseline.save(Path(tmp))
+        v1 = ws.register_model(MODEL, tmp, tags={"autopilot.schedule": "02:30"},
+                               description="baseline random forest")
+    say(f"registered model {v1.asset_id} (random forest) -> ModelRegistered delivered to "
+        "on_model_registered")
+    monitor = _json(host.http("GET", f"/api/models/{MODEL}/monitor"))
+    say(f"  monitor {monitor['monitor']}: {monitor['status']} ({monitor['reason']})")
+
+    # 2. Inference batches land in blob storage.
+    def drop(name: str, content: bytes, what: str) -> dict:
+        svc.blob_store.upload(container, f"{MODEL}/{name}", content)
+        result = host.blob(f"{container}/{MODEL}/{name}")
+        if not result.ok:
+            raise result.error  # type: ignore[misc]
+        record = next(r for r in svc.ledger.list(model=MODEL)
+                      if r.blob.name == f"{MODEL}/{name}")
+        line = f"{what}: {container}/{MODEL}/{name} -> {record.status}"
+        if record.status == "registered":
+            line += f" as {record.asset_name}:{record.asset_version} ({record.rows} rows)"
+        say(line)
+        drift = record.drift or {}
+        if "breached" in drift:
+            by_signal: dict[str, set] = {}
+            for b in drift["breaches"]:
+                by_signal.setdefault(b["signal"], set()).add(b["feature"])
+            found = "; ".join(f"{s} on {', '.join(sorted(f))}" for s, f in by_signal.items())
+            say(f"  early drift check vs {drift['reference']}: "
+                + (f"BREACHED {found}" if drift["breached"] else "no breach"))
+        return record.to_json()
+
+    drop("2026-11-20.csv", to_csv_bytes(transactions(1500, seed=2)), "clean batch")
+    monitor = _json(host.http("GET", f"/api/models/{MODEL}/monitor"))
+    say(f"  monitor {monitor['monitor']} {monitor['status']}: model v{monitor['model_version']}"
+        f", reference {monitor['reference_data']}, production {monitor['production_data']}, "
+        f"signals {', '.join(monitor['signals'])}, {monitor['schedule']}")
+
+    bad = drop("2026-11-21.csv", b"amount,hour\n12.5,3\n", "a file missing columns")
+    say(f"  quarantined, file untouched: {bad['rejection']['message']}")
+
+    drop("2026-11-22.csv", to_csv_bytes(transactions(2500, seed=5, drift="concept")),
+         "drifted batch 1 (fraud moved to card-present electronics; amounts x2.3)")
+    gate = svc.retraining.gate(MODEL)
+    latest_alert = svc.retraining.alerts(MODEL)[0]
+    say(f"  drift alert -> {latest_alert['status']}: retraining {gate.get('open_request')} "
+        f"queued on {RETRAIN_QUEUE}")
+    drop("2026-11-23.csv", to_csv_bytes(transactions(2500, seed=6, drift="concept")),
+         "drifted batch 2")
+    latest_alert = svc.retraining.alerts(MODEL)[0]
+    say(f"  drift alert -> {latest_alert['status']}: {latest_alert['reason']}")
+
+    # 3. The scheduled monitor run, done now: Azure's breach event, through Event Grid.
+    run_body = _json(host.http("POST", f"/api/models/{MODEL}/monitor/run"))["run"]
+    breached = [name for name, hit in run_body["signals"].items() if hit]
+    say(f"monitor run {run_body['run_id']} on {run_body['production']}: "
+        f"{'breached ' + ', '.join(breached) if breached else 'no breach'}")
+    if breached:
+        say("  emitted RunStatusChanged with run tag azureml_modelmonitor_threshold_breached:")
+        first = run_body["messages"][breached[0]].replace("\n", " ")
+        say(f"    \"{first[:160]}...\"")
+        for a in svc.retraining.alerts(MODEL)[:len(breached)]:
+            say(f"  on_azureml_run_event, {a['evidence']['signal']}: {a['status']}: "
+                f"{a['reason']}")
+
+    # 4. The queue trigger retrains and judges.
+    results = host.drain(RETRAIN_QUEUE)
+    say(f"run_retraining: {len(results)} message(s) processed")
+    history = svc.retraining.history(MODEL)
+    request = history[0]
+    if "champion_scores" in request:
+        def scores(d):
+            return ", ".join(f"{k} {v:.3f}" for k, v in d.items() if v is not None)
+        say(f"  holdout of {request['holdout_rows']} recent labelled rows; trained on "
+            f"{request['training_rows']} rows")
+        say(f"  champion   v{request['champion_version']}: {scores(request['champion_scores'])}")
+        say(f"  challenger   : {scores(request['challenger_scores'])}")
+    say(f"  decision: {request['status'].upper()}: {request['decision']}")
+    monitor = _json(host.http("GET", f"/api/models/{MODEL}/monitor"))
+    if request["status"] == "registered":
+        new = ws.get_model(MODEL, request["new_version"])
+        say(f"  registered {new.asset_id}: parent v{new.tags['autopilot.parent_version']}, "
+            f"request {new.tags['autopilot.request_id']}, training data "
+            f"{new.tags['autopilot.reference_data']}")
+    say(f"monitor re-aimed: model v{monitor['model_version']}, reference "
+        f"{monitor['reference_data']}, production {monitor['production_data']}")
+
+    # 5. What an operator sees.
+    alerts = svc.retraining.alerts(MODEL)
+    counts: dict[str, int] = {}
+    for a in alerts:
+        counts[a["status"]] = counts.get(a["status"], 0) + 1
+    say(f"alerts: {len(alerts)} ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}); "
+        f"retraining requests: {len(history)}")
+    report = host.http("GET", f"/api/models/{MODEL}/drift/report")
+    (demo_dir / "drift-report.html").write_bytes(report.get_body())
+    say(f"drift report of the latest batch: {demo_dir / 'drift-report.html'}")
+    versions = ws.list_data_versions(f"{MODEL}-inference")
+    say(f"MLTable versions of {MODEL}-inference: "
+        + ", ".join(f"{v.version} ({v.tags['row_count']} rows)" for v in versions))
+    return {
+        "requests": history,
+        "alerts": alerts,
+        "monitor": monitor,
+        "model_versions": [v.version for v in ws.list_model_versions(MODEL)],
+        "inference_versions": [v.version for v in versions],
+        "monitor_run": run_body,
+    }
+
+
 def main() -> int:
-    from devtools.invoke import LocalHost, load_local_settings
-    from tests.samples import (
-        COLLECTOR_PATH,
-        GOOD_CSV,
-        GOOD_JSONL,
-        REFERENCE_CSV,
-    )
+    import logging
+
+    from devtools.invoke import load_local_settings
+
+    logging.basicConfig(level=logging.ERROR)  # the timeline below says what happened
 
     demo_dir = ROOT / ".demo"
     shutil.rmtree(demo_dir, ignore_errors=True)
@@ -43,74 +183,11 @@ def main() -> int:
     os.environ.setdefault("INFERENCE_CONTAINER", "inference")
     os.environ.setdefault("LEDGER_TABLE_PREFIX", f"demo{int(time.time())}")
     load_local_settings()
-
-    from core.bootstrap import services
-
-    svc = services()
-    host = LocalHost()
-    container = svc.settings.inference_container
-    say(f"local workspace at {svc.workspace.root}; storage is Azurite "
-        f"({svc.settings.storage_connection.split('BlobEndpoint=')[-1].split(';')[0]})")
-
-    reference_file = demo_dir / "reference.csv"
-    reference_file.write_text(REFERENCE_CSV)
-    ref = svc.workspace.register_file_version(
-        f"{MODEL}-training", "1", reference_file, tags={"purpose": "training data"}
-    )
-    say(f"registered reference data {ref.asset_id} (200 rows: age, income, city, approved)")
-
-    batches = [
-        (f"{MODEL}/batches/2026-11-23.csv", GOOD_CSV.encode(), "a valid CSV batch"),
-        (f"{MODEL}/{COLLECTOR_PATH}", GOOD_JSONL, "data collector output (JSON lines)"),
-        (f"{MODEL}/batches/2026-11-24.csv",
-         b"age,income,city,approved\n31,1200.0,rome,1\n35,lots,oslo,0\n",
-         "a CSV with a text value in a numeric column"),
-    ]
-    for name, content, what in batches:
-        svc.blob_store.upload(container, name, content)
-        say(f"uploaded {what}: {container}/{name}")
-        result = host.blob(f"{container}/{name}")
-        say(f"  blob trigger: {result.describe()}")
-        if not result.ok:
-            raise result.error  # type: ignore[misc]
-        record = next(r for r in svc.ledger.list(model=MODEL) if r.blob.name == name)
-        if record.drift and "breached" in record.drift:
-            d = record.drift
-            found = ", ".join(sorted({f"{b['feature']} {b['metric']}={b['value']:.3g}"
-                                      for b in d["breaches"]})) or "none"
-            say(f"  early drift check vs {d['reference']}: "
-                f"{'BREACHED' if d['breached'] else 'no breach'} (breaches: {found})")
-
-    say("delivering the first file again (Event Grid delivers at least once)")
-    host.blob(f"{container}/{batches[0][0]}")
-
-    say("data asset versions:")
-    for asset in svc.workspace.list_data_versions(f"{MODEL}-inference"):
-        say(f"  {asset.asset_id}: {asset.tags['row_count']} rows from {asset.tags['layout']} "
-            f"({asset.path})")
-
-    response = host.http("GET", f"/api/models/{MODEL}/ingestions?status=rejected")
-    rejected = json.loads(response.get_body())["ingestions"]
-    for record in rejected:
-        say(f"quarantined {record['blob']['name']}: {record['rejection']['message']}")
-        say(f"  record: {record['quarantine_record']}; the file itself is untouched")
-
-    fixed = batches[2][1].replace(b"lots", b"2450.0")
-    svc.blob_store.upload(container, batches[2][0], fixed)
-    say("the operator fixed the file in place; replaying the quarantined ingestion")
-    response = host.http(
-        "POST", f"/api/models/{MODEL}/ingestions/{rejected[0]['id']}/replay"
-    )
-    body = json.loads(response.get_body())
-    say(f"  replay: HTTP {response.status_code}, {body['outcome']}: {body['message']}")
-
-    report = host.http("GET", f"/api/models/{MODEL}/drift/report")
-    (demo_dir / "drift-report.html").write_bytes(report.get_body())
-    say(f"drift report of the latest batch: {demo_dir / 'drift-report.html'}")
-
-    versions = svc.workspace.list_data_versions(f"{MODEL}-inference")
-    say(f"done: {len(versions)} versions of {MODEL}-inference, "
-        f"{len(rejected)} file quarantined then replayed")
+    summary = run(demo_dir)
+    request = summary["requests"][0]
+    say(f"done in {time.perf_counter() - _T0:.1f}s: {len(summary['requests'])} retraining for "
+        f"{len(summary['alerts'])} alerts; model versions {summary['model_versions']}; "
+        f"decision {request['status']}")
     return 0
 
 

@@ -1,0 +1,57 @@
+"""The whole loop on the local stack, through the same entry points the demo uses: baseline
+model and its monitor, a clean and two drifted batches, the breach, exactly one retraining, the
+challenger judged against the champion, the new version registered and the monitor re-aimed.
+The assertions read the workspace, the ledger, the state table and the queues directly rather
+than trusting the demo's own summary."""
+
+from __future__ import annotations
+
+import json
+
+from core.domain.events import THRESHOLD_BREACHED_TAG
+
+
+def test_the_demo_loop_closes(app_env, tmp_path):
+    from core.bootstrap import services
+    from devtools import demo
+    from tests.functions.test_retraining import clear_queues
+
+    svc = services()
+    clear_queues(svc)
+    lines: list[str] = []
+    summary = demo.run(tmp_path, say=lines.append)
+    model = demo.MODEL
+
+    # Three MLTable versions (clean + two drifted); the bad file quarantined, not lost.
+    versions = svc.workspace.list_data_versions(f"{model}-inference")
+    assert [v.version for v in versions] == ["1", "2", "3"]
+    rejected = svc.ledger.list(model=model, status="rejected")
+    assert len(rejected) == 1 and rejected[0].rejection.code == "missing_columns"
+    assert svc.blob_store.properties(rejected[0].blob).etag  # still where it was uploaded
+
+    # Exactly one retraining, triggered by the first drifted batch's early check.
+    requests = svc.retraining.history(model)
+    assert len(requests) == 1
+    [request] = requests
+    assert request["trigger"] == "early_check" and request["status"] == "registered"
+    statuses = sorted(a["status"] for a in svc.retraining.alerts(model))
+    assert statuses.count("requested") == 1 and "suppressed" in statuses
+    assert svc.retrain_queue.peek() == [] and svc.retrain_poison_queue.peek() == []
+
+    # The monitor run emitted Azure's breach tag for the data drift signal.
+    run = summary["monitor_run"]
+    message = run["messages"][f"{model}-monitor_data_drift"]
+    assert message.startswith(f"The signal '{model}-monitor_data_drift' has failed")
+    assert THRESHOLD_BREACHED_TAG == "azureml_modelmonitor_threshold_breached"
+
+    # The challenger won on the same holdout, was registered with its lineage...
+    assert request["challenger_scores"]["f1"] >= request["champion_scores"]["f1"] + 0.01
+    new = svc.workspace.get_model(model, request["new_version"])
+    assert new.version == "2" and new.tags["autopilot.parent_version"] == "1"
+    assert json.loads(new.tags["autopilot.metrics"])["f1"] > 0
+    # ...and its registration re-aimed the monitor at it and at the data it was trained on.
+    spec = svc.workspace.get_monitor(f"{model}-monitor")
+    assert (spec.model_version, str(spec.reference_data), str(spec.production_data)) == (
+        "2", f"{model}-training:2", f"{model}-inference:3")
+    assert (tmp_path / "drift-report.html").read_text().startswith("<!DOCTYPE html>")
+    assert any("REGISTERED" in line for line in lines)
