@@ -61,6 +61,9 @@ class AzureRetrainer:
         return {"status": "submitted", "job": job, "champion_version": champion.version,
                 "reference_data": reference.asset_id, "inference_data": inference.asset_id}
 
+    def job_status(self, name: str) -> dict:
+        return self._ws.get_job_status(name)
+
     def complete(self, model: str, request_id: str, job: dict) -> dict:
         from core.training import judge
 

@@ -375,8 +375,15 @@ class RetrainingService:
             except Conflict:
                 _backoff(attempt)
 
-    def complete_job(self, model: str, request_id: str, job: dict) -> dict:
+    def complete_job(self, model: str, request_id: str, job_name: str) -> dict:
         """Azure backend: the retraining job finished (its completion event arrived)."""
+        if not hasattr(self._runner, "complete"):
+            return {"outcome": "ignored", "reason": "this backend does not submit jobs"}
+        current = self._state.get(requests_kind(model), request_id)
+        if current is not None and current.doc.get("status") in FINAL:
+            return {"outcome": "duplicate", "request_id": request_id,
+                    "status": current.doc["status"]}
+        job = self._runner.job_status(job_name)
         result = self._runner.complete(model, request_id, job)
         status = result.pop("status")
         self._finish(requests_kind(model), request_id, {"status": status, **result},

@@ -35,8 +35,8 @@ def on_azureml_run_event(event: func.EventGridEvent) -> None:
     if isinstance(parsed, RunStatusChanged) and TAG_REQUEST in parsed.run_tags:
         if parsed.run_status in _TERMINAL:
             model = parsed.run_tags.get("autopilot.model", "")
-            job = svc.workspace.get_job_status(parsed.run_id)
-            result = svc.retraining.complete_job(model, parsed.run_tags[TAG_REQUEST], job)
+            result = svc.retraining.complete_job(model, parsed.run_tags[TAG_REQUEST],
+                                                 parsed.run_id)
             log.info("retraining job %s finished: %s", parsed.run_id, result["outcome"])
         return
     alert = alert_from_event(parsed)

@@ -377,3 +377,101 @@ def test_a_finished_request_delivered_again_is_not_run_again(host, svc, fraud):
     again = host.queue(QUEUE, message.body.encode(), message_id="other-delivery")
     assert again.ok
     assert len(history(svc)) == 1 and history(svc)[0]["attempts"] == 1
+
+
+# ------------------------------------------------------------------ other alert sources
+
+
+def test_early_drift_on_a_batch_requests_retraining(app_env, monkeypatch, host, tmp_path):
+    from core.bootstrap import reset_services, services
+    from core.training import TrainingSpec, train
+
+    monkeypatch.setenv("EARLY_DRIFT_CHECK", "true")
+    reset_services()
+    svc = services()
+    clear_queues(svc)
+    reference = transactions(3000, seed=1)
+    ref_path = tmp_path / "reference.csv"
+    ref_path.write_bytes(to_csv_bytes(reference))
+    svc.workspace.register_file_version(f"{MODEL}-training", "1", ref_path, tags={})
+    folder = tmp_path / "baseline"
+    train(reference, TrainingSpec(target=TARGET, features=FEATURES, n_estimators=20)).save(folder)
+    svc.workspace.register_model(MODEL, folder)
+    # The reference rows themselves: no drift by construction.
+    upload(svc, host, app_env, "same.csv", reference)
+    assert history(svc) == []
+    upload(svc, host, app_env, "drifted.csv", transactions(2000, seed=3, drift="covariate"))
+    [request] = history(svc)
+    assert request["trigger"] == "early_check"
+    assert {f["feature"] for f in request["evidence"]["features"]} >= {"amount", "country"}
+    assert request["evidence"]["ingestion"]
+
+
+def test_data_quality_breach_is_recorded_not_acted_on(host, svc, fraud):
+    event = run_event()
+    event["data"]["runTags"] = {THRESHOLD_BREACHED_TAG: breach_message(
+        f"{MONITOR}_data_quality")}
+    alert(host, event)
+    assert history(svc) == []
+    [record] = svc.retraining.alerts(MODEL)
+    assert record["status"] == "ignored" and "data quality" in record["reason"]
+
+
+class AzureLikeWorkspace:
+    """The local workspace for reads, plus what the Azure backend adds: job submission and
+    status, and registration from a job output (recorded, as there is no Azure here)."""
+
+    def __init__(self, local):
+        self._local = local
+        self.jobs: dict[str, dict] = {}
+        self.registered: list[tuple] = []
+
+    def __getattr__(self, name):
+        return getattr(self._local, name)
+
+    def submit_retraining_job(self, path, *, inputs, tags, experiment_name, display_name=None):
+        name = f"job-{len(self.jobs) + 1}"
+        self.jobs[name] = {"name": name, "status": "Running", "tags": dict(tags),
+                           "inputs": dict(inputs), "properties": {}, "outputs": {}}
+        return name
+
+    def get_job_status(self, name):
+        return self.jobs[name]
+
+    def register_model(self, name, path, tags=None, properties=None, description=""):
+        from core.domain.assets import ModelVersion
+
+        self.registered.append((name, str(path), dict(tags or {})))
+        return ModelVersion(name=name, version="2", path=str(path), tags=dict(tags or {}))
+
+
+def test_azure_job_completion_event_finishes_the_request(host, svc, fraud):
+    from core.azure_retraining import AzureRetrainConfig, AzureRetrainer
+
+    workspace = AzureLikeWorkspace(svc.workspace)
+    svc.retraining._runner = AzureRetrainer(workspace, AzureRetrainConfig(job_file="job.yml"))
+    alert(host, run_event())
+    assert host.drain(QUEUE)[0].ok
+    [request] = history(svc)
+    assert request["status"] == "submitted" and request["job"] == "job-1"
+    job = workspace.jobs["job-1"]
+    assert job["inputs"] == {"training_data": f"azureml:{MODEL}-training:1",
+                             "inference_data": f"azureml:{MODEL}-inference:1"}
+    assert job["tags"]["autopilot.request_id"] == request["request_id"]
+    assert svc.retraining.gate(MODEL)["open_request"] == request["request_id"]
+
+    job.update(status="Completed", properties={
+        "autopilot.champion_scores": json.dumps({"f1": 0.40}),
+        "autopilot.challenger_scores": json.dumps({"f1": 0.62}),
+    })
+    completed = run_event(run_id="job-1", event_id="done-1", tags=dict(job["tags"]))
+    completed["eventType"] = "Microsoft.MachineLearningServices.RunCompleted"
+    del completed["data"]["runStatus"]
+    alert(host, completed)
+    [request] = history(svc)
+    assert request["status"] == "registered" and request["new_version"] == "2"
+    [(model, path, tags)] = workspace.registered
+    assert model == MODEL
+    assert path == "azureml://jobs/job-1/outputs/model"
+    assert tags["autopilot.request_id"] == request["request_id"]
+    assert svc.retraining.gate(MODEL)["open_request"] is None
