@@ -68,3 +68,20 @@ def test_the_function_app_refuses_to_start_without_storage(monkeypatch):
     with pytest.raises(SettingsError, match="AzureWebJobsStorage"):
         importlib.import_module("function_app")
     sys.modules.pop("function_app", None)
+
+
+def test_the_example_local_settings_load_and_the_readme_documents_each():
+    import json
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    values = json.loads((root / "local.settings.example.json").read_text())["Values"]
+    settings = load_settings(values)
+    assert settings.backend == "local" and settings.event_sink == "inprocess"
+    readme = (root / "README.md").read_text()
+    host_only = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsFeatureFlags",
+                 "PYTHON_ENABLE_INIT_INDEXING"}
+    undocumented = [k for k in values if k not in host_only
+                    and not re.search(rf"`{re.escape(k)}`", readme)]
+    assert undocumented == []
