@@ -390,6 +390,51 @@ class RetrainingService:
                      release=status in FINAL)
         return {"outcome": status, "request_id": request_id, **result}
 
+    # ------------------------------------------------------------------ repair (timer)
+
+    def reconcile(self, *, stale_seconds: float = 120) -> list[dict]:
+        """Repair open requests nothing else will move (run by the scheduler timer):
+        - `pending` for a while: the alert's handler died before sending it; send it now;
+        - `running` past its lease: the worker died and the message is gone; send it again;
+        - `submitted` (Azure): failed or cancelled jobs emit no event; ask for the status;
+        - finished or missing: release the gate."""
+        actions = []
+        now = self._clock()
+        for gate in self._state.list(GATE):
+            model, request_id = gate.key, gate.doc.get("open_request")
+            if not request_id:
+                continue
+            kind = requests_kind(model)
+            current = self._state.get(kind, request_id)
+            status = current.doc.get("status") if current else None
+            try:
+                if current is None or status in FINAL:
+                    self._release(model, request_id)
+                    actions.append({"request_id": request_id, "action": "released gate"})
+                elif status == "pending" and now - current.doc.get("created_at", now) > \
+                        stale_seconds:
+                    self._resend(kind, current, "queued")
+                    actions.append({"request_id": request_id, "action": "sent"})
+                elif status == "running" and current.doc.get("lease_until", now) < now:
+                    self._resend(kind, current, "retrying")
+                    actions.append({"request_id": request_id, "action": "re-sent (lease expired)"})
+                elif status == "submitted" and hasattr(self._runner, "job_status"):
+                    job = self._runner.job_status(current.doc["job"])
+                    if job.get("status") in ("Completed", "Failed", "Canceled", "Cancelled"):
+                        outcome = self.complete_job(model, request_id, current.doc["job"])
+                        actions.append({"request_id": request_id, "action": outcome["outcome"]})
+            except Exception:  # one broken request must not stop the others
+                log.exception("reconciling retraining %s failed", request_id)
+        return actions
+
+    def _resend(self, kind: str, current, status: str) -> None:
+        doc = current.doc
+        message = {k: doc[k] for k in ("request_id", "model", "reason", "trigger", "evidence",
+                                       "correlation_id", "requested_at") if k in doc}
+        message_id = self._queue.send(json.dumps(message))
+        self._state.put(kind, current.key, {**doc, "status": status, "message_id": message_id,
+                                            "dequeue_count": 0, "updated_at": self._clock()})
+
     # ------------------------------------------------------------------ queries and poison
 
     def history(self, model: str) -> list[dict]:

@@ -48,8 +48,9 @@ def on_model_registered(event: func.EventGridEvent) -> None:
 @bp.function_name("monitor_scheduler")
 @bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False)
 def monitor_scheduler(timer: func.TimerRequest) -> None:
-    """Every 5 minutes: reconcile every model's monitor (repairs anything an event missed) and,
-    on the local backend, run the monitors whose schedule fired."""
+    """Every 5 minutes: reconcile every model's monitor (repairs anything an event missed), on
+    the local backend run the monitors whose schedule fired, and repair retraining requests
+    that nothing else would move (see RetrainingService.reconcile)."""
     svc = services()
     outcomes = svc.monitors.ensure_all(reason="reconcile timer")
     changed = [o for o in outcomes if o.action in ("created", "updated", "disabled")]
@@ -57,6 +58,9 @@ def monitor_scheduler(timer: func.TimerRequest) -> None:
     if svc.settings.backend == "local":
         runs = svc.monitor_runs.run_due()
         log.info("ran %d due monitors", len(runs))
+    repaired = svc.retraining.reconcile()
+    if repaired:
+        log.warning("retraining repairs: %s", repaired)
 
 
 @bp.function_name("list_monitors")

@@ -475,3 +475,58 @@ def test_azure_job_completion_event_finishes_the_request(host, svc, fraud):
     assert path == "azureml://jobs/job-1/outputs/model"
     assert tags["autopilot.request_id"] == request["request_id"]
     assert svc.retraining.gate(MODEL)["open_request"] is None
+
+
+# ------------------------------------------------------------------ repairs by the timer
+
+
+def test_timer_sends_a_request_whose_sender_died(host, svc, fraud, app_env, monkeypatch):
+    upload(svc, host, app_env, "labelled.csv", transactions(3000, seed=5, drift="concept"))
+    send = svc.retrain_queue.send
+
+    def lost(body):
+        raise ConnectionError("instance lost before sending")
+
+    monkeypatch.setattr(svc.retrain_queue, "send", lost)
+    [result] = host.event_grid(run_event(), function="on_azureml_run_event")
+    assert not result.ok  # Event Grid would redeliver; suppose it never does
+    monkeypatch.setattr(svc.retrain_queue, "send", send)
+    [request] = history(svc)
+    assert request["status"] == "pending" and queued(svc) == []
+    assert host.timer("monitor_scheduler").ok
+    assert history(svc)[0]["status"] == "pending"  # too recent to be called lost
+    later = svc.retraining._clock() + 300
+    monkeypatch.setattr(svc.retraining, "_clock", lambda: later)
+    assert host.timer("monitor_scheduler").ok
+    assert history(svc)[0]["status"] == "queued" and len(queued(svc)) == 1
+    assert host.drain(QUEUE)[0].ok
+    assert history(svc)[0]["status"] == "registered"
+
+
+def test_timer_re_sends_a_request_whose_worker_died(host, svc, fraud, app_env):
+    upload(svc, host, app_env, "labelled.csv", transactions(3000, seed=5, drift="concept"))
+    alert(host, run_event())
+    # The worker claimed it, then died with the message (lease long expired).
+    message = svc.retrain_queue.receive(1)[0]
+    svc.retrain_queue.delete(message)
+    [request] = history(svc)
+    kind = f"retrain-{MODEL}"
+    stored = svc.state.get(kind, request["request_id"])
+    svc.state.put(kind, stored.key, {**stored.doc, "status": "running", "lease_until": 1.0,
+                                     "owner": "dead", "message_id": message.id})
+    assert host.timer("monitor_scheduler").ok
+    assert history(svc)[0]["status"] == "retrying"
+    assert host.drain(QUEUE)[0].ok
+    assert history(svc)[0]["status"] == "registered"
+    assert [v.version for v in svc.workspace.list_model_versions(MODEL)] == ["1", "2"]
+
+
+def test_timer_releases_a_gate_left_open_by_a_finished_request(host, svc, fraud):
+    alert(host, run_event())
+    [request] = history(svc)
+    kind = f"retrain-{MODEL}"
+    stored = svc.state.get(kind, request["request_id"])
+    svc.state.put(kind, stored.key, {**stored.doc, "status": "rejected"})
+    assert svc.retraining.gate(MODEL)["open_request"] == request["request_id"]
+    assert host.timer("monitor_scheduler").ok
+    assert svc.retraining.gate(MODEL)["open_request"] is None
