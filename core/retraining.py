@@ -487,8 +487,27 @@ class RetrainingService:
         return {"requeued": message_id, "new_message_id": new_id, "queue": self._queue.name}
 
     def _reopen(self, model: str, request_id: str) -> None:
+        """A re-queued request holds the gate again (when it is free), so no alert opens a
+        second retraining of the model while it runs."""
         current = self._state.get(requests_kind(model), request_id)
-        if current is not None and current.doc.get("status") in ("failed", "retrying"):
-            self._state.put(requests_kind(model), request_id, {
-                **current.doc, "status": "queued", "requeued_at": self._clock(),
-                "updated_at": self._clock()})
+        if current is None or current.doc.get("status") not in ("failed", "retrying"):
+            return
+        self._state.put(requests_kind(model), request_id, {
+            **current.doc, "status": "queued", "requeued_at": self._clock(),
+            "updated_at": self._clock()})
+        for attempt in range(_ATTEMPTS):
+            gate = self._state.get(GATE, model)
+            if gate is not None and gate.doc.get("open_request") not in (None, request_id):
+                log.warning("re-queued %s while %s is open", request_id,
+                            gate.doc["open_request"])
+                return
+            doc = {**(gate.doc if gate else {}), "open_request": request_id,
+                   "open_since": self._clock()}
+            try:
+                if gate is None:
+                    self._state.create(GATE, model, doc)
+                else:
+                    self._state.replace(GATE, model, doc, gate.etag)
+                return
+            except Conflict:
+                _backoff(attempt)

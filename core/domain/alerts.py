@@ -16,6 +16,7 @@ same key, so it never counts twice.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from dataclasses import dataclass, field
@@ -81,27 +82,47 @@ def _float(value) -> float | None:
         return None
 
 
+def _row(row) -> BreachedFeature | None:
+    if not isinstance(row, dict) or "feature_name" not in row:
+        return None
+    return BreachedFeature(
+        feature=str(row.get("feature_name")),
+        metric=str(row.get("metric_name") or ""),
+        value=_float(row.get("metric_value")),
+        threshold=_float(row.get("threshold_value")),
+    )
+
+
 def parse_breach_message(text: str) -> tuple[str | None, tuple[BreachedFeature, ...]]:
     """The signal name and breaching features from Azure's threshold-breached run tag.
 
-    The rows are printed as a Python list of JSON strings; each ``{...}`` is read on its own,
-    so a truncated or oddly quoted list still yields the rows that are whole."""
-    match = _SIGNAL.search(text or "")
+    The rows are printed as a Python list of JSON strings (``str([json.dumps(row), ...])``):
+    read back as such first; if the list is truncated or mangled, each ``{...}`` is read on its
+    own, so the rows that are whole still count."""
+    text = text or ""
+    match = _SIGNAL.search(text)
     signal = match.group(1) if match else None
+    start, end = text.find("["), text.rfind("]")
+    if 0 <= start < end:
+        try:
+            items = ast.literal_eval(text[start:end + 1])
+            rows = tuple(
+                r for r in (_row(json.loads(i) if isinstance(i, str) else i) for i in items)
+                if r is not None
+            )
+            if rows or not items:
+                return signal, rows
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            pass
     rows = []
-    for raw in _ROW.findall(text or ""):
+    for raw in _ROW.findall(text):
         for candidate in (raw, raw.replace("\\\"", "\"")):
             try:
-                row = json.loads(candidate)
+                row = _row(json.loads(candidate))
             except ValueError:
                 continue
-            if isinstance(row, dict) and "feature_name" in row:
-                rows.append(BreachedFeature(
-                    feature=str(row.get("feature_name")),
-                    metric=str(row.get("metric_name") or ""),
-                    value=_float(row.get("metric_value")),
-                    threshold=_float(row.get("threshold_value")),
-                ))
+            if row is not None:
+                rows.append(row)
             break
     return signal, tuple(rows)
 

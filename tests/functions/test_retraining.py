@@ -312,8 +312,11 @@ def test_failing_request_goes_to_poison_and_can_be_requeued(host, svc, fraud, ap
     assert message["body"]["request_id"] == request["request_id"]
 
     monkeypatch.setattr(svc.retrainer, "run", original)  # the operator fixed the cause
+    assert svc.retraining.gate(MODEL)["open_request"] is None  # released when it failed
     response = host.http("POST", f"/api/retraining/poison/{message['message_id']}/requeue")
     assert response.status_code == 200, response.get_body()
+    # The re-queued request holds the gate again: no second retraining while it runs.
+    assert svc.retraining.gate(MODEL)["open_request"] == request["request_id"]
     assert json.loads(host.http("GET", "/api/retraining/poison").get_body())["count"] == 0
     [result] = host.drain(QUEUE)
     assert result.ok, result.error
