@@ -103,6 +103,7 @@ class Services:
             max_file_bytes=s.max_file_bytes,
             lease_seconds=s.ingest_lease_seconds,
             inference_asset=s.inference_asset,
+            outputs_asset=s.outputs_asset,
         )
         return IngestService(
             config, self.workspace, self.blob_store, self.ledger, self.reference,
@@ -211,6 +212,7 @@ class Services:
             monitor_name_template=s.monitor_name_template,
             reference_asset_template=s.reference_asset_template,
             inference_asset_template=s.inference_asset_template,
+            outputs_asset_template=s.outputs_asset_template,
             watch_all_models=s.watch_all_models,
             ml_task=s.monitor_ml_task,  # type: ignore[arg-type]
             trigger=trigger,

@@ -72,6 +72,9 @@ class IngestConfig:
     max_file_bytes: int
     lease_seconds: int
     inference_asset: Callable[[str], str]
+    # The data collector's model_outputs files: their own asset (prediction drift's input),
+    # checked for structure only (the reference schema describes model inputs).
+    outputs_asset: Callable[[str], str] | None = None
 
 
 class _Tee:
@@ -189,12 +192,18 @@ class IngestService:
                 "(setting MAX_INFERENCE_FILE_BYTES)",
             ))
         reference_asset = self._reference.asset(file.model)
-        schema = self._reference.schema(reference_asset) if reference_asset else None
-        observer = self._observer_factory(file.model, schema) if self._observer_factory else None
+        outputs = file.collection == "model_outputs" and self._config.outputs_asset is not None
+        if outputs:
+            schema, observer = None, None
+            notes = ["model outputs: structural validation only (the reference describes inputs)"]
+        else:
+            schema = self._reference.schema(reference_asset) if reference_asset else None
+            observer = (self._observer_factory(file.model, schema)
+                        if self._observer_factory else None)
+            notes = [] if schema is not None else [
+                "no reference data asset found: structural validation only"
+            ]
         on_batch = observer.add if observer else None
-        notes = [] if schema is not None else [
-            "no reference data asset found: structural validation only"
-        ]
 
         with tempfile.TemporaryDirectory(prefix="ingest-") as tmp:
             local_copy = Path(tmp) / Path(blob.name).name
@@ -236,7 +245,10 @@ class IngestService:
         return result, MLTable(paths=("./rows.jsonl",), data_format="json_lines"), files
 
     def _register(self, record, file, mltable, files, reference_asset, notes, observer):
-        asset = self._config.inference_asset(file.model)
+        if file.collection == "model_outputs" and self._config.outputs_asset is not None:
+            asset = self._config.outputs_asset(file.model)
+        else:
+            asset = self._config.inference_asset(file.model)
         if record.asset_version is None:
             existing = [
                 int(v.version) for v in self._workspace.list_data_versions(asset)

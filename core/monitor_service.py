@@ -33,6 +33,7 @@ from core.monitors import (
     MonitorConfig,
     OptedOut,
     desired_monitor,
+    outputs_wanted,
     production_wanted,
     reference_wanted,
 )
@@ -216,7 +217,8 @@ class MonitorService:
 
         reference = self._reference(target)
         production = self._ws.latest_data(production_wanted(target, self.config))
-        decision = desired_monitor(target, reference, production, self.config)
+        outputs = self._ws.latest_data(outputs_wanted(target, self.config))
+        decision = desired_monitor(target, reference, production, self.config, outputs)
         actual = self._ws.get_monitor(name)
         base["model_version"] = target.version
 

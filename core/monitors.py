@@ -56,6 +56,7 @@ class MonitorConfig:
     monitor_name_template: str = "{model}-monitor"
     reference_asset_template: str = "{model}-training"
     inference_asset_template: str = "{model}-inference"
+    outputs_asset_template: str = "{model}-outputs"
     watch_all_models: bool = True  # False: only models tagged autopilot.monitor=true
     ml_task: MLTask = "classification"
     trigger: MonitorTrigger = field(default_factory=MonitorTrigger.daily)
@@ -128,11 +129,18 @@ def production_wanted(model: ModelVersion, config: MonitorConfig) -> str:
     return config.inference_asset_template.format(model=model.name)
 
 
+def outputs_wanted(model: ModelVersion, config: MonitorConfig) -> str:
+    """The model-outputs asset (data collector `model_outputs`); when it has a version, the
+    monitor gets a prediction drift signal."""
+    return config.outputs_asset_template.format(model=model.name)
+
+
 def desired_monitor(
     model: ModelVersion,
     reference: DataAssetVersion | None,
     production: DataAssetVersion | None,
     config: MonitorConfig,
+    outputs: DataAssetVersion | None = None,
 ) -> Decision:
     model_id = f"{model.name}:{model.version}"
     if not watched(model, config):
@@ -160,6 +168,7 @@ def desired_monitor(
             model_version=model.version,
             reference_data=AssetRef(reference.name, reference.version),
             production_data=AssetRef(production.name, production.version),
+            production_outputs=AssetRef(outputs.name, outputs.version) if outputs else None,
             lookback_window=config.lookback_window,
             data_quality_thresholds=config.data_quality_thresholds,
             instance_type=config.instance_type,

@@ -37,6 +37,7 @@ class Settings:
     inference_datastore: str
     # Ingestion
     inference_asset_template: str
+    outputs_asset_template: str
     reference_asset_template: str
     max_file_bytes: int
     ingest_lease_seconds: int
@@ -66,6 +67,9 @@ class Settings:
 
     def inference_asset(self, model: str) -> str:
         return self.inference_asset_template.format(model=model)
+
+    def outputs_asset(self, model: str) -> str:
+        return self.outputs_asset_template.format(model=model)
 
     def reference_asset(self, model: str) -> str:
         return self.reference_asset_template.format(model=model)
@@ -181,6 +185,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         workspace_name=workspace,
         inference_datastore=_get(env, "INFERENCE_DATASTORE", "inference_store"),
         inference_asset_template=_template(env, "INFERENCE_ASSET_NAME", "{model}-inference"),
+        outputs_asset_template=_template(env, "OUTPUTS_ASSET_NAME", "{model}-outputs"),
         reference_asset_template=_template(env, "REFERENCE_ASSET_NAME", "{model}-training"),
         max_file_bytes=_int(env, "MAX_INFERENCE_FILE_BYTES", 2 * 1024**3, minimum=1),
         ingest_lease_seconds=_int(env, "INGEST_LEASE_SECONDS", 600, minimum=1),

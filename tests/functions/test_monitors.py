@@ -360,3 +360,43 @@ def test_timer_reconciles_models_whose_events_were_missed(host, svc, data, regis
     assert result.ok, result.error
     assert monitor(svc).model_version == "1"
     assert svc.monitors.state(MODEL)["last_trigger"] == "reconcile timer"
+
+
+def test_collected_model_outputs_add_a_prediction_drift_signal(host, svc, register, quiet,
+                                                                tmp_path):
+    from tests.samples import collector_record, jsonl
+
+    rows = [(20 + i % 50, 1000.0 + i * 12.5, ["paris", "rome", "oslo"][i % 3], i % 2)
+            for i in range(300)]
+    ref = tmp_path / "ref.csv"
+    ref.write_text("age,income,city,approved\n" + "".join(f"{a},{b},{c},{d}\n"
+                                                          for a, b, c, d in rows))
+    svc.workspace.register_file_version(f"{MODEL}-training", "1", ref, tags={})
+    container = quiet["INFERENCE_CONTAINER"]
+    svc.blob_store.upload(container, f"{MODEL}/b1.csv", ref.read_bytes())
+    assert host.blob(f"{container}/{MODEL}/b1.csv").ok
+    register()
+    assert deliver(host, eg(MODEL, 1)).ok
+    assert monitor(svc).production_outputs is None
+
+    # The data collector's model_outputs: mostly approvals now, where training had half.
+    outputs = jsonl(collector_record([{"approved": 1 if i % 10 else 0} for i in range(200)],
+                                     type="azureml.inference.model_outputs"))
+    name = f"{MODEL}/credit-ep/blue/model_outputs/2026/11/23/10/instance-0.jsonl"
+    svc.blob_store.upload(container, name, outputs)
+    assert host.blob(f"{container}/{name}").ok
+    [record] = [r for r in svc.ledger.list(model=MODEL) if "model_outputs" in r.blob.name]
+    assert (record.status, record.asset_name) == ("registered", f"{MODEL}-outputs")
+    spec = monitor(svc)
+    assert str(spec.production_outputs) == f"{MODEL}-outputs:1"
+    assert str(spec.production_data) == f"{MODEL}-inference:1"  # inputs are not re-aimed
+    assert spec.signal_names()[-1] == f"{MONITOR}_prediction_drift"
+    from core.adapters.azureml_monitor import build_monitor_schedule
+
+    assert f"{MONITOR}_prediction_drift" in build_monitor_schedule(
+        spec).create_monitor.monitoring_signals
+
+    run = json.loads(host.http("POST", f"/api/models/{MODEL}/monitor/run").get_body())["run"]
+    assert run["signals"][f"{MONITOR}_prediction_drift"] is True
+    assert any(b["signal"] == f"{MONITOR}_prediction_drift" and b["feature"] == "approved"
+               for b in run["breaches"])
