@@ -24,11 +24,17 @@ class Admin:
     def health(self) -> dict:
         checks = {}
         started = time.perf_counter()
-        try:
-            self._s.ledger.list(model="_health")
-            checks["ledger"] = "ok"
-        except Exception as exc:  # reported, not raised: health must answer
-            checks["ledger"] = f"error: {type(exc).__name__}: {exc}"[:300]
+        probes = {
+            "ledger": lambda: self._s.ledger.list(model="_health"),
+            "state": lambda: self._s.state.get("_health", "probe"),
+            "retrain_queue": lambda: self._s.retrain_queue.peek(1),
+        }
+        for name, probe in probes.items():
+            try:
+                probe()
+                checks[name] = "ok"
+            except Exception as exc:  # reported, not raised: health must answer
+                checks[name] = f"error: {type(exc).__name__}: {exc}"[:300]
         checks["backend"] = self._s.settings.backend
         healthy = all(v == "ok" for k, v in checks.items() if k != "backend")
         return {

@@ -149,6 +149,8 @@ class MonitorService:
                 out.append(self.ensure(model, reason=reason))
             except NotFound as exc:
                 log.info("reconcile: %s", exc)
+            except Exception:  # one model must not stop the others; the next tick retries
+                log.exception("reconcile of %s failed", model)
         return out
 
     def set_enabled(self, model: str, enabled: bool) -> dict:
@@ -253,6 +255,8 @@ class MonitorService:
 
         status = STATUS_BY_DECISION[type(decision)]
         why = decision.reason
+        if isinstance(decision, InvalidOverride) and decision.tag:
+            why = f"tag {decision.tag}: {why}; the monitor is left as it was"
         to_write = None
         action = {"waiting_for_reference": "waiting", "waiting_for_data": "waiting",
                   "opted_out": "opted_out", "invalid_configuration": "invalid"}[status]

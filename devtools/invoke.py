@@ -318,6 +318,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("queue", help="deliver a queue message")
     p.add_argument("queue")
     p.add_argument("message")
+    p = sub.add_parser("drain", help="deliver every message of a storage queue, as the host "
+                       "does (retries, then <queue>-poison)")
+    p.add_argument("queue")
+    p = sub.add_parser("timer", help="fire a timer-triggered function")
+    p.add_argument("function")
     p = sub.add_parser("http", help="send an HTTP request to /api/...")
     p.add_argument("method")
     p.add_argument("url")
@@ -336,6 +341,10 @@ def main(argv: list[str] | None = None) -> int:
     elif args.kind == "event":
         events = json.loads(Path(args.file).read_text())
         results = host.event_grid(events, function=args.function)
+    elif args.kind == "drain":
+        results = host.drain(args.queue)
+    elif args.kind == "timer":
+        results = [host.timer(args.function)]
     else:
         results = [host.queue(args.queue, args.message)]
     for result in results:

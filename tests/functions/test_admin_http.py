@@ -18,7 +18,8 @@ def test_health_reports_storage_and_backend_without_secrets(host):
     assert response.status_code == 200
     body = _json(response)
     assert body["status"] == "healthy"
-    assert body["checks"] == {"ledger": "ok", "backend": "local"}
+    assert body["checks"] == {"ledger": "ok", "state": "ok", "retrain_queue": "ok",
+                              "backend": "local"}
     assert "AccountKey" not in response.get_body().decode()
 
 

@@ -400,3 +400,14 @@ def test_collected_model_outputs_add_a_prediction_drift_signal(host, svc, regist
     assert run["signals"][f"{MONITOR}_prediction_drift"] is True
     assert any(b["signal"] == f"{MONITOR}_prediction_drift" and b["feature"] == "approved"
                for b in run["breaches"])
+
+
+def test_a_malformed_tag_is_recorded_and_leaves_the_monitor_as_it_was(host, svc, data, register):
+    register()
+    assert deliver(host, eg(MODEL, 1)).ok
+    register(tags={"autopilot.schedule": "every day"})
+    assert deliver(host, eg(MODEL, 2)).ok
+    assert monitor(svc).model_version == "1"
+    body = json.loads(host.http("GET", f"/api/models/{MODEL}/monitor").get_body())
+    assert body["status"] == "invalid_configuration"
+    assert "autopilot.schedule" in body["reason"]
