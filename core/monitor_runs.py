@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from core.domain.events import RUN_STATUS_CHANGED, THRESHOLD_BREACHED_TAG
+from core.domain.events import RUN_STATUS_CHANGED, THRESHOLD_BREACHED_TAG, event_grid_event
 from core.domain.monitoring import MonitorSpec
 from core.ports import EventSink, NotFound
 
@@ -174,15 +174,9 @@ class MonitorRunner:
         """The event Azure ML emits when a monitor's evaluation step breaches (Event Grid
         schema, camelCase data, as captured events look; azure-facts section 1)."""
         step_run = f"{run_id}_{signal}"
-        return {
-            "id": str(uuid.uuid4()),
-            "topic": f"/local/workspaces/{self._label}",
-            "subject": f"experiments/{spec.name}/runs/{step_run}",
-            "eventType": RUN_STATUS_CHANGED,
-            "eventTime": datetime.now(UTC).isoformat(),
-            "dataVersion": "2",
-            "metadataVersion": "1",
-            "data": {
+        return event_grid_event(
+            RUN_STATUS_CHANGED, f"experiments/{spec.name}/runs/{step_run}",
+            {
                 "experimentId": spec.name,
                 "experimentName": spec.name,
                 "runId": step_run,
@@ -192,4 +186,5 @@ class MonitorRunner:
                                   "monitor_autopilot.model": str(spec.model)},
                 "runStatus": "Completed",
             },
-        }
+            topic=f"/local/workspaces/{self._label}",
+        )

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import random
 import time
 from dataclasses import dataclass
 
@@ -38,16 +37,12 @@ from core.monitors import (
     reference_wanted,
 )
 from core.ports import Conflict, NotFound, StateStore
+from core.state_updates import backoff, update
 
 log = logging.getLogger(__name__)
 
 KIND = "monitor"
 _ATTEMPTS = 30
-
-
-def _backoff(attempt: int) -> None:
-    """Jittered, growing pause between optimistic-concurrency retries (spreads racers out)."""
-    time.sleep(random.uniform(0, 0.02 * min(attempt + 1, 10)))
 
 # Status of a model's monitor as the admin API shows it.
 STATUS_BY_DECISION = {
@@ -126,13 +121,13 @@ class MonitorService:
                 else:
                     written = self._state.replace(KIND, model, doc, current.etag)
             except Conflict:
-                _backoff(attempt)  # another instance moved first: recompute from fresh reads
+                backoff(attempt)  # another instance moved first: recompute from fresh reads
                 continue
             if spec_to_write is not None:
                 self._ws.create_or_update_monitor(spec_to_write)
                 after = self._state.get(KIND, model)
                 if after is None or after.etag != written.etag:
-                    _backoff(attempt)  # someone decided after us: make sure the last write is right
+                    backoff(attempt)  # someone decided after us: make sure the last write is right
                     continue
             log.info("monitor of %s: %s (%s)", model, outcome.action, outcome.reason)
             if outcome.action == "model_not_found":
@@ -161,19 +156,7 @@ class MonitorService:
 
     def record(self, model: str, **fields) -> None:
         """Merge `fields` into the model's monitor state (last run, operator flags)."""
-        for attempt in range(_ATTEMPTS):
-            current = self._state.get(KIND, model)
-            doc = {**(current.doc if current else {}), **fields}
-            try:
-                if current is None:
-                    self._state.create(KIND, model, doc)
-                else:
-                    self._state.replace(KIND, model, doc, current.etag)
-                return
-            except Conflict:
-                _backoff(attempt)
-                continue
-        raise Conflict(f"monitor state of {model}: too much contention")
+        update(self._state, KIND, model, lambda doc: {**(doc or {}), **fields})
 
     # ------------------------------------------------------------------ the decision
 

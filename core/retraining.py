@@ -25,7 +25,6 @@ import hashlib
 import json
 import logging
 import os
-import random
 import socket
 import time
 import uuid
@@ -34,6 +33,7 @@ from datetime import UTC, datetime
 
 from core.domain.alerts import DriftAlert, split_signal_name
 from core.ports import Conflict, MessageQueue, NotFound, StateStore
+from core.state_updates import backoff, update
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +65,6 @@ def _key(alert_key: str) -> str:
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
-
-
-def _backoff(attempt: int) -> None:
-    time.sleep(random.uniform(0, 0.02 * min(attempt + 1, 10)))
 
 
 @dataclass(frozen=True)
@@ -184,15 +180,8 @@ class RetrainingService:
 
     def on_clean_check(self, model: str) -> None:
         """A check without breach ends a run of breaches (for RETRAIN_BREACHES_IN_A_ROW)."""
-        for attempt in range(_ATTEMPTS):
-            gate = self._state.get(GATE, model)
-            if gate is None or not gate.doc.get("consecutive"):
-                return
-            try:
-                self._state.replace(GATE, model, {**gate.doc, "consecutive": 0}, gate.etag)
-                return
-            except Conflict:
-                _backoff(attempt)
+        update(self._state, GATE, model, lambda doc: {**doc, "consecutive": 0}
+               if doc and doc.get("consecutive") else None)
 
     def _record_alert(self, model: str, alert: DriftAlert, status: str, reason: str,
                       request_id: str | None = None):
@@ -240,7 +229,7 @@ class RetrainingService:
                 else:
                     self._state.replace(GATE, model, doc, gate.etag)
             except Conflict:
-                _backoff(attempt)
+                backoff(attempt)
                 continue
             if verdict == "suppress":
                 self._state.replace(kind, key, {**record.doc, "status": "suppressed",
@@ -349,7 +338,7 @@ class RetrainingService:
             try:
                 return self._state.replace(kind, request_id, taken, current.etag)
             except Conflict:
-                _backoff(attempt)
+                backoff(attempt)
         raise Conflict(f"request {request_id}: too much contention")
 
     def _finish(self, kind: str, request_id: str, fields: dict, *, release: bool) -> None:
@@ -363,17 +352,13 @@ class RetrainingService:
             self._release(doc["model"], request_id)
 
     def _release(self, model: str, request_id: str) -> None:
-        for attempt in range(_ATTEMPTS):
-            gate = self._state.get(GATE, model)
-            if gate is None or gate.doc.get("open_request") != request_id:
-                return
-            doc = {**gate.doc, "open_request": None, "open_since": None,
-                   "last_finished": request_id}
-            try:
-                self._state.replace(GATE, model, doc, gate.etag)
-                return
-            except Conflict:
-                _backoff(attempt)
+        def release(doc):
+            if not doc or doc.get("open_request") != request_id:
+                return None
+            return {**doc, "open_request": None, "open_since": None,
+                    "last_finished": request_id}
+
+        update(self._state, GATE, model, release)
 
     def complete_job(self, model: str, request_id: str, job_name: str) -> dict:
         """Azure backend: the retraining job finished (its completion event arrived)."""
@@ -495,19 +480,11 @@ class RetrainingService:
         self._state.put(requests_kind(model), request_id, {
             **current.doc, "status": "queued", "requeued_at": self._clock(),
             "updated_at": self._clock()})
-        for attempt in range(_ATTEMPTS):
-            gate = self._state.get(GATE, model)
-            if gate is not None and gate.doc.get("open_request") not in (None, request_id):
-                log.warning("re-queued %s while %s is open", request_id,
-                            gate.doc["open_request"])
-                return
-            doc = {**(gate.doc if gate else {}), "open_request": request_id,
-                   "open_since": self._clock()}
-            try:
-                if gate is None:
-                    self._state.create(GATE, model, doc)
-                else:
-                    self._state.replace(GATE, model, doc, gate.etag)
-                return
-            except Conflict:
-                _backoff(attempt)
+
+        def hold(doc):
+            if doc and doc.get("open_request") not in (None, request_id):
+                log.warning("re-queued %s while %s is open", request_id, doc["open_request"])
+                return None
+            return {**(doc or {}), "open_request": request_id, "open_since": self._clock()}
+
+        update(self._state, GATE, model, hold)

@@ -37,7 +37,7 @@ import pyarrow as pa
 import yaml
 
 from core.domain.assets import DataAssetVersion, MLTable, ModelVersion
-from core.domain.events import MODEL_REGISTERED
+from core.domain.events import MODEL_REGISTERED, event_grid_event
 from core.domain.monitoring import MonitorSpec
 from core.monitoring_yaml import MonitorYamlError, monitor_spec_from_yaml, monitor_spec_to_yaml
 from core.ports import Conflict, EventSink, NotFound, StreamOpener
@@ -398,21 +398,12 @@ class LocalWorkspace:
 def model_registered_event(model: ModelVersion, workspace: str) -> dict:
     """The Event Grid event Azure ML sends for a registration (camelCase data, string version,
     as captured events look; azure-facts section 1)."""
-    return {
-        "id": str(uuid.uuid4()),
-        "topic": f"/local/workspaces/{workspace}",
-        "subject": f"models/{model.name}:{model.version}",
-        "eventType": MODEL_REGISTERED,
-        "eventTime": datetime.now(UTC).isoformat(),
-        "dataVersion": "2",
-        "metadataVersion": "1",
-        "data": {
-            "modelName": model.name,
-            "modelVersion": model.version,
-            "modelTags": dict(model.tags),
-            "modelProperties": dict(model.properties),
-        },
-    }
+    return event_grid_event(
+        MODEL_REGISTERED, f"models/{model.name}:{model.version}",
+        {"modelName": model.name, "modelVersion": model.version,
+         "modelTags": dict(model.tags), "modelProperties": dict(model.properties)},
+        topic=f"/local/workspaces/{workspace}",
+    )
 
 
 def _copy_model_files(source: Path, folder: Path) -> None:

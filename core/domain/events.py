@@ -115,6 +115,23 @@ class UnknownEvent:
 Event = ModelRegistered | RunStatusChanged | DatasetDriftDetected | UnknownEvent
 
 
+def event_grid_event(event_type: str, subject: str, data: dict, *, topic: str) -> dict:
+    """An event in the Event Grid schema, as the local backend emits what Azure would."""
+    import uuid
+    from datetime import UTC, datetime
+
+    return {
+        "id": str(uuid.uuid4()),
+        "topic": topic,
+        "subject": subject,
+        "eventType": event_type,
+        "eventTime": datetime.now(UTC).isoformat(),
+        "dataVersion": "2",
+        "metadataVersion": "1",
+        "data": data,
+    }
+
+
 def _ci(mapping: Mapping[str, Any], *names: str) -> Any:
     """The value of the first of `names` present in `mapping`, keys compared case-insensitively
     (and ignoring underscores, so ``model_name`` matches too). None when absent."""
