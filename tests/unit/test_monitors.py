@@ -166,3 +166,34 @@ def test_invalid_reference_tag():
 def test_spec_is_replaceable_by_the_use_case():
     spec = desired_monitor(model(), REF, PROD, CONFIG)
     assert replace(spec, enabled=False).enabled is False
+
+
+@pytest.mark.parametrize("tags, outputs", [
+    ({}, None),
+    ({"autopilot.schedule": "05:45", "autopilot.alert_emails": "a@x.com;b@y.org",
+      "autopilot.drift_threshold": "0.3", "autopilot.ml_task": "regression",
+      "autopilot.features": "age,city"}, data("churn-outputs", "4")),
+    ({"autopilot.schedule": "*/30 * * * 1-5"}, data("churn-outputs", "1")),
+], ids=["defaults", "every-override-with-outputs", "cron"])
+def test_every_monitor_we_decide_serialises_to_rest_and_round_trips_as_yaml(tags, outputs):
+    """What `desired_monitor` decides (every tag override, with and without collected model
+    outputs) becomes a valid REST body and YAML the SDK loads back to the same schedule."""
+    import json
+
+    from azure.ai.ml._restclient.arm_ml_service._utils.model_base import SdkJSONEncoder
+
+    from core.adapters.azureml_monitor import build_monitor_schedule, monitor_spec_from_schedule
+    from core.monitoring_yaml import monitor_spec_from_yaml, monitor_spec_to_yaml
+    from tests.unit.test_monitoring_yaml import _load_with_sdk
+
+    spec = desired_monitor(model(**tags), REF, PROD, CONFIG, outputs)
+    assert isinstance(spec, MonitorSpec)
+    assert (spec.production_outputs is not None) == (outputs is not None)
+    body = json.loads(json.dumps(build_monitor_schedule(spec)._to_rest_object(),
+                                 cls=SdkJSONEncoder))
+    signals = body["properties"]["action"]["monitorDefinition"]["signals"]
+    assert set(signals) == set(spec.signal_names())
+    assert all(s["mode"] == "Enabled" for s in signals.values())
+    text = monitor_spec_to_yaml(spec)
+    assert monitor_spec_from_yaml(text) == spec
+    assert monitor_spec_from_schedule(_load_with_sdk(text)) == spec
