@@ -1,15 +1,17 @@
 """The Azure backend's retraining: an Azure ML job does the training and the judging; this
 service submits it, and finishes the loop when the job's completion event arrives.
 
-Submission: the job definition named by RETRAIN_JOB_FILE (a command or pipeline job YAML) gets
-inputs `training_data` (the model's reference asset, latest version) and `inference_data` (its
-newest inference data version), and tags carrying the request's lineage.
+Submission: the job definition named by RETRAIN_JOB_FILE (a command or pipeline job YAML; see
+jobs/retrain.yml) gets inputs `training_data` (the model's reference asset, latest version),
+`inference_data` (its newest inference data version) and `champion_model` (the current model
+version), and tags carrying the request's lineage.
 
 The job's contract (documented in the README): it trains a challenger, evaluates it and the
-current model on the same holdout, writes the challenger to its `model` output, and sets the
-job properties `autopilot.champion_scores` and `autopilot.challenger_scores` (JSON objects of
-the task's metrics). On completion the gate here decides with `core.training.judge`, and an
-accepted challenger is registered from the job output with its lineage tags.
+champion on the same holdout, writes the challenger to its `model` output, and sets the run tags
+`autopilot.champion_scores` and `autopilot.challenger_scores` (JSON objects of the task's
+metrics; `mlflow.set_tag` in the job). Job properties of the same names are read too. On
+completion the gate here decides with `core.training.judge`, and an accepted challenger is
+registered from the job output with its lineage tags.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ class AzureRetrainer:
                     "decision": f"no {missing} data to retrain on"}
         job = self._ws.submit_retraining_job(
             self.config.job_file,
-            inputs={"training_data": reference.asset_id, "inference_data": inference.asset_id},
+            inputs={"training_data": reference.asset_id, "inference_data": inference.asset_id,
+                    "champion_model": champion.asset_id},
             tags={TAG_REQUEST: request["request_id"], TAG_MODEL: model,
                   TAG_PARENT: champion.version, TAG_REASON: str(request.get("reason", ""))[:250]},
             experiment_name=self.config.experiment,
@@ -74,7 +77,8 @@ class AzureRetrainer:
                          if v.tags.get(TAG_REQUEST) == request_id), None)
         if existing is not None:
             return {"status": "registered", "job": name, "new_version": existing.version}
-        props = job.get("properties") or {}
+        # Scores as run tags (what a job can set, through MLflow), or as job properties.
+        props = {**(job.get("properties") or {}), **(job.get("tags") or {})}
         try:
             champion = json.loads(props[PROP_CHAMPION]) if props.get(PROP_CHAMPION) else None
             challenger = json.loads(props[PROP_CHALLENGER])

@@ -459,11 +459,13 @@ def test_azure_job_completion_event_finishes_the_request(host, svc, fraud):
     assert request["status"] == "submitted" and request["job"] == "job-1"
     job = workspace.jobs["job-1"]
     assert job["inputs"] == {"training_data": f"azureml:{MODEL}-training:1",
-                             "inference_data": f"azureml:{MODEL}-inference:1"}
+                             "inference_data": f"azureml:{MODEL}-inference:1",
+                             "champion_model": f"azureml:{MODEL}:1"}
     assert job["tags"]["autopilot.request_id"] == request["request_id"]
     assert svc.retraining.gate(MODEL)["open_request"] == request["request_id"]
 
-    job.update(status="Completed", properties={
+    job["status"] = "Completed"
+    job["tags"].update({  # what the job sets with mlflow.set_tag
         "autopilot.champion_scores": json.dumps({"f1": 0.40}),
         "autopilot.challenger_scores": json.dumps({"f1": 0.62}),
     })

@@ -102,7 +102,8 @@ def test_run_submits_the_job_on_the_latest_data_with_lineage_tags(retrainer, ws)
     (job,) = ws.submitted
     assert job["definition"] == "jobs/retrain.yml"
     assert job["inputs"] == {"training_data": "azureml:churn-training:3",
-                             "inference_data": "azureml:churn-inference:7"}
+                             "inference_data": "azureml:churn-inference:7",
+                             "champion_model": "azureml:churn:2"}
     assert job["tags"] == {TAG_REQUEST: REQUEST["request_id"], TAG_MODEL: "churn",
                            TAG_PARENT: "2", TAG_REASON: REQUEST["reason"]}
     assert job["experiment"] == "autopilot-retraining"
