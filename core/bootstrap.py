@@ -90,7 +90,8 @@ class Services:
     def reference(self):
         from core.reference import ReferenceData
 
-        return ReferenceData(self.workspace, self.artifacts, self.settings.reference_asset)
+        return ReferenceData(self.workspace, self.artifacts, self.settings.reference_asset,
+                             self.settings.label_columns)
 
     @cached_property
     def ingest(self):

@@ -129,8 +129,9 @@ class LocalRetrainer:
         asset = self.config.inference_asset_template.format(model=model)
         tables, used, rows = [], [], 0
         for version in reversed(self._ws.list_data_versions(asset)):
-            columns = version.tags.get("columns", "").split(",")
-            if target not in columns:
+            columns = (version.tags.get("columns", "") + ","
+                       + version.tags.get("extra_columns", "")).split(",")
+            if target not in columns:  # unlabelled batch (see LABEL_COLUMNS)
                 continue
             table = self._ws.read_table(version)
             if target not in table.column_names:

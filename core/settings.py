@@ -40,6 +40,7 @@ class Settings:
     outputs_asset_template: str
     reference_asset_template: str
     max_file_bytes: int
+    label_columns: tuple[str, ...]  # reference columns inference files may leave out
     ingest_lease_seconds: int
     # Early drift check
     early_drift_check: bool
@@ -188,6 +189,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         outputs_asset_template=_template(env, "OUTPUTS_ASSET_NAME", "{model}-outputs"),
         reference_asset_template=_template(env, "REFERENCE_ASSET_NAME", "{model}-training"),
         max_file_bytes=_int(env, "MAX_INFERENCE_FILE_BYTES", 2 * 1024**3, minimum=1),
+        label_columns=tuple(
+            c.strip() for c in (env.get("LABEL_COLUMNS") or "").split(",") if c.strip()
+        ),
         ingest_lease_seconds=_int(env, "INGEST_LEASE_SECONDS", 600, minimum=1),
         early_drift_check=_bool(env, "EARLY_DRIFT_CHECK", True),
         early_drift_row_limit=_int(env, "EARLY_DRIFT_ROW_LIMIT", 1_000_000, minimum=1),

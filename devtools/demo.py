@@ -90,7 +90,8 @@ def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
                 + (f"BREACHED {found}" if drift["breached"] else "no breach"))
         return record.to_json()
 
-    drop("2026-11-20.csv", to_csv_bytes(transactions(1500, seed=2)), "clean batch")
+    drop("2026-11-20.csv", to_csv_bytes(transactions(1500, seed=2, with_label=False)),
+         "clean batch, no labels yet")
     monitor = _json(host.http("GET", f"/api/models/{MODEL}/monitor"))
     say(f"  monitor {monitor['monitor']} {monitor['status']}: model v{monitor['model_version']}"
         f", reference {monitor['reference_data']}, production {monitor['production_data']}, "
@@ -100,13 +101,14 @@ def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
     say(f"  quarantined, file untouched: {bad['rejection']['message']}")
 
     drop("2026-11-22.csv", to_csv_bytes(transactions(2500, seed=5, drift="concept")),
-         "drifted batch 1 (fraud moved to card-present electronics; amounts x2.3)")
+         "drifted batch 1 with its labels (fraud moved to card-present electronics; "
+         "amounts x2.3)")
     gate = svc.retraining.gate(MODEL)
     latest_alert = svc.retraining.alerts(MODEL)[0]
     say(f"  drift alert -> {latest_alert['status']}: retraining {gate.get('open_request')} "
         f"queued on {RETRAIN_QUEUE}")
     drop("2026-11-23.csv", to_csv_bytes(transactions(2500, seed=6, drift="concept")),
-         "drifted batch 2")
+         "drifted batch 2 with its labels")
     latest_alert = svc.retraining.alerts(MODEL)[0]
     say(f"  drift alert -> {latest_alert['status']}: {latest_alert['reason']}")
 
@@ -182,6 +184,7 @@ def main() -> int:
     os.environ.setdefault("AUTOPILOT_BACKEND", "local")
     os.environ.setdefault("INFERENCE_CONTAINER", "inference")
     os.environ.setdefault("LEDGER_TABLE_PREFIX", f"demo{int(time.time())}")
+    os.environ.setdefault("LABEL_COLUMNS", "is_fraud")  # ground truth arrives later
     load_local_settings()
     summary = run(demo_dir)
     request = summary["requests"][0]

@@ -11,11 +11,13 @@ import json
 from core.domain.events import THRESHOLD_BREACHED_TAG
 
 
-def test_the_demo_loop_closes(app_env, tmp_path):
-    from core.bootstrap import services
+def test_the_demo_loop_closes(app_env, tmp_path, monkeypatch):
+    from core.bootstrap import reset_services, services
     from devtools import demo
     from tests.functions.test_retraining import clear_queues
 
+    monkeypatch.setenv("LABEL_COLUMNS", "is_fraud")  # as ./dev demo runs it
+    reset_services()
     svc = services()
     clear_queues(svc)
     lines: list[str] = []
@@ -34,6 +36,9 @@ def test_the_demo_loop_closes(app_env, tmp_path):
     assert len(requests) == 1
     [request] = requests
     assert request["trigger"] == "early_check" and request["status"] == "registered"
+    # Only the batches that carry labels were learnt from (the clean one had none yet).
+    assert request["recent_batches"] == [f"azureml:{model}-inference:3",
+                                         f"azureml:{model}-inference:2"]
     statuses = sorted(a["status"] for a in svc.retraining.alerts(model))
     assert statuses.count("requested") == 1 and "suppressed" in statuses
     assert svc.retrain_queue.peek() == [] and svc.retrain_poison_queue.peek() == []

@@ -535,3 +535,42 @@ def test_timer_releases_a_gate_left_open_by_a_finished_request(host, svc, fraud)
     assert svc.retraining.gate(MODEL)["open_request"] == request["request_id"]
     assert host.timer("monitor_scheduler").ok
     assert svc.retraining.gate(MODEL)["open_request"] is None
+
+
+def test_unlabelled_batches_are_accepted_with_label_columns_and_not_learnt_from(
+    app_env, monkeypatch, host, tmp_path
+):
+    from core.bootstrap import reset_services, services
+
+    unlabelled = transactions(500, seed=2, with_label=False)
+    monkeypatch.setenv("EARLY_DRIFT_CHECK", "false")
+    reset_services()
+    svc = services()
+    ref_path = tmp_path / "reference.csv"
+    ref_path.write_bytes(to_csv_bytes(transactions(300, seed=1)))
+    svc.workspace.register_file_version(f"{MODEL}-training", "1", ref_path, tags={})
+    container = app_env["INFERENCE_CONTAINER"]
+    svc.blob_store.upload(container, f"{MODEL}/nolabels.csv", to_csv_bytes(unlabelled))
+    host.blob(f"{container}/{MODEL}/nolabels.csv")
+    [record] = svc.ledger.list(model=MODEL)
+    assert record.status == "rejected" and record.rejection.code == "missing_columns"
+
+    monkeypatch.setenv("LABEL_COLUMNS", "is_fraud")
+    reset_services()
+    svc = services()
+    clear_queues(svc)
+    host.http("POST", f"/api/models/{MODEL}/ingestions/{record.ingestion_id}/replay")
+    upload(svc, host, app_env, "labels.csv", transactions(3000, seed=5, drift="concept"))
+    versions = svc.workspace.list_data_versions(f"{MODEL}-inference")
+    assert [v.tags["extra_columns"] for v in versions] == ["", "is_fraud"]
+
+    from core.training import TrainingSpec, train
+
+    folder = tmp_path / "baseline"
+    train(transactions(300, seed=1), TrainingSpec(target=TARGET, features=FEATURES,
+                                                  n_estimators=20)).save(folder)
+    svc.workspace.register_model(MODEL, folder)
+    alert(host, run_event())
+    assert host.drain(QUEUE)[0].ok
+    [request] = history(svc)
+    assert request["recent_batches"] == [f"azureml:{MODEL}-inference:2"]
