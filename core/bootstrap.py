@@ -227,7 +227,12 @@ class Services:
     def monitors(self):
         from core.monitor_service import MonitorService
 
-        return MonitorService(self.workspace, self.state, self.monitor_config)
+        labels = self.settings.label_columns
+        return MonitorService(
+            self.workspace, self.state, self.monitor_config,
+            monitored_columns=(lambda asset: list(self.reference.schema(asset))) if labels
+            else None,
+        )
 
     @cached_property
     def monitor_runs(self):

@@ -73,11 +73,15 @@ def version_key(version: str, created_at: str | None = None) -> tuple:
 
 
 class MonitorService:
-    def __init__(self, workspace, state: StateStore, config: MonitorConfig, *, clock=time.time):
+    def __init__(self, workspace, state: StateStore, config: MonitorConfig, *, clock=time.time,
+                 monitored_columns=None):
         self._ws = workspace
         self._state = state
         self.config = config
         self._clock = clock
+        # reference asset -> the columns to monitor when the model names none (the reference
+        # minus its label columns: production data does not carry labels); None: all.
+        self._monitored_columns = monitored_columns
 
     # ------------------------------------------------------------------ queries
 
@@ -208,6 +212,10 @@ class MonitorService:
         base["model_version"] = target.version
 
         if isinstance(decision, MonitorSpec):
+            if decision.features is None and self._monitored_columns is not None:
+                columns = self._monitored_columns(reference)
+                if columns:
+                    decision = dataclasses.replace(decision, features=tuple(columns))
             # An operator's disable sticks (an opt-out's does not); the rest follows the model.
             decision = dataclasses.replace(
                 decision, enabled=not previous.get("operator_disabled", False)

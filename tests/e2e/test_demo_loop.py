@@ -58,5 +58,9 @@ def test_the_demo_loop_closes(app_env, tmp_path, monkeypatch):
     spec = svc.workspace.get_monitor(f"{model}-monitor")
     assert (spec.model_version, str(spec.reference_data), str(spec.production_data)) == (
         "2", f"{model}-training:2", f"{model}-inference:3")
+    # The label is not a monitored feature: production data does not carry it.
+    from devtools.synthetic import FEATURES
+
+    assert spec.features == FEATURES
     assert (tmp_path / "drift-report.html").read_text().startswith("<!DOCTYPE html>")
     assert any("REGISTERED" in line for line in lines)
