@@ -8,6 +8,7 @@ service reads them.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -20,6 +21,8 @@ import pytest
 import yaml
 
 from core.adapters.local_workspace import LocalWorkspace
+from core.azure_retraining import PROP_CHALLENGER, PROP_CHAMPION
+from core.domain.assets import MLTable
 from core.training import METRICS, TrainedModel, TrainingSpec, train
 from devtools.synthetic import FEATURES, TARGET, to_csv_bytes, transactions
 
@@ -67,17 +70,19 @@ def test_job_environment_pins_the_services_versions():
     """A model trained in the job loads in the service, and the champion the service saved
     loads in the job, only with the same scikit-learn (and what it pickles with)."""
     service = _pins((ROOT / "requirements.txt").read_text().splitlines())
+    tested = _pins((ROOT / "requirements-dev.txt").read_text().splitlines())
     conda = yaml.safe_load((ROOT / "jobs" / "environment.yml").read_text())
     pip = next(d["pip"] for d in conda["dependencies"] if isinstance(d, dict) and "pip" in d)
     job = _pins(pip)
 
     for name in PINNED_WITH_THE_SERVICE:
         assert job.get(name) == service[name], name
-    # and whatever else both pin agrees too
-    assert {n: v for n, v in job.items() if n in service} == {
-        n: service[n] for n in job if n in service
+    # and whatever else both pin agrees too (mltable: the reader the tests use)
+    everywhere = {**tested, **service}
+    assert {n: v for n, v in job.items() if n in everywhere} == {
+        n: everywhere[n] for n in job if n in everywhere
     }
-    assert "mlflow" in job and "azureml-mlflow" in job
+    assert "mltable" in job and "mlflow" in job and "azureml-mlflow" in job
     assert "python=3.11" in conda["dependencies"]
 
 
@@ -121,19 +126,36 @@ def job_inputs(tmp_path):
             "champion_model": str(champion), "model_output": str(tmp_path / "out" / "model")}
 
 
-def _run(inputs: dict, *extra: str) -> subprocess.CompletedProcess:
+def _run(inputs: dict, *extra: str, pythonpath: Path | None = None,
+         env: dict | None = None) -> subprocess.CompletedProcess:
     args = [f"--{name}={value}" for name, value in inputs.items()]
-    env = {**os.environ,
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    # Not inside a tracked run: the script must not try to reach MLflow.
-    env.pop("MLFLOW_RUN_ID", None)
-    env.pop("MLFLOW_TRACKING_URI", None)
+    path = [str(p) for p in (pythonpath, ROOT) if p] + [os.environ.get("PYTHONPATH", "")]
+    # Not inside a tracked run unless a test says so: the script must not reach for MLflow.
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("MLFLOW_RUN_ID", "MLFLOW_TRACKING_URI")}
+    env = {**base, "PYTHONPATH": os.pathsep.join(filter(None, path)), **(env or {})}
     return subprocess.run([sys.executable, str(SCRIPT), *args, *extra], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
 
 
-def test_train_script_writes_a_challenger_that_beats_the_champion(job_inputs):
-    result = _run(job_inputs)
+def _mlflow_stand_in(folder: Path) -> Path:
+    """An `mlflow` module that records set_tag calls in $TAGS_FILE (MLflow is not installed
+    here, and a real one would want a tracking server)."""
+    folder.mkdir()
+    (folder / "mlflow.py").write_text(
+        "import json, os\n"
+        "def set_tag(key, value):\n"
+        "    with open(os.environ['TAGS_FILE'], 'a') as f:\n"
+        "        f.write(json.dumps([key, value]) + '\\n')\n"
+    )
+    return folder
+
+
+def test_train_script_writes_a_challenger_that_beats_the_champion(job_inputs, tmp_path):
+    tags_file = tmp_path / "tags.jsonl"
+    # As inside an Azure ML job, where MLFLOW_RUN_ID names the job's run.
+    result = _run(job_inputs, pythonpath=_mlflow_stand_in(tmp_path / "stub"),
+                  env={"MLFLOW_RUN_ID": "run-1", "TAGS_FILE": str(tags_file)})
 
     assert result.returncode == 0, result.stderr
     output = Path(job_inputs["model_output"])
@@ -153,6 +175,11 @@ def test_train_script_writes_a_challenger_that_beats_the_champion(job_inputs):
     assert len(summary) == 1
     assert summary[0].startswith("retrained on 4400 rows, holdout 600 rows: champion ")
     assert f"f1={scores['challenger']['f1']:.4f}" in summary[0]
+
+    # The run tags the service judges by, when the job completes.
+    tags = dict(json.loads(line) for line in tags_file.read_text().splitlines())
+    assert {key: json.loads(value) for key, value in tags.items()} == {
+        PROP_CHAMPION: scores["champion"], PROP_CHALLENGER: scores["challenger"]}
 
 
 def test_train_script_reads_data_folders_and_files(job_inputs, tmp_path):
@@ -200,3 +227,39 @@ def test_train_script_refuses_a_batch_without_the_target(job_inputs, tmp_path):
 
     assert result.returncode != 0
     assert "(0 rows with a 'is_fraud' value; need 20)" in result.stderr
+
+
+def _uri_mltable(folder: Path, uri: str) -> str:
+    """An MLTable as the service registers an inference batch on Azure: pointing at its blob
+    by URI (azureml://datastores/...), not at a file beside it."""
+    folder.mkdir()
+    (folder / "MLTable").write_text(yaml.safe_dump(MLTable(paths=(uri,)).to_dict()))
+    return str(folder)
+
+
+def test_train_script_reads_mltables_of_uris_with_the_mltable_package(job_inputs, tmp_path):
+    """The same table, types included, as from the MLTable with a relative path: the package
+    only resolves the URI (a file:// one here; azureml:// ones need a workspace)."""
+    pytest.importorskip("mltable")
+    spec = importlib.util.spec_from_file_location("retrain_job_script", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    relative = Path(job_inputs["inference_data"])
+    csv = next(relative.glob("*.csv"))
+
+    by_uri = script.read_table(Path(_uri_mltable(tmp_path / "by-uri", csv.resolve().as_uri())))
+
+    assert by_uri.equals(script.read_table(relative))
+    assert by_uri.schema.field(TARGET).type == pa.int64()  # not mltable's inferred boolean
+
+
+def test_train_script_names_the_package_datastore_uris_need(job_inputs, tmp_path):
+    blocked = tmp_path / "no-mltable"
+    blocked.mkdir()
+    (blocked / "mltable.py").write_text("raise ImportError('not installed')\n")
+    uri = _uri_mltable(tmp_path / "on-azure", "azureml://datastores/ds/paths/fraud/batch.csv")
+
+    result = _run({**job_inputs, "inference_data": uri}, pythonpath=blocked)
+
+    assert result.returncode != 0
+    assert "needs the mltable package" in result.stderr

@@ -1,0 +1,245 @@
+"""The retraining job's script (jobs/retrain.yml): train a challenger for the champion and score
+both on the same holdout, as the local backend does in-process (core/local_retraining.py).
+
+Contract (README, "Retraining"): inputs `training_data` (the champion's reference data, an
+MLTable), `inference_data` (the newest inference batch, an MLTable) and `champion_model` (a
+folder saved by `core.training.TrainedModel.save`); the challenger goes to `--model_output` in
+the same format, and the scores become the run tags `autopilot.champion_scores` and
+`autopilot.challenger_scores`, which the service reads to judge the challenger.
+
+- Training rows: the reference data plus 70% of the inference batch's labelled rows (those with
+  the champion's target); holdout: the other 30%, stratified (`core.training.split_holdout`).
+- Exit 2, with the reason on stderr, when there is too little labelled data or the data does
+  not fit the champion: the job fails and the service records the request as failed.
+
+Run locally: python jobs/train.py --training_data DIR --inference_data DIR
+    --champion_model DIR --model_output DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+# Azure ML runs `python jobs/train.py` from the uploaded repo root, so Python puts jobs/ first on
+# sys.path, not the root that holds core/.
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import pyarrow as pa  # noqa: E402
+import pyarrow.compute as pc  # noqa: E402
+import pyarrow.csv as pacsv  # noqa: E402
+import pyarrow.json as pajson  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+from core.azure_retraining import PROP_CHALLENGER, PROP_CHAMPION  # noqa: E402
+from core.domain.assets import MLTable  # noqa: E402
+from core.training import (  # noqa: E402
+    META_FILE,
+    TrainedModel,
+    TrainingError,
+    evaluate,
+    split_holdout,
+    train,
+)
+
+MIN_LABELLED_ROWS = 20  # as the local backend: fewer rows prove nothing about a challenger
+SCORES_FILE = "autopilot-scores.json"
+_TABULAR = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
+
+
+class JobError(Exception):
+    """The job cannot do its work with these inputs; the message says why."""
+
+
+# ------------------------------------------------------------------ reading inputs
+
+
+def read_table(path: Path) -> pa.Table:
+    """An MLTable folder (an `MLTable` file listing paths plus read_delimited or
+    read_json_lines), a folder of data files, or a single data file."""
+    path = Path(path)
+    if path.is_file():
+        return _read_file(path)
+    if not path.is_dir():
+        raise JobError(f"input {path} does not exist")
+    spec_file = path / "MLTable"
+    if not spec_file.is_file():
+        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in _TABULAR)
+        if not files:
+            raise JobError(f"no MLTable file and no data files in {path}")
+        return _concat([_read_file(f) for f in files])
+    import yaml
+
+    doc = yaml.safe_load(spec_file.read_text(encoding="utf-8")) or {}
+    spec = MLTable.from_dict(doc)
+    if not spec.paths:
+        raise JobError(f"{spec_file} lists no file paths")
+    if any("://" in p for p in spec.paths):
+        # Inference batches registered on Azure point at their blob in place
+        # (azureml://datastores/...): only the mltable package can resolve those in a job.
+        return _read_with_mltable_package(path, spec)
+    tables = []
+    for rel in spec.paths:
+        target = (path / rel).resolve()
+        if target.is_dir():
+            tables.extend(_read_file(f, spec) for f in sorted(target.rglob("*"))
+                          if f.suffix.lower() in _TABULAR)
+        elif target.is_file():
+            tables.append(_read_file(target, spec))
+        else:
+            raise JobError(f"{spec_file} lists {rel!r}, which is not in {path}")
+    if not tables:
+        raise JobError(f"{spec_file} lists no readable files")
+    return _concat(tables)
+
+
+def _read_file(path: Path, spec: MLTable | None = None) -> pa.Table:
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return pq.read_table(path)
+    json_lines = spec.data_format == "json_lines" if spec else suffix in (".jsonl", ".json")
+    if json_lines:
+        return pajson.read_json(path)
+    delimiter = spec.delimiter if spec else ("\t" if suffix == ".tsv" else ",")
+    return pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter=delimiter))
+
+
+def _read_with_mltable_package(folder: Path, spec: MLTable) -> pa.Table:
+    try:
+        import mltable
+    except ImportError as exc:
+        raise JobError(
+            f"{folder / 'MLTable'} points at datastore URIs; reading them needs the mltable "
+            "package (jobs/environment.yml installs it)"
+        ) from exc
+    paths = [{"file": p if "://" in p else str((folder / p).resolve())} for p in spec.paths]
+    if spec.data_format == "json_lines":
+        frame = mltable.from_json_lines_files(paths).to_pandas_dataframe()
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    # As strings, then typed by pyarrow like every other read here and in the service: mltable's
+    # own inference makes a 0/1 column boolean, which would not match the champion's labels.
+    frame = mltable.from_delimited_files(
+        paths, delimiter=spec.delimiter, infer_column_types=False
+    ).to_pandas_dataframe()
+    return pacsv.read_csv(io.BytesIO(frame.to_csv(index=False).encode("utf-8")))
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    # Files of one asset may disagree on a column's inferred type (int in one, float in another).
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+def find_model_folder(path: Path) -> Path:
+    """The folder holding the saved model: the input itself, or the one folder below it that
+    holds the metadata file (a model registered from a folder may be mounted one level up)."""
+    path = Path(path)
+    if (path / META_FILE).is_file():
+        return path
+    found = sorted(p.parent for p in path.rglob(META_FILE))
+    if len(found) != 1:
+        raise JobError(f"champion_model {path}: expected one saved model ({META_FILE}), "
+                       f"found {len(found)}")
+    return found[0]
+
+
+# ------------------------------------------------------------------ the job
+
+
+def retrain(args: argparse.Namespace) -> dict:
+    champion = TrainedModel.load(find_model_folder(args.champion_model))
+    spec = champion.spec
+    columns = [*spec.features, spec.target]
+    reference = read_table(args.training_data)
+    inference = read_table(args.inference_data)
+
+    labelled = (inference.filter(pc.is_valid(inference.column(spec.target)))
+                if spec.target in inference.column_names else inference.slice(0, 0))
+    if labelled.num_rows < MIN_LABELLED_ROWS:
+        raise JobError(f"not enough labelled production data to learn from "
+                       f"({labelled.num_rows} rows with a {spec.target!r} value; "
+                       f"need {MIN_LABELLED_ROWS})")
+    for name, table in (("training_data", reference), ("inference_data", labelled)):
+        missing = [c for c in columns if c not in table.column_names]
+        if missing:
+            raise JobError(f"{name} lacks the champion's column(s) {', '.join(missing)}")
+
+    recent_train, holdout = split_holdout(labelled, spec.target,
+                                          fraction=args.holdout_fraction, seed=0)
+    training = _concat([reference.select(columns), recent_train.select(columns)])
+    n_estimators = args.n_estimators or spec.n_estimators
+    challenger = train(training, replace(spec, n_estimators=n_estimators))
+    scores = {
+        "champion": _rounded(evaluate(champion, holdout)),
+        "challenger": _rounded(evaluate(challenger, holdout)),
+        "holdout_rows": holdout.num_rows,
+        "training_rows": training.num_rows,
+    }
+    out = Path(args.model_output)
+    challenger.save(out)
+    (out / SCORES_FILE).write_text(json.dumps(scores, indent=2, sort_keys=True) + "\n")
+    _set_run_tags(scores)
+    return scores
+
+
+def _rounded(values: dict) -> dict:
+    return {k: v if v is None else round(v, 6) for k, v in values.items()}
+
+
+def _set_run_tags(scores: dict) -> None:
+    """The scores as run tags: what the service reads when the job completes. Only inside a
+    tracked run (Azure ML sets MLFLOW_RUN_ID): elsewhere MLflow would start an ./mlruns store."""
+    if not (os.environ.get("MLFLOW_RUN_ID") or os.environ.get("MLFLOW_TRACKING_URI")):
+        return
+    try:
+        import mlflow
+    except ImportError:
+        print("mlflow is not installed: scores only in " + SCORES_FILE, file=sys.stderr)
+        return
+    mlflow.set_tag(PROP_CHAMPION, json.dumps(scores["champion"]))
+    mlflow.set_tag(PROP_CHALLENGER, json.dumps(scores["challenger"]))
+
+
+def _summary(scores: dict) -> str:
+    def fmt(values: dict) -> str:
+        return " ".join(f"{k}={'n/a' if v is None else f'{v:.4f}'}" for k, v in values.items())
+
+    return (f"retrained on {scores['training_rows']} rows, holdout {scores['holdout_rows']} rows: "
+            f"champion {fmt(scores['champion'])} | challenger {fmt(scores['challenger'])}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--training_data", type=Path, required=True,
+                        help="the champion's reference data (MLTable folder, data folder or file)")
+    parser.add_argument("--inference_data", type=Path, required=True,
+                        help="the newest inference batch; its labelled rows are used")
+    parser.add_argument("--champion_model", type=Path, required=True,
+                        help="the current model's folder (TrainedModel.save)")
+    parser.add_argument("--model_output", type=Path, required=True,
+                        help="where the challenger is saved, with " + SCORES_FILE)
+    parser.add_argument("--holdout_fraction", type=float, default=0.3)
+    parser.add_argument("--n_estimators", type=int, default=None,
+                        help="trees in the challenger's forest (default: the champion's)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        scores = retrain(args)
+    except (JobError, TrainingError) as exc:
+        print(f"retraining failed: {exc}", file=sys.stderr)
+        return 2
+    print(_summary(scores))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
