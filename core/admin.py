@@ -160,6 +160,8 @@ class Admin:
     def poison_messages(self) -> dict:
         messages = self._s.retraining.poison_messages()
         return {"queue": self._s.retrain_poison_queue.name, "count": len(messages),
+                "total": max(self._s.retrain_poison_queue.approximate_count(), len(messages)),
+                "note": "the 32 oldest are shown" if len(messages) == 32 else None,
                 "messages": messages}
 
     def requeue_poison(self, message_id: str) -> dict:

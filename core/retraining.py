@@ -453,9 +453,16 @@ class RetrainingService:
 
     def requeue_poison(self, message_id: str) -> dict:
         """Move one poison message back to the requests queue (after fixing the cause)."""
-        received = self._poison.receive(32, visibility_seconds=30)
-        target = next((m for m in received if m.id == message_id), None)
-        for m in received:
+        target, held = None, []
+        for _ in range(100):  # a page at a time, until found or the queue is exhausted
+            received = self._poison.receive(32, visibility_seconds=60)
+            if not received:
+                break
+            held += received
+            target = next((m for m in received if m.id == message_id), None)
+            if target is not None:
+                break
+        for m in held:
             if m is not target:
                 self._poison.release(m)
         if target is None:

@@ -388,6 +388,10 @@ class StorageQueue:
         self._ensure()
         return [self._message(m) for m in self._client.peek_messages(max_messages=limit)]
 
+    def approximate_count(self) -> int:
+        self._ensure()
+        return int(self._client.get_queue_properties().approximate_message_count or 0)
+
     def receive(self, limit: int = 32, visibility_seconds: int = 30) -> list[QueuedMessage]:
         self._ensure()
         messages = self._client.receive_messages(

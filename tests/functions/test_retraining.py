@@ -574,3 +574,16 @@ def test_unlabelled_batches_are_accepted_with_label_columns_and_not_learnt_from(
     assert host.drain(QUEUE)[0].ok
     [request] = history(svc)
     assert request["recent_batches"] == [f"azureml:{MODEL}-inference:2"]
+
+
+def test_requeue_finds_a_poison_message_behind_many_others(host, svc, fraud):
+    for i in range(40):
+        svc.retrain_poison_queue.send(json.dumps({"error": f"old {i}"}))
+    target = svc.retrain_poison_queue.send(json.dumps({"model": MODEL, "request_id": "r-x"}))
+    response = host.http("POST", f"/api/retraining/poison/{target}/requeue")
+    assert response.status_code == 200, response.get_body()
+    assert [json.loads(m.body)["request_id"] for m in queued(svc)] == ["r-x"]
+    listing = json.loads(host.http("GET", "/api/retraining/poison").get_body())
+    assert (listing["count"], listing["total"]) == (32, 40)  # a page shown, all counted
+    assert len(svc.retrain_poison_queue.receive(32)) + len(
+        svc.retrain_poison_queue.receive(32)) == 40

@@ -152,6 +152,9 @@ class MemoryQueue:
     def peek(self, limit=32):
         return [m for m in self.messages if m.id not in self.invisible][:limit]
 
+    def approximate_count(self):
+        return len(self.messages)
+
     def receive(self, limit=32, visibility_seconds=30):
         got = self.peek(limit)
         self.invisible.update(m.id for m in got)
