@@ -21,6 +21,7 @@ registration is looked up by request id first, so one request never registers tw
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -263,9 +264,11 @@ class RetrainingService:
             existing = self._state.get(kind, request_id)
         if existing.doc["status"] == "pending":
             message_id = self._queue.send(json.dumps(message))
-            self._state.put(kind, request_id, {**existing.doc, "status": "queued",
-                                               "message_id": message_id,
-                                               "updated_at": self._clock()})
+            # Only if still pending: a fast worker may already have claimed it.
+            with contextlib.suppress(Conflict):
+                self._state.replace(kind, request_id, {
+                    **existing.doc, "status": "queued", "message_id": message_id,
+                    "updated_at": self._clock()}, existing.etag)
         self._state.replace(alerts_kind(model), record.key,
                             {**record.doc, "status": "requested", "reason": reason,
                              "request_id": request_id}, record.etag)
