@@ -205,10 +205,6 @@ class Services:
         from core.monitors import MonitorConfig
 
         s = self.settings
-        if ":" in s.monitor_schedule and len(s.monitor_schedule) == 5:
-            trigger = MonitorTrigger.daily(s.monitor_schedule, s.monitor_time_zone)
-        else:
-            trigger = MonitorTrigger(cron=s.monitor_schedule, time_zone=s.monitor_time_zone)
         return MonitorConfig(
             monitor_name_template=s.monitor_name_template,
             reference_asset_template=s.reference_asset_template,
@@ -216,7 +212,7 @@ class Services:
             outputs_asset_template=s.outputs_asset_template,
             watch_all_models=s.watch_all_models,
             ml_task=s.monitor_ml_task,  # type: ignore[arg-type]
-            trigger=trigger,
+            trigger=MonitorTrigger.parse(s.monitor_schedule, s.monitor_time_zone),
             lookback_window=s.monitor_lookback,
             alert_emails=s.monitor_alert_emails,
             instance_type=s.monitor_instance_type,

@@ -23,7 +23,6 @@ Model tags read here (values are strings, as Azure ML stores tags):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -35,6 +34,7 @@ from core.domain.monitoring import (
     MLTask,
     MonitorSpec,
     MonitorTrigger,
+    parse_emails,
 )
 
 TAG_OPT = "autopilot.monitor"
@@ -46,7 +46,6 @@ TAG_EMAILS = "autopilot.alert_emails"
 TAG_DRIFT_THRESHOLD = "autopilot.drift_threshold"
 
 _FALSE = {"false", "0", "no", "off", "disabled"}
-_HHMM = re.compile(r"^\d{2}:\d{2}$")
 
 
 @dataclass(frozen=True)
@@ -204,17 +203,14 @@ def _overrides(tags: Mapping[str, str], config: MonitorConfig) -> dict:
         out["features"] = names
     if (schedule := tags.get(TAG_SCHEDULE, "").strip()) != "":
         try:
-            if _HHMM.match(schedule):
-                out["trigger"] = MonitorTrigger.daily(schedule, config.trigger.time_zone)
-            else:
-                out["trigger"] = MonitorTrigger(cron=schedule, time_zone=config.trigger.time_zone)
+            out["trigger"] = MonitorTrigger.parse(schedule, config.trigger.time_zone)
         except ValueError as exc:
             raise _BadTag(TAG_SCHEDULE, str(exc)) from exc
     if (emails := tags.get(TAG_EMAILS, "").strip()) != "":
-        addresses = tuple(e.strip() for e in re.split(r"[,;]", emails) if e.strip())
-        if any("@" not in a for a in addresses):
-            raise _BadTag(TAG_EMAILS, f"not email addresses: {emails!r}")
-        out["alert_emails"] = addresses
+        try:
+            out["alert_emails"] = parse_emails(emails)
+        except ValueError as exc:
+            raise _BadTag(TAG_EMAILS, str(exc)) from exc
     if (threshold := tags.get(TAG_DRIFT_THRESHOLD, "").strip()) != "":
         try:
             value = float(threshold)

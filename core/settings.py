@@ -201,7 +201,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 
 
 def _monitor_settings(env: Mapping[str, str]) -> dict:
-    from core.domain.monitoring import MonitorTrigger
+    from core.domain.monitoring import MonitorTrigger, is_lookback, parse_emails
 
     task = _get(env, "MONITOR_ML_TASK", "classification").lower()
     if task not in ("classification", "regression"):
@@ -211,19 +211,15 @@ def _monitor_settings(env: Mapping[str, str]) -> dict:
     schedule = _get(env, "MONITOR_SCHEDULE", "03:00")
     time_zone = _get(env, "MONITOR_TIME_ZONE", "UTC")
     try:
-        if re.match(r"^\d{2}:\d{2}$", schedule):
-            MonitorTrigger.daily(schedule, time_zone)
-        else:
-            MonitorTrigger(cron=schedule, time_zone=time_zone)
+        MonitorTrigger.parse(schedule, time_zone)
     except ValueError as exc:
         raise SettingsError(f"setting MONITOR_SCHEDULE: {exc}") from None
-    emails = tuple(
-        e.strip() for e in re.split(r"[,;]", env.get("MONITOR_ALERT_EMAILS") or "") if e.strip()
-    )
-    if any("@" not in e for e in emails):
-        raise SettingsError(f"setting MONITOR_ALERT_EMAILS has a non-address: {emails!r}")
+    try:
+        emails = parse_emails(env.get("MONITOR_ALERT_EMAILS") or "")
+    except ValueError as exc:
+        raise SettingsError(f"setting MONITOR_ALERT_EMAILS: {exc}") from None
     lookback = _get(env, "MONITOR_LOOKBACK", "P7D")
-    if not re.match(r"^P(?:\d+D|T\d+H|\d+DT\d+H|\d+W)$", lookback):
+    if not is_lookback(lookback):
         raise SettingsError(f"setting MONITOR_LOOKBACK must be an ISO duration like P7D, "
                             f"got {lookback!r}")
     runtime = _get(env, "MONITOR_SPARK_RUNTIME", "3.4")

@@ -57,6 +57,19 @@ _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 
 
+def parse_emails(text: str) -> tuple[str, ...]:
+    """Comma- or semicolon-separated addresses. Raises ValueError for a non-address."""
+    addresses = tuple(e.strip() for e in re.split(r"[,;]", text or "") if e.strip())
+    if any("@" not in a for a in addresses):
+        raise ValueError(f"not email addresses: {text!r}")
+    return addresses
+
+
+def is_lookback(text: str) -> bool:
+    """An ISO 8601 duration monitoring accepts as a lookback window (P7D, PT12H, ...)."""
+    return bool(_DURATION.match(text))
+
+
 @dataclass(frozen=True)
 class AssetRef:
     """A fixed version of a workspace asset: monitors pin versions (azure-facts section 2)."""
@@ -111,6 +124,15 @@ class MonitorTrigger:
     @classmethod
     def daily(cls, at: str = "03:00", time_zone: str = "UTC") -> MonitorTrigger:
         return cls(daily_at=at, time_zone=time_zone)
+
+    @classmethod
+    def parse(cls, text: str, time_zone: str = "UTC") -> MonitorTrigger:
+        """Daily ``HH:MM`` or a 5-field cron expression (settings and model tags). Raises
+        ValueError."""
+        text = text.strip()
+        if re.match(r"^\d{2}:\d{2}$", text):
+            return cls.daily(text, time_zone)
+        return cls(cron=text, time_zone=time_zone)
 
     @property
     def hour_minute(self) -> tuple[int, int]:
@@ -237,7 +259,7 @@ class MonitorSpec:
         if self.prediction_reference is not None and self.production_outputs is None:
             raise ValueError("prediction_reference given without production_outputs")
         set_(self, "alert_emails", tuple(self.alert_emails))
-        if not _DURATION.match(self.lookback_window):
+        if not is_lookback(self.lookback_window):
             raise ValueError(
                 f"lookback_window must be an ISO duration like P7D: {self.lookback_window!r}"
             )
