@@ -19,7 +19,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from core.retraining import TAG_METRICS, TAG_PARENT, TAG_REASON, TAG_REQUEST
+from core.retraining import (
+    TAG_METRICS,
+    TAG_PARENT,
+    TAG_REASON,
+    TAG_REQUEST,
+    version_for_request,
+)
 
 TAG_MODEL = "autopilot.model"
 PROP_CHAMPION = "autopilot.champion_scores"
@@ -73,8 +79,7 @@ class AzureRetrainer:
         name, status = job["name"], job.get("status")
         if status != "Completed":
             return {"status": "failed", "job": name, "decision": f"job {name} ended {status}"}
-        existing = next((v for v in self._ws.list_model_versions(model)
-                         if v.tags.get(TAG_REQUEST) == request_id), None)
+        existing = version_for_request(self._ws, model, request_id)
         if existing is not None:
             return {"status": "registered", "job": name, "new_version": existing.version}
         # Scores as run tags (what a job can set, through MLflow), or as job properties.

@@ -171,12 +171,11 @@ class DriftChecks:
         return _EarlyCheck(self, model, reference, list(schema))
 
     def compare_with_profile(
-        self, profile: ReferenceProfile, production: pa.Table, signals=EARLY_SIGNALS,
-        *, config=None,
+        self, profile: ReferenceProfile, production: pa.Table, signals=EARLY_SIGNALS
     ) -> DriftResult:
         from core.drift import DriftConfig, compare
 
-        return compare(profile, production, config or DriftConfig(signals=tuple(signals)))
+        return compare(profile, production, DriftConfig(signals=tuple(signals)))
 
     def save_result(self, model: str, name: str, result: DriftResult) -> str:
         key = f"drift-results/{model}/{name}.json"

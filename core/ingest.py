@@ -76,6 +76,16 @@ class IngestConfig:
     # checked for structure only (the reference schema describes model inputs).
     outputs_asset: Callable[[str], str] | None = None
 
+    def is_outputs(self, file: InferenceFile) -> bool:
+        return file.collection == "model_outputs" and self.outputs_asset is not None
+
+    def asset_for(self, file: InferenceFile) -> str:
+        """The data asset a file's batch becomes a version of."""
+        if self.is_outputs(file):
+            assert self.outputs_asset is not None
+            return self.outputs_asset(file.model)
+        return self.inference_asset(file.model)
+
 
 class _Tee:
     """Copies every byte read through it into `sink` (one read of the blob serves both the
@@ -192,8 +202,7 @@ class IngestService:
                 "(setting MAX_INFERENCE_FILE_BYTES)",
             ))
         reference_asset = self._reference.asset(file.model)
-        outputs = file.collection == "model_outputs" and self._config.outputs_asset is not None
-        if outputs:
+        if self._config.is_outputs(file):
             schema, observer = None, None
             notes = ["model outputs: structural validation only (the reference describes inputs)"]
         else:
@@ -245,10 +254,7 @@ class IngestService:
         return result, MLTable(paths=("./rows.jsonl",), data_format="json_lines"), files
 
     def _register(self, record, file, mltable, files, reference_asset, notes, observer):
-        if file.collection == "model_outputs" and self._config.outputs_asset is not None:
-            asset = self._config.outputs_asset(file.model)
-        else:
-            asset = self._config.inference_asset(file.model)
+        asset = self._config.asset_for(file)
         if record.asset_version is None:
             existing = [
                 int(v.version) for v in self._workspace.list_data_versions(asset)

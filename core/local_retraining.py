@@ -26,7 +26,14 @@ from pathlib import Path
 import pyarrow as pa
 
 from core.monitors import TAG_REFERENCE
-from core.retraining import TAG_METRICS, TAG_PARENT, TAG_REASON, TAG_REQUEST, TAG_TRAINED_ON
+from core.retraining import (
+    TAG_METRICS,
+    TAG_PARENT,
+    TAG_REASON,
+    TAG_REQUEST,
+    TAG_TRAINED_ON,
+    version_for_request,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +65,7 @@ class LocalRetrainer:
         from core.training import TrainedModel, TrainingError, evaluate, judge, split_holdout, train
 
         request_id = request["request_id"]
-        done = self._registered_for(model, request_id)
+        done = version_for_request(self._ws, model, request_id)
         if done is not None:  # an earlier attempt registered it, then died
             return {"status": "registered", "new_version": done.version,
                     "note": "registered by an earlier attempt of this request"}
@@ -145,19 +152,15 @@ class LocalRetrainer:
             return None, used
         return pa.concat_tables(tables, promote_options="permissive"), used
 
-    def _registered_for(self, model: str, request_id: str):
-        return next((v for v in self._ws.list_model_versions(model)
-                     if v.tags.get(TAG_REQUEST) == request_id), None)
-
     def _register_training_data(self, model, request_id, training: pa.Table, reference):
         import pyarrow.csv as pacsv
 
         name = reference.name
-        for existing in self._ws.list_data_versions(name):
+        versions = self._ws.list_data_versions(name)
+        for existing in versions:
             if existing.tags.get(TAG_REQUEST) == request_id:
                 return existing
-        numeric = [int(v.version) for v in self._ws.list_data_versions(name)
-                   if v.version.isdigit()]
+        numeric = [int(v.version) for v in versions if v.version.isdigit()]
         version = str(max(numeric, default=0) + 1)
         with tempfile.TemporaryDirectory(prefix="retrain-data-") as tmp:
             path = Path(tmp) / "training.csv"

@@ -80,7 +80,7 @@ class MonitorRunner:
         self._label = workspace_label
 
     def run(self, model: str, *, trigger: str = "on_demand") -> MonitorRun:
-        from core.drift import DriftConfig
+        from core.drift import DriftConfig, compare
 
         name = self._monitors.monitor_name(model)
         spec = self._ws.get_monitor(name)
@@ -97,10 +97,7 @@ class MonitorRunner:
             signals=("data_drift", "data_quality"),
             features=spec.features,
         )
-        result = self._drift.compare_with_profile(
-            self._drift.profile(reference), self._ws.read_table(production), config.signals,
-            config=config,
-        )
+        result = compare(self._drift.profile(reference), self._ws.read_table(production), config)
         results = [("data", result)]
         outputs = spec.production_outputs
         if outputs is not None:
@@ -112,10 +109,9 @@ class MonitorRunner:
                 signals=("prediction_drift",), prediction_columns=tuple(out_table.column_names),
             )
             ref_asset = self._ws.get_data(pred_ref.name, pred_ref.version)
-            results.append(("outputs", self._drift.compare_with_profile(
-                self._drift.profile(ref_asset), out_table, pred_config.signals,
-                config=pred_config,
-            )))
+            results.append(
+                ("outputs", compare(self._drift.profile(ref_asset), out_table, pred_config))
+            )
         signals, breaches, events, messages = {}, [], [], {}
         keys = []
         for part, res in results:

@@ -45,6 +45,9 @@ TAG_METRICS = "autopilot.metrics"
 TAG_REASON = "autopilot.trigger_reason"
 TAG_TRAINED_ON = "autopilot.trained_on"
 
+# Azure ML job statuses after which a job will not change again.
+JOB_TERMINAL = frozenset({"Completed", "Failed", "Canceled", "Cancelled"})
+
 GATE = "retrain-gate"
 UNMAPPED = "_unmapped"
 FINAL = ("registered", "rejected", "failed", "completed")
@@ -57,6 +60,13 @@ def alerts_kind(model: str) -> str:
 
 def requests_kind(model: str) -> str:
     return f"retrain-{model}"
+
+
+def version_for_request(workspace, model: str, request_id: str):
+    """The model version a retraining request registered, if any: both backends look before
+    registering, so a retried request never registers a second version."""
+    return next((v for v in workspace.list_model_versions(model)
+                 if v.tags.get(TAG_REQUEST) == request_id), None)
 
 
 def _key(alert_key: str) -> str:
@@ -408,7 +418,7 @@ class RetrainingService:
                     actions.append({"request_id": request_id, "action": "re-sent (lease expired)"})
                 elif status == "submitted" and hasattr(self._runner, "job_status"):
                     job = self._runner.job_status(current.doc["job"])
-                    if job.get("status") in ("Completed", "Failed", "Canceled", "Cancelled"):
+                    if job.get("status") in JOB_TERMINAL:
                         outcome = self.complete_job(model, request_id, current.doc["job"])
                         actions.append({"request_id": request_id, "action": outcome["outcome"]})
             except Exception:  # one broken request must not stop the others

@@ -10,14 +10,13 @@ import azure.functions as func
 from core.bootstrap import RETRAIN_QUEUE, services
 from core.domain.alerts import alert_from_event
 from core.domain.events import MalformedEvent, RunStatusChanged, parse_event
-from core.retraining import TAG_REQUEST
+from core.retraining import JOB_TERMINAL, TAG_REQUEST
 from functions.events import event_to_dict
 from functions.http import handles_errors, json_body, json_response
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
 KEY = func.AuthLevel.FUNCTION
-_TERMINAL = {"Completed", "Failed", "Canceled", "Cancelled"}
 
 
 @bp.function_name("on_azureml_run_event")
@@ -33,7 +32,7 @@ def on_azureml_run_event(event: func.EventGridEvent) -> None:
         return
     svc = services()
     if isinstance(parsed, RunStatusChanged) and TAG_REQUEST in parsed.run_tags:
-        if parsed.run_status in _TERMINAL:
+        if parsed.run_status in JOB_TERMINAL:
             model = parsed.run_tags.get("autopilot.model", "")
             result = svc.retraining.complete_job(model, parsed.run_tags[TAG_REQUEST],
                                                  parsed.run_id)
