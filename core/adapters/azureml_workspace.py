@@ -12,7 +12,6 @@ Everything else (validation, 400, 401/403) propagates as the SDK raised it.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import re
 import shutil
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from core.adapters.azureml_monitor import build_monitor_schedule, monitor_spec_from_schedule
+from core.adapters.monitor_toggle import ToggleByRewrite
 from core.domain.assets import DataAssetVersion, MLTable, ModelVersion
 from core.domain.monitoring import MonitorSpec
 from core.ports import NotFound, StreamOpener, WorkspaceError
@@ -142,7 +142,7 @@ def _safe_relative(name: str) -> PurePosixPath:
     return rel
 
 
-class AzureMLWorkspace:
+class AzureMLWorkspace(ToggleByRewrite):
     """`DataAssets` (plus models and monitor schedules) over one Azure ML workspace."""
 
     backend = "azureml"
@@ -442,22 +442,6 @@ class AzureMLWorkspace:
             except ValueError as exc:
                 log.info("skipping schedule %s: %s", schedule.name, exc)
         return sorted(out, key=lambda s: s.name)
-
-    def enable_monitor(self, name: str) -> MonitorSpec:
-        return self._set_enabled(name, True)
-
-    def disable_monitor(self, name: str) -> MonitorSpec:
-        return self._set_enabled(name, False)
-
-    def _set_enabled(self, name: str, enabled: bool) -> MonitorSpec:
-        # Not schedules.begin_enable/begin_disable: they PUT back the GET result, which has lost
-        # the monitoring target's model id in azure-ai-ml 1.35.2 (see azureml_monitor, pitfall 6).
-        spec = self.get_monitor(name)
-        if spec is None:
-            raise NotFound(f"schedule {name}: not found")
-        if spec.enabled == enabled:
-            return spec
-        return self.create_or_update_monitor(dataclasses.replace(spec, enabled=enabled))
 
     def trigger_monitor(self, name: str) -> str | None:
         """Runs the monitor once now; returns the submitted job's name when the service says."""

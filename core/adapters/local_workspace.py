@@ -22,7 +22,6 @@ version end with one complete copy and readers never see a half-written asset.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import os
 import re
@@ -36,6 +35,7 @@ from pathlib import Path
 import pyarrow as pa
 import yaml
 
+from core.adapters.monitor_toggle import ToggleByRewrite
 from core.domain.assets import DataAssetVersion, MLTable, ModelVersion
 from core.domain.events import MODEL_REGISTERED, event_grid_event
 from core.domain.monitoring import MonitorSpec
@@ -50,7 +50,7 @@ _ENTITY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 _COPY_CHUNK = 8 * 1024 * 1024
 
 
-class LocalWorkspace:
+class LocalWorkspace(ToggleByRewrite):
     backend = "local"
 
     def __init__(self, root: str | os.PathLike, events: EventSink | None = None):
@@ -375,20 +375,6 @@ class LocalWorkspace:
             except (MonitorYamlError, OSError) as exc:
                 log.info("skipping schedule %s: %s", path.name, exc)
         return sorted(out, key=lambda s: s.name)
-
-    def enable_monitor(self, name: str) -> MonitorSpec:
-        return self._set_enabled(name, True)
-
-    def disable_monitor(self, name: str) -> MonitorSpec:
-        return self._set_enabled(name, False)
-
-    def _set_enabled(self, name: str, enabled: bool) -> MonitorSpec:
-        spec = self.get_monitor(name)
-        if spec is None:
-            raise NotFound(f"schedule {name}: not found")
-        if spec.enabled == enabled:
-            return spec
-        return self.create_or_update_monitor(dataclasses.replace(spec, enabled=enabled))
 
     def delete_monitor(self, name: str) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -1,0 +1,34 @@
+"""Enabling and disabling a monitor by writing the whole schedule back with the flag changed,
+shared by both workspace adapters.
+
+Not `schedules.begin_enable`/`begin_disable` on Azure: they PUT back the GET result, which has
+lost the monitoring target's model id in azure-ai-ml 1.35.2 (see azureml_monitor, pitfall 6).
+The local workspace has no other way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from core.domain.monitoring import MonitorSpec
+from core.ports import NotFound
+
+
+class ToggleByRewrite:
+    """Mixin: needs `get_monitor` and `create_or_update_monitor`."""
+
+    def enable_monitor(self, name: str) -> MonitorSpec:
+        return self._set_enabled(name, True)
+
+    def disable_monitor(self, name: str) -> MonitorSpec:
+        return self._set_enabled(name, False)
+
+    def _set_enabled(self, name: str, enabled: bool) -> MonitorSpec:
+        spec = self.get_monitor(name)  # type: ignore[attr-defined]
+        if spec is None:
+            raise NotFound(f"schedule {name}: not found")
+        if spec.enabled == enabled:
+            return spec
+        return self.create_or_update_monitor(  # type: ignore[attr-defined]
+            dataclasses.replace(spec, enabled=enabled)
+        )
