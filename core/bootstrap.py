@@ -54,7 +54,11 @@ class Services:
     @cached_property
     def events(self):
         """Where the local backend sends the events Azure would send through Event Grid."""
-        from core.adapters.event_sink import InProcessEventSink, NullEventSink, WebhookEventSink
+        from core.adapters.local.event_sink import (
+            InProcessEventSink,
+            NullEventSink,
+            WebhookEventSink,
+        )
 
         sink = self.settings.event_sink
         if sink == "none":
@@ -66,10 +70,10 @@ class Services:
     @cached_property
     def workspace(self):
         if self.settings.backend == "local":
-            from core.adapters.local_workspace import LocalWorkspace
+            from core.adapters.local.workspace import LocalWorkspace
 
             return LocalWorkspace(self.settings.local_workspace_dir, events=self.events)
-        from core.adapters.azureml_workspace import AzureMLWorkspace
+        from core.adapters.azureml.workspace import AzureMLWorkspace
 
         return AzureMLWorkspace(
             subscription_id=self.settings.subscription_id,
@@ -88,14 +92,14 @@ class Services:
 
     @cached_property
     def reference(self):
-        from core.reference import ReferenceData
+        from core.services.reference import ReferenceData
 
         return ReferenceData(self.workspace, self.artifacts, self.settings.reference_asset,
                              self.settings.label_columns)
 
     @cached_property
     def ingest(self):
-        from core.ingest import IngestConfig, IngestService
+        from core.services.ingest import IngestConfig, IngestService
 
         s = self.settings
         config = IngestConfig(
@@ -162,7 +166,7 @@ class Services:
     def retrainer(self):
         s = self.settings
         if s.backend == "local":
-            from core.local_retraining import LocalRetrainConfig, LocalRetrainer
+            from core.adapters.local.retrainer import LocalRetrainConfig, LocalRetrainer
 
             return LocalRetrainer(self.workspace, LocalRetrainConfig(
                 reference_asset_template=s.reference_asset_template,
@@ -170,7 +174,7 @@ class Services:
                 primary_metric=s.retrain_primary_metric,
                 margin=s.retrain_min_improvement,
             ))
-        from core.azure_retraining import AzureRetrainConfig, AzureRetrainer
+        from core.adapters.azureml.retrainer import AzureRetrainConfig, AzureRetrainer
 
         assert s.retrain_job_file is not None  # load_settings requires it on Azure
         return AzureRetrainer(self.workspace, AzureRetrainConfig(
@@ -183,7 +187,7 @@ class Services:
 
     @cached_property
     def retraining(self):
-        from core.retraining import RetrainConfig, RetrainingService
+        from core.services.retraining.service import RetrainConfig, RetrainingService
 
         s = self.settings
         return RetrainingService(
@@ -201,8 +205,8 @@ class Services:
 
     @cached_property
     def monitor_config(self):
+        from core.domain.monitor_decision import MonitorConfig
         from core.domain.monitoring import MonitorTrigger
-        from core.monitors import MonitorConfig
 
         s = self.settings
         return MonitorConfig(
@@ -221,7 +225,7 @@ class Services:
 
     @cached_property
     def monitors(self):
-        from core.monitor_service import MonitorService
+        from core.services.monitors import MonitorService
 
         labels = self.settings.label_columns
         return MonitorService(
@@ -232,14 +236,14 @@ class Services:
 
     @cached_property
     def monitor_runs(self):
-        from core.monitor_runs import MonitorRunner
+        from core.services.monitor_runs import MonitorRunner
 
         return MonitorRunner(self.workspace, self.drift, self.monitors, self.events,
                              workspace_label=Path(self.settings.local_workspace_dir).name)
 
     @cached_property
     def drift(self):
-        from core.drift_checks import DriftChecks
+        from core.services.drift_checks import DriftChecks
 
         s = self.settings
         return DriftChecks(
@@ -249,7 +253,7 @@ class Services:
 
     @cached_property
     def admin(self):
-        from core.admin import Admin
+        from core.services.admin import Admin
 
         return Admin(self)
 

@@ -246,7 +246,7 @@ def _monitor_settings(env: Mapping[str, str]) -> dict:
 
 def _retrain_settings(env: Mapping[str, str], backend: str) -> dict:
     metric = (env.get("RETRAIN_PRIMARY_METRIC") or "").strip().lower() or None
-    # The metrics core.training computes (not imported here: it pulls in scikit-learn).
+    # The metrics core.training.model computes (not imported here: it pulls in scikit-learn).
     known = {"accuracy", "precision", "recall", "f1", "auc", "mae", "rmse", "r2"}
     if metric is not None and metric not in known:
         raise SettingsError(

@@ -39,7 +39,7 @@ def _json(response) -> dict:
 def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
     """The whole loop; returns a summary (the end-to-end test checks it and the workspace)."""
     from core.bootstrap import RETRAIN_QUEUE, services
-    from core.training import TrainingSpec, train
+    from core.training.model import TrainingSpec, train
     from devtools.invoke import LocalHost
     from devtools.synthetic import FEATURES, TARGET, to_csv_bytes, transactions
 

@@ -8,8 +8,8 @@ import logging
 
 import azure.functions as func
 
-from core.admin import BadRequest
 from core.ports import Conflict, NotFound, WorkspaceError
+from core.services.admin import BadRequest
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import azure.functions as func
 from core.bootstrap import RETRAIN_QUEUE, services
 from core.domain.alerts import alert_from_event
 from core.domain.events import MalformedEvent, RunStatusChanged, parse_event
-from core.retraining import JOB_TERMINAL, TAG_REQUEST
+from core.services.retraining.service import JOB_TERMINAL, TAG_REQUEST
 from functions.events import event_to_dict
 from functions.http import handles_errors, json_body, json_response
 

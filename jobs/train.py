@@ -3,12 +3,12 @@ both on the same holdout, as the local backend does in-process (core/local_retra
 
 Contract (README, "Retraining"): inputs `training_data` (the champion's reference data, an
 MLTable), `inference_data` (the newest inference batch, an MLTable) and `champion_model` (a
-folder saved by `core.training.TrainedModel.save`); the challenger goes to `--model_output` in
+folder saved by `core.training.model.TrainedModel.save`); the challenger goes to `--model_output` in
 the same format, and the scores become the run tags `autopilot.champion_scores` and
 `autopilot.challenger_scores`, which the service reads to judge the challenger.
 
 - Training rows: the reference data plus 70% of the inference batch's labelled rows (those with
-  the champion's target); holdout: the other 30%, stratified (`core.training.split_holdout`).
+  the champion's target); holdout: the other 30%, stratified (`core.training.model.split_holdout`).
 - Exit 2, with the reason on stderr, when there is too little labelled data or the data does
   not fit the champion: the job fails and the service records the request as failed.
 
@@ -38,9 +38,9 @@ import pyarrow.csv as pacsv  # noqa: E402
 import pyarrow.json as pajson  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-from core.azure_retraining import PROP_CHALLENGER, PROP_CHAMPION  # noqa: E402
+from core.adapters.azureml.retrainer import PROP_CHALLENGER, PROP_CHAMPION  # noqa: E402
 from core.domain.assets import MLTable  # noqa: E402
-from core.training import (  # noqa: E402
+from core.training.model import (  # noqa: E402
     META_FILE,
     TrainedModel,
     TrainingError,

@@ -138,7 +138,7 @@ def split_signal_name(signal: str) -> tuple[str, str | None]:
 
 
 def early_check_features(summary: dict) -> tuple[BreachedFeature, ...]:
-    """The breaching features of an early drift check summary (core.drift_checks.summarize)."""
+    """The breaching features of an early drift check summary (`drift_checks.summarize`)."""
     return tuple(
         BreachedFeature(str(b.get("feature")), f"{b.get('signal')}:{b.get('metric')}",
                         _float(b.get("value")), _float(b.get("threshold")))

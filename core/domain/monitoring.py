@@ -3,7 +3,7 @@
 `MonitorSpec` is what the monitor use cases compute ("desired") and what the workspace adapters
 read back ("actual"); the two are compared with `==`. The Azure ML adapter turns it into an
 `azure.ai.ml.entities.MonitorSchedule`; the local workspace stores it as the YAML that
-`az ml schedule create -f` accepts (`core.monitoring_yaml`).
+`az ml schedule create -f` accepts (`core.adapters.local.schedule_yaml`).
 
 Thresholds use Azure's YAML shape (azure-facts section 2), for example
 ``{"numerical": {"normalized_wasserstein_distance": 0.1},

@@ -317,7 +317,7 @@ def test_run_without_a_monitor_is_404(host, svc):
 
 
 def test_scheduler_runs_due_monitors_once(host, svc, data, register):
-    from core.monitor_runs import last_fire_before
+    from core.services.monitor_runs import last_fire_before
 
     register(tags={"autopilot.schedule": "*/10 * * * *"})
     assert deliver(host, eg(MODEL, 1)).ok
@@ -391,7 +391,7 @@ def test_collected_model_outputs_add_a_prediction_drift_signal(host, svc, regist
     assert str(spec.production_outputs) == f"{MODEL}-outputs:1"
     assert str(spec.production_data) == f"{MODEL}-inference:1"  # inputs are not re-aimed
     assert spec.signal_names()[-1] == f"{MONITOR}_prediction_drift"
-    from core.adapters.azureml_monitor import build_monitor_schedule
+    from core.adapters.azureml.schedule import build_monitor_schedule
 
     assert f"{MONITOR}_prediction_drift" in build_monitor_schedule(
         spec).create_monitor.monitoring_signals

@@ -70,7 +70,7 @@ def svc(app_env, monkeypatch):
 def fraud(svc, host, app_env, tmp_path):
     """Reference data, one clean batch (with its ground truth, as the schema requires) and a
     baseline model trained on the reference (v1; its registration creates the monitor)."""
-    from core.training import TrainingSpec, train
+    from core.training.model import TrainingSpec, train
 
     reference = transactions(3000, seed=1)
     ref_path = tmp_path / "reference.csv"
@@ -387,7 +387,7 @@ def test_a_finished_request_delivered_again_is_not_run_again(host, svc, fraud):
 
 def test_early_drift_on_a_batch_requests_retraining(app_env, monkeypatch, host, tmp_path):
     from core.bootstrap import reset_services, services
-    from core.training import TrainingSpec, train
+    from core.training.model import TrainingSpec, train
 
     monkeypatch.setenv("EARLY_DRIFT_CHECK", "true")
     reset_services()
@@ -449,7 +449,7 @@ class AzureLikeWorkspace:
 
 
 def test_azure_job_completion_event_finishes_the_request(host, svc, fraud):
-    from core.azure_retraining import AzureRetrainConfig, AzureRetrainer
+    from core.adapters.azureml.retrainer import AzureRetrainConfig, AzureRetrainer
 
     workspace = AzureLikeWorkspace(svc.workspace)
     svc.retraining._runner = AzureRetrainer(workspace, AzureRetrainConfig(job_file="job.yml"))
@@ -564,7 +564,7 @@ def test_unlabelled_batches_are_accepted_with_label_columns_and_not_learnt_from(
     versions = svc.workspace.list_data_versions(f"{MODEL}-inference")
     assert [v.tags["extra_columns"] for v in versions] == ["", "is_fraud"]
 
-    from core.training import TrainingSpec, train
+    from core.training.model import TrainingSpec, train
 
     folder = tmp_path / "baseline"
     train(transactions(300, seed=1), TrainingSpec(target=TARGET, features=FEATURES,

@@ -36,8 +36,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3 import HTTPResponse
 
-from core.adapters.azureml_monitor import build_monitor_schedule
-from core.adapters.azureml_workspace import AzureMLWorkspace, UnreadableData
+from core.adapters.azureml.schedule import build_monitor_schedule
+from core.adapters.azureml.workspace import AzureMLWorkspace, UnreadableData
 from core.domain.assets import DataAssetVersion, MLTable
 from core.domain.monitoring import AssetRef, MonitorSpec, MonitorTrigger
 from core.ports import NotFound, WorkspaceError
@@ -1124,8 +1124,8 @@ def test_schedule_body_equals_the_one_from_the_cli_yaml(workspace, service, ml_c
     what the adapter sends, once the SDK pitfalls are worked around on the loaded entity."""
     from azure.ai.ml.entities._load_functions import load_schedule
 
-    from core.adapters.azureml_monitor import apply_sdk_workarounds
-    from core.monitoring_yaml import monitor_spec_to_yaml
+    from core.adapters.azureml.schedule import apply_sdk_workarounds
+    from core.adapters.local.schedule_yaml import monitor_spec_to_yaml
 
     spec = _spec()
     workspace.create_or_update_monitor(spec)

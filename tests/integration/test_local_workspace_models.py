@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from core.adapters.local_workspace import MODEL_SCHEMA_URL, LocalWorkspace
+from core.adapters.local.schedule_yaml import monitor_spec_to_yaml
+from core.adapters.local.workspace import MODEL_SCHEMA_URL, LocalWorkspace
 from core.domain.monitoring import AssetRef, MonitorSpec, MonitorTrigger
-from core.monitoring_yaml import monitor_spec_to_yaml
 from core.ports import Conflict, Models, Monitors, NotFound
 
 
@@ -156,7 +156,7 @@ def test_adapter_does_not_import_azure_ai_ml():
     import subprocess
 
     code = (
-        "import sys, core.adapters.local_workspace; "
+        "import sys, core.adapters.local.workspace; "
         "sys.exit(1 if 'azure.ai.ml' in sys.modules else 0)"
     )
     root = Path(__file__).resolve().parents[2]

@@ -20,10 +20,10 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from core.adapters.local_workspace import LocalWorkspace
-from core.azure_retraining import PROP_CHALLENGER, PROP_CHAMPION
+from core.adapters.azureml.retrainer import PROP_CHALLENGER, PROP_CHAMPION
+from core.adapters.local.workspace import LocalWorkspace
 from core.domain.assets import MLTable
-from core.training import METRICS, TrainedModel, TrainingSpec, train
+from core.training.model import METRICS, TrainedModel, TrainingSpec, train
 from devtools.synthetic import FEATURES, TARGET, to_csv_bytes, transactions
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -311,7 +311,7 @@ def test_early_check_features_from_a_summary():
 
 
 def test_early_check_features_from_a_real_summary():
-    from core.drift_checks import summarize
+    from core.services.drift_checks import summarize
 
     result = _drifted_result()
     features = early_check_features(summarize(result, "k", "ref:1", "prod:1"))

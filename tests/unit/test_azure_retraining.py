@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from core.azure_retraining import (
+from core.adapters.azureml.retrainer import (
     PROP_CHALLENGER,
     PROP_CHAMPION,
     TAG_MODEL,
@@ -15,7 +15,7 @@ from core.azure_retraining import (
     AzureRetrainer,
 )
 from core.domain.assets import DataAssetVersion, ModelVersion
-from core.retraining import TAG_METRICS, TAG_PARENT, TAG_REASON, TAG_REQUEST
+from core.services.retraining.service import TAG_METRICS, TAG_PARENT, TAG_REASON, TAG_REQUEST
 
 REQUEST = {"request_id": "20270115T080000-abcd1234", "model": "churn",
            "reason": "The signal 'churn-monitor_data_drift' has failed"}

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from core.adapters.event_sink import (
+from core.adapters.local.event_sink import (
     InProcessEventSink,
     NullEventSink,
     WebhookEventSink,
@@ -106,7 +106,7 @@ def test_webhook_skips_event_types_without_a_route(server):
 
 def test_webhook_logs_an_error_response_and_goes_on(server, caplog):
     server.status = 500
-    with caplog.at_level(logging.ERROR, logger="core.adapters.event_sink"):
+    with caplog.at_level(logging.ERROR, logger="core.adapters.local.event_sink"):
         WebhookEventSink(base_url(server), timeout=5).publish([MODEL, RUN])
     assert len(server.received) == 2
     assert any("e-model" in r.getMessage() for r in caplog.records)
@@ -116,7 +116,7 @@ def test_webhook_logs_an_unreachable_url_instead_of_raising(caplog):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with caplog.at_level(logging.ERROR, logger="core.adapters.event_sink"):
+    with caplog.at_level(logging.ERROR, logger="core.adapters.local.event_sink"):
         WebhookEventSink(f"http://127.0.0.1:{port}", timeout=2).publish([MODEL])
     (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert "e-model" in record.getMessage()
@@ -152,7 +152,7 @@ def test_in_process_routes_each_event_to_its_function():
 
 def test_in_process_dispatch_that_raises_does_not_reach_the_producer(caplog):
     dispatch = Dispatch(error=RuntimeError("function crashed"))
-    with caplog.at_level(logging.ERROR, logger="core.adapters.event_sink"):
+    with caplog.at_level(logging.ERROR, logger="core.adapters.local.event_sink"):
         InProcessEventSink(dispatch).publish([MODEL, RUN])
     assert len(dispatch.calls) == 2  # the second event is still delivered
     assert sum("failed" in r.getMessage() for r in caplog.records) == 2
@@ -160,14 +160,14 @@ def test_in_process_dispatch_that_raises_does_not_reach_the_producer(caplog):
 
 def test_in_process_failed_result_is_logged_not_raised(caplog):
     dispatch = Dispatch(results=[SimpleNamespace(ok=False, error="bad event")])
-    with caplog.at_level(logging.ERROR, logger="core.adapters.event_sink"):
+    with caplog.at_level(logging.ERROR, logger="core.adapters.local.event_sink"):
         InProcessEventSink(dispatch).publish([RUN])
     (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert "e-run" in record.getMessage() and "bad event" in record.getMessage()
 
 
 def test_in_process_successful_results_log_no_error(caplog):
-    with caplog.at_level(logging.ERROR, logger="core.adapters.event_sink"):
+    with caplog.at_level(logging.ERROR, logger="core.adapters.local.event_sink"):
         InProcessEventSink(Dispatch()).publish([MODEL])
     assert caplog.records == []
 

@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from core.domain.monitoring import AssetRef, MonitorSpec, MonitorTrigger
-from core.monitoring_yaml import (
+from core.adapters.local.schedule_yaml import (
     MonitorYamlError,
     monitor_spec_from_yaml,
     monitor_spec_to_dict,
     monitor_spec_to_yaml,
 )
+from core.domain.monitoring import AssetRef, MonitorSpec, MonitorTrigger
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -245,7 +245,7 @@ def test_yaml_errors_are_clear():
 
 def test_yaml_module_does_not_import_the_sdk():
     code = (
-        "import sys, core.monitoring_yaml, core.domain.monitoring; "
+        "import sys, core.adapters.local.schedule_yaml, core.domain.monitoring; "
         "print(any(m.startswith('azure.ai.ml') for m in sys.modules))"
     )
     out = subprocess.run(
@@ -256,7 +256,7 @@ def test_yaml_module_does_not_import_the_sdk():
 
 def test_adapter_modules_import_the_sdk_lazily():
     code = (
-        "import sys, core.adapters.azureml_workspace, core.adapters.azureml_monitor; "
+        "import sys, core.adapters.azureml.workspace, core.adapters.azureml.schedule; "
         "print(any(m.startswith('azure.ai.ml') for m in sys.modules))"
     )
     out = subprocess.run(
@@ -273,7 +273,7 @@ def test_every_schedule_serialises_to_a_valid_rest_body(key):
     from azure.ai.ml._restclient.arm_ml_service.models import Schedule as RestSchedule
     from azure.ai.ml.entities import MonitorSchedule
 
-    from core.adapters.azureml_monitor import build_monitor_schedule, monitor_spec_from_schedule
+    from core.adapters.azureml.schedule import build_monitor_schedule, monitor_spec_from_schedule
 
     spec = SPECS[key]
     body = _rest(build_monitor_schedule(spec))
@@ -318,7 +318,7 @@ def test_every_schedule_serialises_to_a_valid_rest_body(key):
 
 
 def test_thresholds_on_the_wire():
-    from core.adapters.azureml_monitor import build_monitor_schedule
+    from core.adapters.azureml.schedule import build_monitor_schedule
 
     signals = _rest(build_monitor_schedule(SPECS["pitfalls"]))["properties"]["action"][
         "monitorDefinition"
@@ -372,7 +372,7 @@ def test_the_sdk_pitfalls_are_real():
     )
     assert only_cat._to_rest_object() == []
 
-    from core.adapters.azureml_monitor import _sdk
+    from core.adapters.azureml.schedule import _sdk
 
     fixed = _sdk()._DataQualityMetricThreshold(
         numerical=DataQualityMetricsNumerical(null_value_rate=0.5),
@@ -388,7 +388,7 @@ def test_the_sdk_pitfalls_are_real():
 
 @pytest.mark.parametrize("key", list(SPECS))
 def test_cli_yaml_loads_with_the_sdk_to_the_same_schedule(key):
-    from core.adapters.azureml_monitor import apply_sdk_workarounds, build_monitor_schedule
+    from core.adapters.azureml.schedule import apply_sdk_workarounds, build_monitor_schedule
 
     spec = SPECS[key]
     text = monitor_spec_to_yaml(spec)
@@ -408,7 +408,7 @@ def test_cli_yaml_loads_with_the_sdk_to_the_same_schedule(key):
 @pytest.mark.parametrize("key", list(SPECS))
 def test_sdk_dump_reads_back(key):
     """The SDK's own YAML dump of our schedule (`_to_dict`) reads back to the spec, and loads."""
-    from core.adapters.azureml_monitor import (
+    from core.adapters.azureml.schedule import (
         build_monitor_schedule,
         monitor_spec_from_schedule,
         schedule_to_dict,

@@ -3,8 +3,7 @@ from dataclasses import replace
 import pytest
 
 from core.domain.assets import DataAssetVersion, ModelVersion
-from core.domain.monitoring import AssetRef, MonitorSpec, MonitorTrigger
-from core.monitors import (
+from core.domain.monitor_decision import (
     InvalidOverride,
     MissingProductionData,
     MissingReference,
@@ -14,6 +13,7 @@ from core.monitors import (
     production_wanted,
     reference_wanted,
 )
+from core.domain.monitoring import AssetRef, MonitorSpec, MonitorTrigger
 
 CONFIG = MonitorConfig()
 
@@ -182,8 +182,8 @@ def test_every_monitor_we_decide_serialises_to_rest_and_round_trips_as_yaml(tags
 
     from azure.ai.ml._restclient.arm_ml_service._utils.model_base import SdkJSONEncoder
 
-    from core.adapters.azureml_monitor import build_monitor_schedule, monitor_spec_from_schedule
-    from core.monitoring_yaml import monitor_spec_from_yaml, monitor_spec_to_yaml
+    from core.adapters.azureml.schedule import build_monitor_schedule, monitor_spec_from_schedule
+    from core.adapters.local.schedule_yaml import monitor_spec_from_yaml, monitor_spec_to_yaml
     from tests.unit.test_monitoring_yaml import _load_with_sdk
 
     spec = desired_monitor(model(**tags), REF, PROD, CONFIG, outputs)

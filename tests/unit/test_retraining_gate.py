@@ -12,7 +12,7 @@ import pytest
 
 from core.domain.alerts import DriftAlert
 from core.ports import Conflict, NotFound, QueuedMessage, Stored
-from core.retraining import (
+from core.services.retraining.service import (
     GATE,
     RetrainConfig,
     RetrainingService,

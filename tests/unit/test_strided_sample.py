@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from core.drift_checks import StridedSample
+from core.services.drift_checks import StridedSample
 
 
 def _batches(total: int, size: int):

@@ -9,7 +9,7 @@ import pytest
 import sklearn
 from sklearn.metrics import f1_score, precision_score
 
-from core.training import (
+from core.training.model import (
     DEFAULT_PRIMARY_METRIC,
     GateDecision,
     TrainedModel,

@@ -1,4 +1,4 @@
-"""``python -m core.drift`` through a real subprocess."""
+"""``python -m devtools.drift_cli`` through a real subprocess."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "core.drift", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "devtools.drift_cli", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
 
 

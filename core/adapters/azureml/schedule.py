@@ -33,8 +33,8 @@ import json
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+from core.adapters.local.schedule_yaml import monitor_spec_from_dict
 from core.domain.monitoring import MonitorSpec
-from core.monitoring_yaml import monitor_spec_from_dict
 
 if TYPE_CHECKING:  # pragma: no cover
     from azure.ai.ml.entities import MonitorSchedule

@@ -32,7 +32,7 @@ from core.domain.validation import (
     validate_csv,
 )
 from core.ports import BlobStore, Conflict, DataAssets, IngestionLedger, NotFound
-from core.reference import ReferenceData
+from core.services.reference import ReferenceData
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Command line: ``python -m core.drift REFERENCE PRODUCTION [options]``.
+"""Command line: ``python -m devtools.drift_cli REFERENCE PRODUCTION [options]``.
 
 Compares two CSV or Parquet files (CSV parsed with pyarrow, so floats are read exactly) and
 prints a table of features; ``--json`` prints the typed result instead, ``--report FILE``
@@ -107,7 +107,7 @@ def format_table(result: DriftResult) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m core.drift",
+        prog="python -m devtools.drift_cli",
         description="Compare a production file with a reference file as Azure ML model "
         "monitoring would, quirks included (see core/drift/README.md).",
     )

@@ -10,7 +10,7 @@ The job's contract (documented in the README): it trains a challenger, evaluates
 champion on the same holdout, writes the challenger to its `model` output, and sets the run tags
 `autopilot.champion_scores` and `autopilot.challenger_scores` (JSON objects of the task's
 metrics; `mlflow.set_tag` in the job). Job properties of the same names are read too. On
-completion the gate here decides with `core.training.judge`, and an accepted challenger is
+completion the gate here decides with `core.training.model.judge`, and an accepted challenger is
 registered from the job output with its lineage tags.
 """
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from core.retraining import (
+from core.services.retraining.service import (
     TAG_METRICS,
     TAG_PARENT,
     TAG_REASON,
@@ -74,7 +74,7 @@ class AzureRetrainer:
         return self._ws.get_job_status(name)
 
     def complete(self, model: str, request_id: str, job: dict) -> dict:
-        from core.training import judge
+        from core.training.model import judge
 
         name, status = job["name"], job.get("status")
         if status != "Completed":

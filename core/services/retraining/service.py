@@ -32,9 +32,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from core.concurrency import backoff, update
 from core.domain.alerts import DriftAlert, split_signal_name
 from core.ports import Conflict, MessageQueue, NotFound, StateStore
-from core.state_updates import backoff, update
 
 log = logging.getLogger(__name__)
 

@@ -2,12 +2,12 @@
 against the champion on the same holdout.
 
 - Champion: the model's highest registered version; its folder holds the `TrainedModel` this
-  service saved (`core.training`), which names the target, the features and the task.
+  service saved (`core.training.model`), which names the target, the features and the task.
 - Data: the reference (training) data the champion was trained on, plus the newest labelled
   inference batches (those carrying the target column), up to `max_recent_rows` rows.
 - Holdout: a stratified share of the recent labelled rows (what production looks like now); the
   challenger trains on the reference plus the rest of them.
-- Gate: `core.training.judge` on the task's primary metric with the configured margin.
+- Gate: `core.training.model.judge` on the task's primary metric with the configured margin.
 - Accepted: the challenger's training data is registered as the next version of the reference
   asset and the challenger as the next model version, tagged with its lineage (parent version,
   metrics, trigger reason, request id) and pointing at that reference, so the monitor re-aims at
@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from core.monitors import TAG_REFERENCE
-from core.retraining import (
+from core.domain.monitor_decision import TAG_REFERENCE
+from core.services.retraining.service import (
     TAG_METRICS,
     TAG_PARENT,
     TAG_REASON,
@@ -62,7 +62,14 @@ class LocalRetrainer:
         self._crash_before_register = crash_before_register
 
     def run(self, model: str, request: dict) -> dict:
-        from core.training import TrainedModel, TrainingError, evaluate, judge, split_holdout, train
+        from core.training.model import (
+            TrainedModel,
+            TrainingError,
+            evaluate,
+            judge,
+            split_holdout,
+            train,
+        )
 
         request_id = request["request_id"]
         done = version_for_request(self._ws, model, request_id)

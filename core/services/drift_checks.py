@@ -16,8 +16,8 @@ import pyarrow as pa
 
 from core.domain.assets import DataAssetVersion
 from core.domain.ingestion import IngestionRecord
-from core.ingest import BatchObserver
 from core.ports import Artifacts, DataAssets, IngestionLedger, NotFound
+from core.services.ingest import BatchObserver
 
 if TYPE_CHECKING:
     from core.drift import DriftResult, ReferenceProfile

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from core.adapters.azureml_monitor import build_monitor_schedule, monitor_spec_from_schedule
+from core.adapters.azureml.schedule import build_monitor_schedule, monitor_spec_from_schedule
 from core.adapters.monitor_toggle import ToggleByRewrite
 from core.domain.assets import DataAssetVersion, MLTable, ModelVersion
 from core.domain.monitoring import MonitorSpec

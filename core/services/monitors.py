@@ -23,9 +23,9 @@ import logging
 import time
 from dataclasses import dataclass
 
+from core.concurrency import backoff, update
 from core.domain.assets import DataAssetVersion, ModelVersion
-from core.domain.monitoring import MonitorSpec
-from core.monitors import (
+from core.domain.monitor_decision import (
     InvalidOverride,
     MissingProductionData,
     MissingReference,
@@ -36,8 +36,8 @@ from core.monitors import (
     production_wanted,
     reference_wanted,
 )
+from core.domain.monitoring import MonitorSpec
 from core.ports import Conflict, NotFound, StateStore
-from core.state_updates import backoff, update
 
 log = logging.getLogger(__name__)
 

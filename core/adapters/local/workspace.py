@@ -13,7 +13,7 @@ Models and monitor schedules are stored the same way, as the YAML `az ml model c
 
     <root>/models/<name>/<version>.yml    $schema, name, version, type, path: ./<version>, ...
     <root>/models/<name>/<version>/<model files>
-    <root>/schedules/<name>.yml           `core.monitoring_yaml.monitor_spec_to_yaml`
+    <root>/schedules/<name>.yml           `core.adapters.local.schedule_yaml.monitor_spec_to_yaml`
 
 Writes go to a temporary folder renamed into place, so two processes registering the same
 version end with one complete copy and readers never see a half-written asset.
@@ -35,11 +35,15 @@ from pathlib import Path
 import pyarrow as pa
 import yaml
 
+from core.adapters.local.schedule_yaml import (
+    MonitorYamlError,
+    monitor_spec_from_yaml,
+    monitor_spec_to_yaml,
+)
 from core.adapters.monitor_toggle import ToggleByRewrite
 from core.domain.assets import DataAssetVersion, MLTable, ModelVersion
 from core.domain.events import MODEL_REGISTERED, event_grid_event
 from core.domain.monitoring import MonitorSpec
-from core.monitoring_yaml import MonitorYamlError, monitor_spec_from_yaml, monitor_spec_to_yaml
 from core.ports import Conflict, EventSink, NotFound, StreamOpener
 
 log = logging.getLogger(__name__)
