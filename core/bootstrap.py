@@ -1,34 +1,81 @@
 """Composition root: read settings once, build adapters, hand them to the use cases.
 
-Entry points call `services()`; tests and the demo call `build_services(settings)` or
+Entry points call `services()`; tests and the demo call `build_services(settings, **overrides)`
+(any attribute of `Services` can be replaced, e.g. ``workspace=FakeWorkspace()``) or
 `reset_services()` after changing the environment.
+
+Events the local backend delivers in-process (as Event Grid would) go to the app's registered
+functions through a dispatcher the app hands over (`use_event_dispatcher`): core never imports
+`functions`, `function_app` or `devtools`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import threading
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
+from core.ports import (
+    Artifacts,
+    BlobStore,
+    EventSink,
+    IngestionLedger,
+    MessageQueue,
+    MonitorRunner,
+    Retrainer,
+    StateStore,
+    Workspace,
+)
 from core.settings import Settings, load_settings
 
+# host.json's queues.maxDequeueCount: after this many failed deliveries, a message is poison.
+MAX_DEQUEUE_COUNT = 5
 
-@dataclass
+# (events, function name) -> invocation results; set by function_app.
+EventDispatcher = Callable[[list[dict], str], list]
+_dispatcher: EventDispatcher | None = None
+
+
+def use_event_dispatcher(dispatch: EventDispatcher | None) -> None:
+    """The app's in-process Event Grid dispatcher (function_app calls this at import)."""
+    global _dispatcher
+    _dispatcher = dispatch
+
+
+def _current_dispatcher() -> EventDispatcher | None:
+    return _dispatcher
+
+
 class Services:
-    settings: Settings
+    """Every adapter and use case, built on first use. `overrides` replace any of them."""
+
+    def __init__(self, settings: Settings, **overrides: Any):
+        self.settings = settings
+        unknown = [k for k in overrides if not isinstance(getattr(type(self), k, None),
+                                                          cached_property)]
+        if unknown:
+            raise TypeError(f"unknown services to override: {', '.join(sorted(unknown))}")
+        # cached_property reads the instance dict first: an override is a pre-filled cache.
+        self.__dict__.update(overrides)
 
     @cached_property
-    def blob_store(self):
+    def clock(self) -> Callable[[], float]:
+        return time.time
+
+    # ------------------------------------------------------------------ storage
+
+    @cached_property
+    def blob_store(self) -> BlobStore:
         from core.adapters.storage import AzureBlobStore, blob_service
 
         return AzureBlobStore(blob_service(self.settings.inference_connection))
 
     @cached_property
-    def host_blob_store(self):
-        """Blob storage of the Function app itself (quarantine records, artifacts)."""
+    def host_blob_store(self) -> BlobStore:
+        """Blob storage of the Function app itself (artifacts on the Azure backend)."""
         from core.adapters.storage import AzureBlobStore, blob_service
 
         if self.settings.storage_connection == self.settings.inference_connection:
@@ -36,15 +83,16 @@ class Services:
         return AzureBlobStore(blob_service(self.settings.storage_connection))
 
     @cached_property
-    def ledger(self):
+    def ledger(self) -> IngestionLedger:
         from core.adapters.storage import TableIngestionLedger, table_service
 
         return TableIngestionLedger(
-            table_service(self.settings.storage_connection), self.settings.table_prefix
+            table_service(self.settings.storage_connection), self.settings.table_prefix,
+            clock=self.clock,
         )
 
     @cached_property
-    def state(self):
+    def state(self) -> StateStore:
         from core.adapters.storage import TableStateStore, table_service
 
         return TableStateStore(
@@ -52,7 +100,22 @@ class Services:
         )
 
     @cached_property
-    def events(self):
+    def retrain_queue(self) -> MessageQueue:
+        from core.adapters.storage import StorageQueue
+
+        return StorageQueue(self.settings.storage_connection, self.settings.retrain_queue)
+
+    @cached_property
+    def retrain_poison_queue(self) -> MessageQueue:
+        from core.adapters.storage import StorageQueue
+
+        return StorageQueue(self.settings.storage_connection,
+                            self.settings.retrain_queue + "-poison")
+
+    # ------------------------------------------------------------------ workspace
+
+    @cached_property
+    def events(self) -> EventSink:
         """Where the local backend sends the events Azure would send through Event Grid."""
         from core.adapters.local.event_sink import (
             InProcessEventSink,
@@ -64,106 +127,55 @@ class Services:
         if sink == "none":
             return NullEventSink()
         if sink == "inprocess":
-            return InProcessEventSink(_dispatch_in_process)
+            return InProcessEventSink(_current_dispatcher)
         return WebhookEventSink(sink)
 
     @cached_property
-    def workspace(self):
-        if self.settings.backend == "local":
-            from core.adapters.local.workspace import LocalWorkspace
+    def local_workspace(self):
+        from core.adapters.local.workspace import LocalWorkspace
 
-            return LocalWorkspace(self.settings.local_workspace_dir, events=self.events)
+        return LocalWorkspace(self.settings.local_workspace_dir, events=self.events)
+
+    @cached_property
+    def azureml_workspace(self):
         from core.adapters.azureml.workspace import AzureMLWorkspace
 
+        s = self.settings
         return AzureMLWorkspace(
-            subscription_id=self.settings.subscription_id,
-            resource_group=self.settings.resource_group,
-            workspace_name=self.settings.workspace_name,
-            inference_datastore=self.settings.inference_datastore,
+            subscription_id=s.subscription_id, resource_group=s.resource_group,
+            workspace_name=s.workspace_name, inference_datastore=s.inference_datastore,
         )
 
     @cached_property
-    def artifacts(self):
+    def workspace(self) -> Workspace:
         if self.settings.backend == "local":
-            return self.workspace
+            return self.local_workspace
+        return self.azureml_workspace
+
+    @cached_property
+    def artifacts(self) -> Artifacts:
+        if self.settings.backend == "local":
+            return self.local_workspace
         from core.adapters.storage import BlobArtifacts
 
         return BlobArtifacts(self.host_blob_store, self.settings.artifacts_container)
 
     @cached_property
-    def reference(self):
-        from core.services.reference import ReferenceData
+    def monitor_runner(self) -> MonitorRunner:
+        if self.settings.backend == "local":
+            from core.adapters.local.monitor_runner import LocalMonitorRunner
 
-        return ReferenceData(self.workspace, self.artifacts, self.settings.reference_asset,
-                             self.settings.label_columns)
+            return LocalMonitorRunner(
+                self.workspace, self.events, profile=self.drift.profile,
+                save_result=self.drift.save_result, clock=self.clock,
+                workspace_label=Path(self.settings.local_workspace_dir).name,
+            )
+        from core.adapters.azureml.monitor_runner import AzureMonitorRunner
 
-    @cached_property
-    def ingest(self):
-        from core.services.ingest import IngestConfig, IngestService
-
-        s = self.settings
-        config = IngestConfig(
-            inference_container=s.inference_container,
-            quarantine_container=s.quarantine_container,
-            max_file_bytes=s.max_file_bytes,
-            lease_seconds=s.ingest_lease_seconds,
-            inference_asset=s.inference_asset,
-            outputs_asset=s.outputs_asset,
-        )
-        return IngestService(
-            config, self.workspace, self.blob_store, self.ledger, self.reference,
-            observer_factory=self.drift.observer_for, after_registered=self.after_batch,
-        )
-
-    def after_batch(self, record) -> None:
-        """A batch became a data asset version: re-aim the model's monitor at it (monitors pin
-        data versions), then act on the early drift check's verdict."""
-        from core.ports import NotFound
-
-        # Data before the model: the monitor is created when the model is registered.
-        with contextlib.suppress(NotFound):
-            self.monitors.ensure(record.model, reason=f"new inference data "
-                                 f"{record.asset_name}:{record.asset_version}")
-        drift = record.drift or {}
-        if "breached" not in drift or not self.settings.retrain_on_early_drift:
-            return
-        # Retraining answers drift; data-quality breaches stay in the result for operators.
-        if not drift.get("signals", {}).get("data_drift"):
-            self.retraining.on_clean_check(record.model)
-            return
-        from core.domain.alerts import DriftAlert, early_check_features
-
-        features = early_check_features(
-            {"breaches": [b for b in drift.get("breaches", []) if b["signal"] == "data_drift"]}
-        )
-        outcome = self.retraining.on_alert(DriftAlert(
-            alert_key=f"early:{record.model}:{record.ingestion_id}",
-            source="early_check",
-            model=record.model,
-            signal="early_check_data_drift",
-            features=features,
-            detail=f"early drift check on {drift.get('production')} vs "
-                   f"{drift.get('reference')}: data drift on "
-                   f"{', '.join(sorted({f.feature for f in features}))}",
-            extra={"ingestion": record.ingestion_id, "result": drift.get("result")},
-        ))
-        logging.getLogger(__name__).info("early drift alert for %s: %s (%s)", record.model,
-                                         outcome.decision, outcome.reason)
+        return AzureMonitorRunner(self.azureml_workspace, clock=self.clock)
 
     @cached_property
-    def retrain_queue(self):
-        from core.adapters.storage import StorageQueue
-
-        return StorageQueue(self.settings.storage_connection, RETRAIN_QUEUE)
-
-    @cached_property
-    def retrain_poison_queue(self):
-        from core.adapters.storage import StorageQueue
-
-        return StorageQueue(self.settings.storage_connection, RETRAIN_QUEUE + "-poison")
-
-    @cached_property
-    def retrainer(self):
+    def retrainer(self) -> Retrainer:
         s = self.settings
         if s.backend == "local":
             from core.adapters.local.retrainer import LocalRetrainConfig, LocalRetrainer
@@ -177,7 +189,7 @@ class Services:
         from core.adapters.azureml.retrainer import AzureRetrainConfig, AzureRetrainer
 
         assert s.retrain_job_file is not None  # load_settings requires it on Azure
-        return AzureRetrainer(self.workspace, AzureRetrainConfig(
+        return AzureRetrainer(self.workspace, self.azureml_workspace, AzureRetrainConfig(
             job_file=s.retrain_job_file, experiment=s.retrain_experiment,
             reference_asset_template=s.reference_asset_template,
             inference_asset_template=s.inference_asset_template,
@@ -185,22 +197,44 @@ class Services:
             ml_task=s.monitor_ml_task,
         ))
 
+    # ------------------------------------------------------------------ use cases
+
     @cached_property
-    def retraining(self):
-        from core.services.retraining.service import RetrainConfig, RetrainingService
+    def reference(self):
+        from core.services.reference import ReferenceData
+
+        return ReferenceData(self.workspace, self.artifacts, self.settings.reference_asset,
+                             self.settings.label_columns)
+
+    @cached_property
+    def ingest(self):
+        from core.services.batches import OnBatchRegistered
+        from core.services.ingest import IngestConfig, IngestService
 
         s = self.settings
-        return RetrainingService(
-            self.workspace, self.state, self.retrain_queue, self.retrain_poison_queue,
-            self.retrainer,
-            RetrainConfig(
-                cooldown_seconds=s.retrain_cooldown_hours * 3600,
-                breaches_in_a_row=s.retrain_breaches_in_a_row,
-                lease_seconds=s.retrain_lease_seconds,
-                max_attempts=MAX_DEQUEUE_COUNT,
-                retrain_on_early_drift=s.retrain_on_early_drift,
-            ),
-            monitor_name_template=s.monitor_name_template,
+        config = IngestConfig(
+            inference_container=s.inference_container,
+            quarantine_container=s.quarantine_container,
+            max_file_bytes=s.max_file_bytes,
+            lease_seconds=s.ingest_lease_seconds,
+            inference_asset=s.inference_asset,
+            outputs_asset=s.outputs_asset,
+        )
+        return IngestService(
+            config, self.workspace, self.blob_store, self.ledger, self.reference,
+            observer_factory=self.drift.observer_for,
+            after_registered=OnBatchRegistered(self.monitors, self.retraining),
+            clock=self.clock,
+        )
+
+    @cached_property
+    def drift(self):
+        from core.services.drift_checks import DriftChecks
+
+        s = self.settings
+        return DriftChecks(
+            self.workspace, self.artifacts, self.ledger, s.reference_asset, s.inference_asset,
+            enabled=s.early_drift_check, row_limit=s.early_drift_row_limit,
         )
 
     @cached_property
@@ -215,7 +249,7 @@ class Services:
             inference_asset_template=s.inference_asset_template,
             outputs_asset_template=s.outputs_asset_template,
             watch_all_models=s.watch_all_models,
-            ml_task=s.monitor_ml_task,  # type: ignore[arg-type]
+            ml_task=s.monitor_ml_task,
             trigger=MonitorTrigger.parse(s.monitor_schedule, s.monitor_time_zone),
             lookback_window=s.monitor_lookback,
             alert_emails=s.monitor_alert_emails,
@@ -229,53 +263,81 @@ class Services:
 
         labels = self.settings.label_columns
         return MonitorService(
-            self.workspace, self.state, self.monitor_config,
+            self.workspace, self.state, self.monitor_config, clock=self.clock,
             monitored_columns=(lambda asset: list(self.reference.schema(asset))) if labels
             else None,
         )
 
     @cached_property
     def monitor_runs(self):
-        from core.services.monitor_runs import MonitorRunner
+        from core.services.monitor_runs import MonitorRuns
 
-        return MonitorRunner(self.workspace, self.drift, self.monitors, self.events,
-                             workspace_label=Path(self.settings.local_workspace_dir).name)
+        return MonitorRuns(self.workspace, self.monitor_runner, self.monitors, clock=self.clock)
 
     @cached_property
-    def drift(self):
-        from core.services.drift_checks import DriftChecks
+    def retrain_policy(self):
+        from core.domain.retraining import RetrainPolicy
 
         s = self.settings
-        return DriftChecks(
-            self.workspace, self.artifacts, self.ledger, s.reference_asset, s.inference_asset,
-            enabled=s.early_drift_check, row_limit=s.early_drift_row_limit,
+        return RetrainPolicy(
+            cooldown_seconds=s.retrain_cooldown_hours * 3600,
+            breaches_in_a_row=s.retrain_breaches_in_a_row,
+            lease_seconds=s.retrain_lease_seconds,
+            max_attempts=MAX_DEQUEUE_COUNT,
+            retrain_on_early_drift=s.retrain_on_early_drift,
+        )
+
+    @cached_property
+    def retraining(self):
+        from core.services.retraining import Retraining
+        from core.services.retraining.alerts import RetrainAlerts
+        from core.services.retraining.poison import RetrainPoison
+        from core.services.retraining.records import RetrainRecords
+        from core.services.retraining.repair import RetrainRepair
+        from core.services.retraining.worker import RetrainWorker
+
+        records = RetrainRecords(self.state)
+        policy = self.retrain_policy
+        worker = RetrainWorker(records, self.retrain_poison_queue, self.retrainer, policy,
+                               clock=self.clock)
+        return Retraining(
+            records,
+            RetrainAlerts(self.workspace, records, self.retrain_queue, policy,
+                          monitor_name_template=self.settings.monitor_name_template,
+                          clock=self.clock),
+            worker,
+            RetrainRepair(records, self.retrain_queue, self.retrainer, worker,
+                          clock=self.clock),
+            RetrainPoison(records, self.retrain_queue, self.retrain_poison_queue,
+                          clock=self.clock),
         )
 
     @cached_property
     def admin(self):
-        from core.services.admin import Admin
+        from core.services.admin import Admin, AdminContext
 
-        return Admin(self)
-
-
-# The queue the retraining trigger reads, and host.json's queues.maxDequeueCount.
-RETRAIN_QUEUE = "retrain-requests"
-MAX_DEQUEUE_COUNT = 5
-
-
-def _dispatch_in_process(events: list[dict], function: str) -> list:
-    """Invoke a registered Event Grid function of this app, as the host would."""
-    from devtools.invoke import LocalHost
-
-    return LocalHost().event_grid(events, function=function)
+        s = self.settings
+        context = AdminContext(
+            backend=s.backend,
+            settings=s.describe(),
+            reference_asset=s.reference_asset,
+            probes={
+                "ledger": lambda: self.ledger.list(model="_health"),
+                "state": lambda: self.state.get("_health", "probe"),
+                "retrain_queue": lambda: self.retrain_queue.peek(1),
+            },
+        )
+        return Admin(context, ledger=self.ledger, ingest=self.ingest, drift=self.drift,
+                     monitors=self.monitors, monitor_runs=self.monitor_runs,
+                     retraining=self.retraining)
 
 
 _lock = threading.Lock()
 _services: Services | None = None
 
 
-def build_services(settings: Settings | None = None) -> Services:
-    return Services(settings or load_settings())
+def build_services(settings: Settings | None = None, **overrides: Any) -> Services:
+    return Services(settings or load_settings(), **overrides)
 
 
 def services() -> Services:
@@ -287,7 +349,9 @@ def services() -> Services:
         return _services
 
 
-def reset_services() -> None:
+def reset_services(replacement: Services | None = None) -> None:
+    """Forget the process-wide services (they are rebuilt from the environment on next use),
+    or install `replacement`, e.g. services built with overrides for a test."""
     global _services
     with _lock:
-        _services = None
+        _services = replacement

@@ -1,7 +1,10 @@
 """Ports: what the use cases need from the outside world, as `typing.Protocol`s.
 
 Adapters in `core/adapters/` implement them over Azure SDKs, Azurite and a local folder;
-unit tests implement them with small fakes.
+`tests/fakes.py` implements them in memory for the use-case tests. The type checker holds every
+adapter to its port (see the `_check_*` assignments in the adapters' tests and bootstrap).
+
+Layer: imports `core.domain` only.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from core.domain.assets import DataAssetVersion, MLTable, ModelVersion
 from core.domain.ingestion import BlobRef, IngestionRecord
-from core.domain.monitoring import MonitorSpec
+from core.domain.monitoring import MonitorRunResult, MonitorSpec
+from core.domain.retraining import JobStatus, RetrainRequest, RetrainResult
 
 if TYPE_CHECKING:  # pyarrow is heavy; only adapters that read tables import it
     import pyarrow as pa
@@ -36,8 +40,6 @@ class Conflict(Exception):
 
 class DataAssets(Protocol):
     """Data assets of a workspace (Azure ML `ml_client.data`)."""
-
-    backend: str
 
     def blob_uri(self, container: str, blob_name: str) -> str | None:
         """A URI monitoring can read the blob through without copying it, or None when this
@@ -174,6 +176,53 @@ class Monitors(Protocol):
 
     def disable_monitor(self, name: str) -> MonitorSpec:
         """Raises NotFound."""
+
+
+class Workspace(DataAssets, Models, Monitors, Protocol):
+    """What both workspace adapters are: data assets, models and monitor schedules."""
+
+
+class Jobs(Protocol):
+    """Jobs of a workspace (Azure ML `ml_client.jobs`)."""
+
+    def submit_job(
+        self,
+        definition_path: str,
+        *,
+        inputs: Mapping[str, str],
+        tags: Mapping[str, str],
+        experiment_name: str,
+        display_name: str | None = None,
+    ) -> str:
+        """Submit the job definition (YAML) with its inputs pointed at `inputs` (name -> asset
+        id); returns the job name."""
+
+    def get_job(self, name: str) -> JobStatus:
+        """Raises NotFound."""
+
+
+class Retrainer(Protocol):
+    """Trains and judges a challenger for a request: in-process (local) or as an Azure ML job
+    whose completion is reported later (`complete`)."""
+
+    def start(self, request: RetrainRequest) -> RetrainResult:
+        """Run (or submit) one attempt. A `submitted` result finishes through `complete`."""
+
+    def job_status(self, job: str) -> JobStatus:
+        """Raises NotFound when this backend has no such job."""
+
+    def complete(self, request: RetrainRequest, job: JobStatus) -> RetrainResult:
+        """The request's job reached a terminal status: judge and register."""
+
+
+class MonitorRunner(Protocol):
+    """Runs a monitor once: locally with our drift engine, or by asking Azure ML to."""
+
+    # True when this service fires monitor schedules (local backend); False when the
+    # workspace runs them itself (Azure ML).
+    fires_schedules: bool
+
+    def run(self, spec: MonitorSpec, *, run_id: str, trigger: str) -> MonitorRunResult: ...
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ class SettingsError(ValueError):
 
 _NAME_TEMPLATE = re.compile(r"^[A-Za-z0-9_.{}-]*\{model\}[A-Za-z0-9_.{}-]*$")
 _CONTAINER = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
+# A storage queue name with room for the "-poison" suffix the host appends.
+_QUEUE = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,54}[a-z0-9]$")
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class Settings:
     retrain_lease_seconds: int
     retrain_job_file: str | None  # Azure backend: command/pipeline job YAML
     retrain_experiment: str
+    retrain_queue: str  # the queue trigger's queue (binding %RETRAIN_QUEUE%); poison: +"-poison"
 
     def inference_asset(self, model: str) -> str:
         return self.inference_asset_template.format(model=model)
@@ -268,4 +271,15 @@ def _retrain_settings(env: Mapping[str, str], backend: str) -> dict:
         "retrain_lease_seconds": _int(env, "RETRAIN_LEASE_SECONDS", 1800, minimum=30),
         "retrain_job_file": job_file,
         "retrain_experiment": _get(env, "RETRAIN_EXPERIMENT", "autopilot-retraining"),
+        "retrain_queue": _queue(env, "RETRAIN_QUEUE", "retrain-requests"),
     }
+
+
+def _queue(env: Mapping[str, str], name: str, default: str) -> str:
+    value = _get(env, name, default)
+    if not _QUEUE.match(value):
+        raise SettingsError(
+            f"setting {name} must be a storage queue name (3-56 lowercase letters, digits and "
+            f"single hyphens, leaving room for '-poison'), got {value!r}"
+        )
+    return value

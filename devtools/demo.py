@@ -38,7 +38,7 @@ def _json(response) -> dict:
 
 def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
     """The whole loop; returns a summary (the end-to-end test checks it and the workspace)."""
-    from core.bootstrap import RETRAIN_QUEUE, services
+    from core.bootstrap import services
     from core.training.model import TrainingSpec, train
     from devtools.invoke import LocalHost
     from devtools.synthetic import FEATURES, TARGET, to_csv_bytes, transactions
@@ -106,7 +106,7 @@ def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
     gate = svc.retraining.gate(MODEL)
     latest_alert = svc.retraining.alerts(MODEL)[0]
     say(f"  drift alert -> {latest_alert['status']}: retraining {gate.get('open_request')} "
-        f"queued on {RETRAIN_QUEUE}")
+        f"queued on {svc.settings.retrain_queue}")
     drop("2026-11-23.csv", to_csv_bytes(transactions(2500, seed=6, drift="concept")),
          "drifted batch 2 with its labels")
     latest_alert = svc.retraining.alerts(MODEL)[0]
@@ -126,7 +126,7 @@ def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
                 f"{a['reason']}")
 
     # 4. The queue trigger retrains and judges.
-    results = host.drain(RETRAIN_QUEUE)
+    results = host.drain(svc.settings.retrain_queue)
     say(f"run_retraining: {len(results)} message(s) processed")
     history = svc.retraining.history(MODEL)
     request = history[0]
@@ -185,6 +185,7 @@ def main() -> int:
     os.environ.setdefault("INFERENCE_CONTAINER", "inference")
     os.environ.setdefault("LEDGER_TABLE_PREFIX", f"demo{int(time.time())}")
     os.environ.setdefault("LABEL_COLUMNS", "is_fraud")  # ground truth arrives later
+    os.environ.setdefault("RETRAIN_QUEUE", "retrain-requests")
     load_local_settings()
     summary = run(demo_dir)
     request = summary["requests"][0]

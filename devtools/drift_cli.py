@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from core.adapters.table_reader import UnreadableData, read_path
 from core.drift import metrics as registry
 from core.drift.engine import SIGNALS, DriftConfig, compare
 from core.drift.profile import ReferenceProfile, build_profile
@@ -23,17 +24,12 @@ from core.drift.result import DriftResult
 
 
 def read_table(path: str) -> pa.Table:
-    p = Path(path)
-    suffix = p.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        import pyarrow.parquet as pq
-
-        return pq.read_table(p)
-    if suffix in (".csv", ".txt", ".gz"):
-        import pyarrow.csv as pacsv
-
-        return pacsv.read_csv(p)
-    raise SystemExit(f"error: {path}: expected a .csv or .parquet file")
+    """A data file or MLTable folder, read with the product's one reader (the same parsing
+    rules as ingestion and the monitors)."""
+    try:
+        return read_path(Path(path))
+    except UnreadableData as exc:
+        raise SystemExit(f"error: {path}: {exc}") from None
 
 
 def _pairs(values: list[str], what: str) -> dict[str, str]:

@@ -23,14 +23,13 @@ import json
 import os
 import re
 import sys
-import time
 import traceback
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+
+from functions.dispatch import EventGridDispatcher, Invocation, call, registered_functions
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,32 +44,6 @@ def load_local_settings(path: Path | None = None) -> None:
         os.environ.setdefault(key, str(value))
 
 
-@dataclass
-class Invocation:
-    function: str
-    trigger: str
-    ok: bool
-    value: Any = None
-    error: BaseException | None = None
-    seconds: float = 0.0
-    logs: list[str] = field(default_factory=list)
-
-    def describe(self) -> str:
-        status = "succeeded" if self.ok else f"failed: {type(self.error).__name__}: {self.error}"
-        return f"{self.function} ({self.trigger}) {status} in {self.seconds * 1000:.0f} ms"
-
-
-_INDEXED: dict[int, dict] = {}
-
-
-def indexed_functions(app) -> dict:
-    """The app's functions by name. `get_functions()` builds them once per app object (a
-    second call refuses the already-registered names), as the worker indexes once."""
-    if id(app) not in _INDEXED:
-        _INDEXED[id(app)] = {f.get_function_name(): f for f in app.get_functions()}
-    return _INDEXED[id(app)]
-
-
 class LocalHost:
     """The registered functions of an app, callable as the host calls them."""
 
@@ -81,7 +54,8 @@ class LocalHost:
 
             app = function_app.app
         self.app = app
-        self.functions = indexed_functions(app)
+        self.functions = registered_functions(app)
+        self._events = EventGridDispatcher(app)
 
     # ------------------------------------------------------------ lookup
 
@@ -100,16 +74,9 @@ class LocalHost:
 
         return re.sub(r"%([^%]+)%", setting, expr)
 
-    def _call(self, fn, kwargs: dict) -> Invocation:
-        trigger = fn.get_trigger().type
-        started = time.perf_counter()
-        try:
-            value = fn.get_user_function()(**kwargs)
-            return Invocation(fn.get_function_name(), trigger, True, value=value,
-                              seconds=time.perf_counter() - started)
-        except Exception as exc:  # the host would log it and apply its retry policy
-            return Invocation(fn.get_function_name(), trigger, False, error=exc,
-                              seconds=time.perf_counter() - started)
+    @staticmethod
+    def _call(fn, kwargs: dict) -> Invocation:
+        return call(fn, kwargs)
 
     # ------------------------------------------------------------ triggers
 
@@ -149,25 +116,9 @@ class LocalHost:
         self, events: list[dict] | dict, function: str | None = None
     ) -> list[Invocation]:
         """Event Grid posts an array; the host invokes the function once per event."""
-        from azure.functions import meta
-        from azure.functions.eventgrid import EventGridEventInConverter
-
         if isinstance(events, dict):
             events = [events]
-        candidates = self._by_trigger("eventGridTrigger")
-        if function is not None:
-            candidates = [f for f in candidates if f.get_function_name() == function]
-        if not candidates:
-            raise LookupError(f"no Event Grid-triggered function {function or ''}".strip())
-        results = []
-        for fn in candidates:
-            trigger = fn.get_trigger()
-            for event in events:
-                decoded = EventGridEventInConverter.decode(
-                    meta.Datum(type="json", value=json.dumps(event)), trigger_metadata={}
-                )
-                results.append(self._call(fn, {trigger.name: decoded}))
-        return results
+        return self._events(events, function)
 
     def queue(
         self, queue_name: str, body: str | bytes, *, dequeue_count: int = 1,

@@ -50,13 +50,13 @@ def on_model_registered(event: func.EventGridEvent) -> None:
 def monitor_scheduler(timer: func.TimerRequest) -> None:
     """Every 5 minutes: reconcile every model's monitor (repairs anything an event missed), on
     the local backend run the monitors whose schedule fired, and repair retraining requests
-    that nothing else would move (see RetrainingService.reconcile)."""
+    that nothing else would move (core/services/retraining/repair.py)."""
     svc = services()
     outcomes = svc.monitors.ensure_all(reason="reconcile timer")
     changed = [o for o in outcomes if o.action in ("created", "updated", "disabled")]
     log.info("reconciled %d models, %d changed", len(outcomes), len(changed))
-    if svc.settings.backend == "local":
-        runs = svc.monitor_runs.run_due()
+    runs = svc.monitor_runs.run_due()
+    if runs:
         log.info("ran %d due monitors", len(runs))
     repaired = svc.retraining.reconcile()
     if repaired:

@@ -1,5 +1,5 @@
-"""Retraining: the drift-alert Event Grid trigger, the `retrain-requests` queue trigger and the
-operators' retraining endpoints. Behaviour lives in core/retraining.py."""
+"""Retraining: the drift-alert Event Grid trigger, the retraining queue trigger and the
+operators' retraining endpoints. Behaviour lives in core/services/retraining/."""
 
 from __future__ import annotations
 
@@ -7,10 +7,8 @@ import logging
 
 import azure.functions as func
 
-from core.bootstrap import RETRAIN_QUEUE, services
-from core.domain.alerts import alert_from_event
-from core.domain.events import MalformedEvent, RunStatusChanged, parse_event
-from core.services.retraining.service import JOB_TERMINAL, TAG_REQUEST
+from core.bootstrap import services
+from core.domain.events import MalformedEvent, parse_event
 from functions.events import event_to_dict
 from functions.http import handles_errors, json_body, json_response
 
@@ -30,27 +28,15 @@ def on_azureml_run_event(event: func.EventGridEvent) -> None:
     except MalformedEvent as exc:
         log.error("%s; acknowledged, a retry would not fix it", exc)
         return
-    svc = services()
-    if isinstance(parsed, RunStatusChanged) and TAG_REQUEST in parsed.run_tags:
-        if parsed.run_status in JOB_TERMINAL:
-            model = parsed.run_tags.get("autopilot.model", "")
-            result = svc.retraining.complete_job(model, parsed.run_tags[TAG_REQUEST],
-                                                 parsed.run_id)
-            log.info("retraining job %s finished: %s", parsed.run_id, result["outcome"])
-        return
-    alert = alert_from_event(parsed)
-    if alert is None:
-        log.info("event %s is not a drift alert; acknowledged", parsed.event_id)
-        return
-    outcome = svc.retraining.on_alert(alert)
-    log.info("drift alert %s: %s (%s)", alert.alert_key, outcome.decision, outcome.reason)
+    result = services().retraining.on_run_event(parsed)
+    log.info("event %s: %s", parsed.event_id, result)
 
 
 @bp.function_name("run_retraining")
-@bp.queue_trigger(arg_name="msg", queue_name=RETRAIN_QUEUE, connection="AzureWebJobsStorage")
+@bp.queue_trigger(arg_name="msg", queue_name="%RETRAIN_QUEUE%", connection="AzureWebJobsStorage")
 def run_retraining(msg: func.QueueMessage) -> None:
-    """One retraining request. Raising makes the host retry it (host.json maxDequeueCount),
-    then move it to retrain-requests-poison."""
+    """One retraining request (queue RETRAIN_QUEUE). Raising makes the host retry it (host.json
+    maxDequeueCount), then move it to <queue>-poison."""
     result = services().retraining.handle_message(
         msg.get_body().decode("utf-8", errors="replace"),
         message_id=msg.id or "", dequeue_count=msg.dequeue_count or 1,

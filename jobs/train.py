@@ -1,5 +1,6 @@
 """The retraining job's script (jobs/retrain.yml): train a challenger for the champion and score
-both on the same holdout, as the local backend does in-process (core/local_retraining.py).
+both on the same holdout, with the flow the local backend runs in-process
+(`core.training.challenger.train_challenger`).
 
 Contract (README, "Retraining"): inputs `training_data` (the champion's reference data, an
 MLTable), `inference_data` (the newest inference batch, an MLTable) and `champion_model` (a
@@ -23,7 +24,6 @@ import io
 import json
 import os
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 # Azure ML runs `python jobs/train.py` from the uploaded repo root, so Python puts jobs/ first on
@@ -33,25 +33,15 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import pyarrow as pa  # noqa: E402
-import pyarrow.compute as pc  # noqa: E402
-import pyarrow.csv as pacsv  # noqa: E402
-import pyarrow.json as pajson  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
 
-from core.adapters.azureml.retrainer import PROP_CHALLENGER, PROP_CHAMPION  # noqa: E402
+from core.adapters.table_reader import UnreadableData, read_path  # noqa: E402
+from core.domain import tables  # noqa: E402
 from core.domain.assets import MLTable  # noqa: E402
-from core.training.model import (  # noqa: E402
-    META_FILE,
-    TrainedModel,
-    TrainingError,
-    evaluate,
-    split_holdout,
-    train,
-)
+from core.domain.tags import CHALLENGER_SCORES, CHAMPION_SCORES  # noqa: E402
+from core.training.challenger import NotEnoughLabels, train_challenger  # noqa: E402
+from core.training.model import META_FILE, TrainedModel, TrainingError  # noqa: E402
 
-MIN_LABELLED_ROWS = 20  # as the local backend: fewer rows prove nothing about a challenger
 SCORES_FILE = "autopilot-scores.json"
-_TABULAR = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
 
 
 class JobError(Exception):
@@ -62,56 +52,30 @@ class JobError(Exception):
 
 
 def read_table(path: Path) -> pa.Table:
-    """An MLTable folder (an `MLTable` file listing paths plus read_delimited or
-    read_json_lines), a folder of data files, or a single data file."""
-    path = Path(path)
-    if path.is_file():
-        return _read_file(path)
-    if not path.is_dir():
-        raise JobError(f"input {path} does not exist")
-    spec_file = path / "MLTable"
-    if not spec_file.is_file():
-        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in _TABULAR)
-        if not files:
-            raise JobError(f"no MLTable file and no data files in {path}")
-        return _concat([_read_file(f) for f in files])
+    """An MLTable folder, a folder of data files, or a single data file, read with the
+    service's own reader (the same parsing rules as ingestion and the monitors)."""
+    try:
+        return read_path(Path(path), resolve=_datastore_uri)
+    except _DatastoreUri:
+        return _read_with_mltable_package(Path(path))
+    except UnreadableData as exc:
+        raise JobError(str(exc)) from None
+
+
+class _DatastoreUri(UnreadableData):
+    """An MLTable path only the mltable package can resolve inside a job."""
+
+
+def _datastore_uri(uri: str) -> Path:
+    raise _DatastoreUri(uri)
+
+
+def _read_with_mltable_package(folder: Path) -> pa.Table:
+    """Inference batches registered on Azure point at their blob in place
+    (azureml://datastores/...): only the mltable package can resolve those in a job."""
     import yaml
 
-    doc = yaml.safe_load(spec_file.read_text(encoding="utf-8")) or {}
-    spec = MLTable.from_dict(doc)
-    if not spec.paths:
-        raise JobError(f"{spec_file} lists no file paths")
-    if any("://" in p for p in spec.paths):
-        # Inference batches registered on Azure point at their blob in place
-        # (azureml://datastores/...): only the mltable package can resolve those in a job.
-        return _read_with_mltable_package(path, spec)
-    tables = []
-    for rel in spec.paths:
-        target = (path / rel).resolve()
-        if target.is_dir():
-            tables.extend(_read_file(f, spec) for f in sorted(target.rglob("*"))
-                          if f.suffix.lower() in _TABULAR)
-        elif target.is_file():
-            tables.append(_read_file(target, spec))
-        else:
-            raise JobError(f"{spec_file} lists {rel!r}, which is not in {path}")
-    if not tables:
-        raise JobError(f"{spec_file} lists no readable files")
-    return _concat(tables)
-
-
-def _read_file(path: Path, spec: MLTable | None = None) -> pa.Table:
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        return pq.read_table(path)
-    json_lines = spec.data_format == "json_lines" if spec else suffix in (".jsonl", ".json")
-    if json_lines:
-        return pajson.read_json(path)
-    delimiter = spec.delimiter if spec else ("\t" if suffix == ".tsv" else ",")
-    return pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter=delimiter))
-
-
-def _read_with_mltable_package(folder: Path, spec: MLTable) -> pa.Table:
+    spec = MLTable.from_dict(yaml.safe_load((folder / "MLTable").read_text("utf-8")) or {})
     try:
         import mltable
     except ImportError as exc:
@@ -128,12 +92,7 @@ def _read_with_mltable_package(folder: Path, spec: MLTable) -> pa.Table:
     frame = mltable.from_delimited_files(
         paths, delimiter=spec.delimiter, infer_column_types=False
     ).to_pandas_dataframe()
-    return pacsv.read_csv(io.BytesIO(frame.to_csv(index=False).encode("utf-8")))
-
-
-def _concat(tables: list[pa.Table]) -> pa.Table:
-    # Files of one asset may disagree on a column's inferred type (int in one, float in another).
-    return pa.concat_tables(tables, promote_options="permissive")
+    return tables.read_csv(io.BytesIO(frame.to_csv(index=False).encode("utf-8")))
 
 
 def find_model_folder(path: Path) -> Path:
@@ -154,35 +113,22 @@ def find_model_folder(path: Path) -> Path:
 
 def retrain(args: argparse.Namespace) -> dict:
     champion = TrainedModel.load(find_model_folder(args.champion_model))
-    spec = champion.spec
-    columns = [*spec.features, spec.target]
     reference = read_table(args.training_data)
     inference = read_table(args.inference_data)
-
-    labelled = (inference.filter(pc.is_valid(inference.column(spec.target)))
-                if spec.target in inference.column_names else inference.slice(0, 0))
-    if labelled.num_rows < MIN_LABELLED_ROWS:
-        raise JobError(f"not enough labelled production data to learn from "
-                       f"({labelled.num_rows} rows with a {spec.target!r} value; "
-                       f"need {MIN_LABELLED_ROWS})")
-    for name, table in (("training_data", reference), ("inference_data", labelled)):
-        missing = [c for c in columns if c not in table.column_names]
-        if missing:
-            raise JobError(f"{name} lacks the champion's column(s) {', '.join(missing)}")
-
-    recent_train, holdout = split_holdout(labelled, spec.target,
-                                          fraction=args.holdout_fraction, seed=0)
-    training = _concat([reference.select(columns), recent_train.select(columns)])
-    n_estimators = args.n_estimators or spec.n_estimators
-    challenger = train(training, replace(spec, n_estimators=n_estimators))
+    try:
+        run = train_challenger(champion, reference, inference,
+                               holdout_fraction=args.holdout_fraction,
+                               n_estimators=args.n_estimators)
+    except NotEnoughLabels as exc:
+        raise JobError(str(exc)) from None
     scores = {
-        "champion": _rounded(evaluate(champion, holdout)),
-        "challenger": _rounded(evaluate(challenger, holdout)),
-        "holdout_rows": holdout.num_rows,
-        "training_rows": training.num_rows,
+        "champion": _rounded(run.champion_scores),
+        "challenger": _rounded(run.challenger_scores),
+        "holdout_rows": run.holdout_rows,
+        "training_rows": run.training_rows,
     }
     out = Path(args.model_output)
-    challenger.save(out)
+    run.challenger.save(out)
     (out / SCORES_FILE).write_text(json.dumps(scores, indent=2, sort_keys=True) + "\n")
     _set_run_tags(scores)
     return scores
@@ -202,8 +148,8 @@ def _set_run_tags(scores: dict) -> None:
     except ImportError:
         print("mlflow is not installed: scores only in " + SCORES_FILE, file=sys.stderr)
         return
-    mlflow.set_tag(PROP_CHAMPION, json.dumps(scores["champion"]))
-    mlflow.set_tag(PROP_CHALLENGER, json.dumps(scores["challenger"]))
+    mlflow.set_tag(CHAMPION_SCORES, json.dumps(scores["champion"]))
+    mlflow.set_tag(CHALLENGER_SCORES, json.dumps(scores["challenger"]))
 
 
 def _summary(scores: dict) -> str:

@@ -45,6 +45,7 @@ def app_env(azurite_connection, tmp_path, monkeypatch):
         "LEDGER_TABLE_PREFIX": f"t{suffix}",
         "AUTOPILOT_BACKEND": "local",
         "LOCAL_WORKSPACE_DIR": str(tmp_path / "workspace"),
+        "RETRAIN_QUEUE": f"retrain-{suffix}",
     }
     for key in ("AZURE_SUBSCRIPTION_ID", "MAX_INFERENCE_FILE_BYTES", "EARLY_DRIFT_CHECK"):
         monkeypatch.delenv(key, raising=False)

@@ -22,12 +22,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from core.domain import tags
 from core.domain.events import (
     THRESHOLD_BREACHED_TAG,
     DatasetDriftDetected,
     Event,
     RunStatusChanged,
 )
+from core.domain.retraining import JOB_TERMINAL, RetrainJobFinished
 
 AlertSource = Literal["azureml_monitor", "dataset_drift", "early_check", "manual"]
 SIGNAL_KINDS = ("data_drift", "data_quality", "prediction_drift")
@@ -146,6 +148,56 @@ def early_check_features(summary: dict) -> tuple[BreachedFeature, ...]:
     )
 
 
+@dataclass(frozen=True)
+class CleanCheck:
+    """An early check on a batch found no data drift: it ends a run of breaches."""
+
+    model: str
+
+
+def early_check_alert(model: str, ingestion_id: str,
+                      summary: dict | None) -> DriftAlert | CleanCheck | None:
+    """What our early check on one registered batch means for retraining: a data drift
+    breach is a drift alert (keyed by the ingestion, so a redelivered batch counts once); a
+    completed check without one is clean; no check (disabled, failed, no reference) is
+    nothing. Data-quality breaches stay in the result for operators: retraining does not fix
+    bad data."""
+    summary = summary or {}
+    if "breached" not in summary:
+        return None
+    if not summary.get("signals", {}).get("data_drift"):
+        return CleanCheck(model)
+    features = early_check_features(
+        {"breaches": [b for b in summary.get("breaches", []) if b.get("signal") == "data_drift"]}
+    )
+    return DriftAlert(
+        alert_key=f"early:{model}:{ingestion_id}",
+        source="early_check",
+        model=model,
+        signal="early_check_data_drift",
+        features=features,
+        detail=f"early drift check on {summary.get('production')} vs "
+               f"{summary.get('reference')}: data drift on "
+               f"{', '.join(sorted({f.feature for f in features}))}",
+        extra={"ingestion": ingestion_id, "result": summary.get("result")},
+    )
+
+
+def classify_run_event(event: Event) -> RetrainJobFinished | DriftAlert | None:
+    """Route an Azure ML run event: one of our retraining jobs reaching a terminal status
+    (its tags carry the request id), a monitor's drift alert, or neither."""
+    if isinstance(event, RunStatusChanged) and tags.REQUEST_ID in event.run_tags:
+        if event.run_status not in JOB_TERMINAL:
+            return None
+        return RetrainJobFinished(
+            model=event.run_tags.get(tags.JOB_MODEL, ""),
+            request_id=event.run_tags[tags.REQUEST_ID],
+            job=event.run_id,
+            status=event.run_status,
+        )
+    return alert_from_event(event)
+
+
 def alert_from_event(event: Event) -> DriftAlert | None:
     """The drift alert an event carries, or None when it is not one."""
     if isinstance(event, RunStatusChanged):
@@ -184,8 +236,11 @@ def alert_from_event(event: Event) -> DriftAlert | None:
 __all__ = [
     "THRESHOLD_BREACHED_TAG",
     "BreachedFeature",
+    "CleanCheck",
     "DriftAlert",
     "alert_from_event",
+    "classify_run_event",
+    "early_check_alert",
     "early_check_features",
     "parse_breach_message",
     "split_signal_name",

@@ -7,8 +7,9 @@ stores them as the YAML the Azure CLI accepts. Keeping them here means `core` ne
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol, TypeVar
 
 MLTABLE_SCHEMA_URL = "https://azuremlschemas.azureedge.net/latest/MLTable.schema.json"
 
@@ -94,3 +95,33 @@ class ModelVersion:
     @property
     def asset_id(self) -> str:
         return f"azureml:{self.name}:{self.version}"
+
+
+class _Versioned(Protocol):
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def created_at(self) -> str | None: ...
+
+
+V = TypeVar("V", bound=_Versioned)
+
+
+def version_key(version: str, created_at: str | None = None) -> tuple[int, int, str, str]:
+    """The order of versions, the same for every backend and every caller: named versions
+    (not an integer) first, by creation time; then integer versions, numerically. The last
+    one is the latest (what a monitor aims at, what a retraining starts from)."""
+    if version.isdigit():
+        return (1, int(version), "", "")
+    return (0, 0, created_at or "", version)
+
+
+def sorted_versions(versions: Iterable[V]) -> list[V]:
+    """Oldest first, by `version_key`."""
+    return sorted(versions, key=lambda v: version_key(v.version, v.created_at))
+
+
+def latest_version(versions: Iterable[V]) -> V | None:
+    ordered = sorted_versions(versions)
+    return ordered[-1] if ordered else None

@@ -16,41 +16,33 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
+from core.domain import tags as _tags
+from core.drift import metrics
+
 SignalKind = Literal["data_drift", "data_quality", "prediction_drift"]
 MLTask = Literal["classification", "regression"]
 
 # One metric per feature type for drift signals: azure-ai-ml's NumericalDriftMetrics /
 # CategoricalDriftMetrics send only the first metric that is set, silently dropping the rest.
-NUMERICAL_DRIFT_METRICS = (
-    "jensen_shannon_distance",
-    "normalized_wasserstein_distance",
-    "population_stability_index",
-    "two_sample_kolmogorov_smirnov_test",
-)
-CATEGORICAL_DRIFT_METRICS = (
-    "jensen_shannon_distance",
-    "population_stability_index",
-    "pearsons_chi_squared_test",
-)
-DATA_QUALITY_METRICS = ("null_value_rate", "data_type_error_rate", "out_of_bounds_rate")
+NUMERICAL_DRIFT_METRICS = metrics.metrics_for("numerical", "drift")
+CATEGORICAL_DRIFT_METRICS = metrics.metrics_for("categorical", "drift")
+DATA_QUALITY_METRICS = metrics.QUALITY_METRICS
 
-DEFAULT_DRIFT_THRESHOLDS: dict[str, dict[str, float]] = {
-    "numerical": {"normalized_wasserstein_distance": 0.1},
-    "categorical": {"jensen_shannon_distance": 0.1},
-}
-DEFAULT_DATA_QUALITY_THRESHOLDS: dict[str, dict[str, float]] = {
-    "numerical": dict.fromkeys(DATA_QUALITY_METRICS, 0.0),
-    "categorical": dict.fromkeys(DATA_QUALITY_METRICS, 0.0),
-}
+# Azure's defaults, from the drift engine's registry (the one place defaults are chosen).
+DEFAULT_DRIFT_THRESHOLDS: dict[str, dict[str, float]] = metrics.AZURE_DEFAULT_THRESHOLDS[
+    "data_drift"
+]
+DEFAULT_DATA_QUALITY_THRESHOLDS: dict[str, dict[str, float]] = metrics.AZURE_DEFAULT_THRESHOLDS[
+    "data_quality"
+]
 
-# Tags the adapters put on the schedule so "actual" can be compared with "desired" (Azure's
-# schedule GET does not return the monitoring target's model id through azure-ai-ml 1.35.2).
-TAG_PREFIX = "monitor_autopilot."
-TAG_MODEL = TAG_PREFIX + "model"  # "<name>:<version>"
-TAG_REFERENCE = TAG_PREFIX + "reference_data"
-TAG_PRODUCTION = TAG_PREFIX + "production_data"
-TAG_OUTPUTS = TAG_PREFIX + "production_outputs"
-TAG_PREDICTION_REFERENCE = TAG_PREFIX + "prediction_reference"
+# Tags the adapters put on the schedule (see core.domain.tags).
+TAG_PREFIX = _tags.SCHEDULE_PREFIX
+TAG_MODEL = _tags.SCHEDULE_MODEL
+TAG_REFERENCE = _tags.SCHEDULE_REFERENCE
+TAG_PRODUCTION = _tags.SCHEDULE_PRODUCTION
+TAG_OUTPUTS = _tags.SCHEDULE_OUTPUTS
+TAG_PREDICTION_REFERENCE = _tags.SCHEDULE_PREDICTION_REFERENCE
 
 _DURATION = re.compile(r"^P(?:\d+D|T\d+H|\d+DT\d+H|\d+W)$")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -143,32 +135,34 @@ class MonitorTrigger:
 
 
 def _thresholds(
-    value: dict | None, allowed: dict[str, tuple[str, ...]], *, one_per_type: bool, what: str
+    value: dict | None, kind: metrics.MetricKind, *, one_per_type: bool, what: str
 ) -> dict[str, dict[str, float]]:
-    """Validated, normalised copy: feature type -> {metric: float}; empty types dropped."""
+    """Validated copy, feature type -> {metric: float}, empty types dropped. Metric names must
+    be the schedule YAML's own keys (no aliases: the spec is what gets written), and apply to
+    the feature type and signal kind, as the drift engine's registry says."""
     out: dict[str, dict[str, float]] = {}
-    for data_type, metrics in (value or {}).items():
-        if data_type not in allowed:
+    for data_type, per_metric in (value or {}).items():
+        if data_type not in ("numerical", "categorical"):
             raise ValueError(f"{what}: unknown feature type {data_type!r}")
-        metrics = dict(metrics or {})
-        unknown = set(metrics) - set(allowed[data_type])
+        per_metric = dict(per_metric or {})
+        unknown = sorted(
+            m for m in per_metric
+            if m not in metrics.REGISTRY or metrics.REGISTRY[m].kind != kind
+            or not metrics.REGISTRY[m].applies_to(data_type)
+        )
         if unknown:
-            raise ValueError(f"{what}: unknown {data_type} metric(s) {sorted(unknown)}")
-        if one_per_type and len(metrics) > 1:
+            raise ValueError(f"{what}: unknown {data_type} metric(s) {unknown}")
+        if one_per_type and len(per_metric) > 1:
             raise ValueError(
                 f"{what}: one {data_type} metric only (azure-ai-ml sends just one), "
-                f"got {sorted(metrics)}"
+                f"got {sorted(per_metric)}"
             )
-        cleaned = {k: float(v) for k, v in metrics.items() if v is not None}
+        cleaned = {k: float(v) for k, v in per_metric.items() if v is not None}
         if any(v < 0 for v in cleaned.values()):
             raise ValueError(f"{what}: thresholds must be >= 0")
         if cleaned:
             out[data_type] = cleaned
     return out
-
-
-_DRIFT_ALLOWED = {"numerical": NUMERICAL_DRIFT_METRICS, "categorical": CATEGORICAL_DRIFT_METRICS}
-_QUALITY_ALLOWED = {"numerical": DATA_QUALITY_METRICS, "categorical": DATA_QUALITY_METRICS}
 
 
 @dataclass(frozen=True)
@@ -226,7 +220,7 @@ class MonitorSpec:
             self,
             "data_drift_thresholds",
             _thresholds(
-                self.data_drift_thresholds, _DRIFT_ALLOWED, one_per_type=True, what="data drift"
+                self.data_drift_thresholds, "drift", one_per_type=True, what="data drift"
             ),
         )
         set_(
@@ -234,7 +228,7 @@ class MonitorSpec:
             "prediction_drift_thresholds",
             _thresholds(
                 self.prediction_drift_thresholds,
-                _DRIFT_ALLOWED,
+                "drift",
                 one_per_type=True,
                 what="prediction drift",
             ),
@@ -244,7 +238,7 @@ class MonitorSpec:
             "data_quality_thresholds",
             _thresholds(
                 self.data_quality_thresholds,
-                _QUALITY_ALLOWED,
+                "quality",
                 one_per_type=False,
                 what="data quality",
             ),
@@ -321,3 +315,30 @@ class MonitorSpec:
     def differences(self, other: MonitorSpec) -> list[str]:
         """Names of the fields that differ (for logs and the admin API)."""
         return [f.name for f in fields(self) if getattr(self, f.name) != getattr(other, f.name)]
+
+
+@dataclass(frozen=True)
+class MonitorRunResult:
+    """One run of a monitor. Local runs complete at once (`completed`), with what breached and
+    the events emitted; on Azure ML the run is a job (`job`) whose breach arrives later as a
+    `RunStatusChanged` event."""
+
+    run_id: str
+    monitor: str
+    model: str
+    trigger: str
+    started_at: float
+    finished_at: float
+    completed: bool
+    job: str | None = None
+    breached: bool = False
+    signals: dict[str, bool] = field(default_factory=dict)  # signal name -> breached
+    breaches: list[dict] = field(default_factory=list)  # {signal, feature, metric, value, ...}
+    reference: str = ""
+    production: str = ""
+    result: str | None = None  # artifact key of the full drift result
+    events: list[str] = field(default_factory=list)  # ids of the events emitted
+    messages: dict[str, str] = field(default_factory=dict)  # signal -> breach run tag
+
+    def to_json(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -1,33 +1,65 @@
 """The drift engine: Azure ML model monitoring's numbers, computed fast, explained in pictures.
 
-Pure code (numpy, scipy, pyarrow). Fit once on the reference (:func:`build_profile`), compare
-many production batches (:func:`compare`), render a report (:func:`render_html`).
-See ``core/drift/README.md``.
+Pure code (numpy, scipy, pyarrow; no Azure SDK, no I/O). Fit once on the reference
+(:func:`build_profile`), compare many production batches (:func:`compare`), render a report
+(:func:`render_html`). See ``core/drift/README.md``.
+
+The names below load on first use (PEP 562): `core.drift.metrics` is read at start-up by the
+settings and the monitor specs, and must not pull scipy into a cold start.
 """
 
-from core.drift.engine import DriftConfig, compare, thresholds_from_azure
-from core.drift.metrics import AZURE_DEFAULT_THRESHOLDS, REGISTRY, MetricSpec
-from core.drift.profile import (
-    PROFILE_FORMAT_VERSION,
-    ProfileFormatError,
-    ReferenceProfile,
-    build_profile,
-)
-from core.drift.result import (
-    Distribution,
-    DriftResult,
-    FeatureResult,
-    MetricValue,
-    Sampling,
-    SignalResult,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.drift.engine import DriftConfig, compare, thresholds_from_azure
+    from core.drift.metrics import AZURE_DEFAULT_THRESHOLDS, REGISTRY, MetricSpec
+    from core.drift.profile import (
+        PROFILE_FORMAT_VERSION,
+        ProfileFormatError,
+        ReferenceProfile,
+        build_profile,
+    )
+    from core.drift.report import render_html
+    from core.drift.result import (
+        Distribution,
+        DriftResult,
+        FeatureResult,
+        MetricValue,
+        Sampling,
+        SignalResult,
+    )
+
+_EXPORTS = {
+    "DriftConfig": "engine",
+    "compare": "engine",
+    "thresholds_from_azure": "engine",
+    "AZURE_DEFAULT_THRESHOLDS": "metrics",
+    "REGISTRY": "metrics",
+    "MetricSpec": "metrics",
+    "PROFILE_FORMAT_VERSION": "profile",
+    "ProfileFormatError": "profile",
+    "ReferenceProfile": "profile",
+    "build_profile": "profile",
+    "render_html": "report",
+    "Distribution": "result",
+    "DriftResult": "result",
+    "FeatureResult": "result",
+    "MetricValue": "result",
+    "Sampling": "result",
+    "SignalResult": "result",
+}
 
 
-def render_html(result: DriftResult, *, title: str = "Drift report") -> str:
-    """See :func:`core.drift.report.render_html` (imported lazily)."""
-    from core.drift.report import render_html as _render
-
-    return _render(result, title=title)
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'core.drift' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"core.drift.{module}"), name)
+    globals()[name] = value
+    return value
 
 
 __all__ = [

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from core.ports import NotFound
+from core.ports import IngestionLedger, NotFound
 
-if TYPE_CHECKING:
-    from core.bootstrap import Services
+if TYPE_CHECKING:  # the entry points import this module at start-up: no numpy, no pyarrow
+    from core.services.drift_checks import DriftChecks
+    from core.services.ingest import IngestService
+    from core.services.monitor_runs import MonitorRuns
+    from core.services.monitors import MonitorService
+    from core.services.retraining import Retraining
 
 INGESTION_STATUSES = ("processing", "registered", "rejected", "failed")
 
@@ -17,31 +23,44 @@ class BadRequest(ValueError):
     """The request is wrong in a way the caller can fix (HTTP 400)."""
 
 
+@dataclass(frozen=True)
+class AdminContext:
+    """What the operators' endpoints report about the deployment itself."""
+
+    backend: str
+    settings: Mapping[str, Any]  # safe to show (no connection strings)
+    reference_asset: Callable[[str], str]
+    probes: Mapping[str, Callable[[], object]]  # dependency name -> a cheap call that raises
+
+
 class Admin:
-    def __init__(self, services: Services):
-        self._s = services
+    def __init__(self, context: AdminContext, *, ledger: IngestionLedger, ingest: IngestService,
+                 drift: DriftChecks, monitors: MonitorService, monitor_runs: MonitorRuns,
+                 retraining: Retraining):
+        self._context = context
+        self._ledger = ledger
+        self._ingest = ingest
+        self._drift = drift
+        self._monitors = monitors
+        self._runs = monitor_runs
+        self._retraining = retraining
 
     def health(self) -> dict:
         checks = {}
         started = time.perf_counter()
-        probes = {
-            "ledger": lambda: self._s.ledger.list(model="_health"),
-            "state": lambda: self._s.state.get("_health", "probe"),
-            "retrain_queue": lambda: self._s.retrain_queue.peek(1),
-        }
-        for name, probe in probes.items():
+        for name, probe in self._context.probes.items():
             try:
                 probe()
                 checks[name] = "ok"
             except Exception as exc:  # reported, not raised: health must answer
                 checks[name] = f"error: {type(exc).__name__}: {exc}"[:300]
-        checks["backend"] = self._s.settings.backend
+        checks["backend"] = self._context.backend
         healthy = all(v == "ok" for k, v in checks.items() if k != "backend")
         return {
             "status": "healthy" if healthy else "degraded",
             "checks": checks,
             "elapsed_ms": round((time.perf_counter() - started) * 1000, 1),
-            "settings": self._s.settings.describe(),
+            "settings": dict(self._context.settings),
         }
 
     def list_ingestions(self, model: str | None, status: str | None) -> dict:
@@ -49,7 +68,7 @@ class Admin:
             raise BadRequest(
                 f"unknown status {status!r}; use one of {', '.join(INGESTION_STATUSES)}"
             )
-        records = self._s.ledger.list(model=model, status=status)
+        records = self._ledger.list(model=model, status=status)
         return {
             "model": model,
             "status": status,
@@ -58,23 +77,23 @@ class Admin:
         }
 
     def get_ingestion(self, model: str, ingestion_id: str) -> dict:
-        return self._s.ledger.get(model, ingestion_id).to_json()
+        return self._ledger.get(model, ingestion_id).to_json()
 
     def replay_ingestion(self, model: str, ingestion_id: str) -> dict:
-        outcome = self._s.ingest.replay(model, ingestion_id)
+        outcome = self._ingest.replay(model, ingestion_id)
         return outcome.to_json()
 
     # ------------------------------------------------------------ drift
 
     def latest_drift(self, model: str) -> dict:
-        summary = self._s.drift.latest(model)
-        result = self._s.drift.load_result(summary["result"])
+        summary = self._drift.latest(model)
+        result = self._drift.load_result(summary["result"])
         return {"summary": summary, "result": result.to_dict()}
 
     def drift_report(self, model: str, ingestion_id: str | None) -> str:
         from core.drift import render_html
 
-        result = self._s.drift.result_for(model, ingestion_id)
+        result = self._drift.result_for(model, ingestion_id)
         which = f"ingestion {ingestion_id}" if ingestion_id else "latest batch"
         return render_html(result, title=f"Drift report: {model}, {which}")
 
@@ -90,12 +109,12 @@ class Admin:
             if not isinstance(part, dict):
                 raise BadRequest(f"'{name}' must be an object with 'name' and/or 'version'")
         try:
-            result, summary = self._s.drift.check(
+            result, summary = self._drift.check(
                 model,
                 _opt_str(production.get("version")),
                 production_asset=_opt_str(production.get("name")),
                 baseline=(
-                    (baseline.get("name") or self._s.settings.reference_asset(model),
+                    (baseline.get("name") or self._context.reference_asset(model),
                      _opt_str(baseline.get("version")))
                     if baseline else None
                 ),
@@ -110,29 +129,26 @@ class Admin:
     # ------------------------------------------------------------ monitors
 
     def list_monitors(self) -> dict:
-        monitors = self._s.monitors.list()
-        return {"count": len(monitors), "backend": self._s.settings.backend,
+        monitors = self._monitors.list()
+        return {"count": len(monitors), "backend": self._context.backend,
                 "monitors": monitors}
 
     def get_monitor(self, model: str) -> dict:
-        return self._s.monitors.describe(model)
+        return self._monitors.describe(model)
 
     def ensure_monitor(self, model: str) -> dict:
-        outcome = self._s.monitors.ensure(model, reason="admin API ensure")
-        return {"outcome": outcome.to_json(), "monitor": self._s.monitors.describe(model)}
+        outcome = self._monitors.ensure(model, reason="admin API ensure")
+        return {"outcome": outcome.to_json(), "monitor": self._monitors.describe(model)}
 
     def run_monitor(self, model: str) -> dict:
         """Local backend: run the monitor now and answer with the run. Azure: ask Azure ML
         to run the schedule now (the result arrives later as a RunStatusChanged)."""
-        if self._s.settings.backend == "local":
-            run = self._s.monitor_runs.run(model, trigger="admin API")
-            return {"completed": True, "run": run.to_json()}
-        name = self._s.monitors.monitor_name(model)
-        job = self._s.workspace.trigger_monitor(name)
-        return {"completed": False, "monitor": name, "triggered_job": job}
+        run = self._runs.run(model, trigger="admin API")
+        return {"completed": run.completed, "monitor": run.monitor, "triggered_job": run.job,
+                "run": run.to_json()}
 
     def set_monitor_enabled(self, model: str, enabled: bool) -> dict:
-        return self._s.monitors.set_enabled(model, enabled)
+        return self._monitors.set_enabled(model, enabled)
 
 
     # ------------------------------------------------------------ retraining
@@ -142,30 +158,30 @@ class Admin:
         force = body.get("force", False)
         if not isinstance(reason, str) or not isinstance(force, bool):
             raise BadRequest("'reason' must be text and 'force' true or false")
-        outcome = self._s.retraining.request(model, reason=reason, force=force)
-        return outcome.to_json() | {"gate": self._s.retraining.gate(model)}
+        outcome = self._retraining.request(model, reason=reason, force=force)
+        return outcome.to_json() | {"gate": self._retraining.gate(model)}
 
     def retraining_history(self, model: str) -> dict:
-        history = self._s.retraining.history(model)
-        return {"model": model, "count": len(history), "gate": self._s.retraining.gate(model),
+        history = self._retraining.history(model)
+        return {"model": model, "count": len(history), "gate": self._retraining.gate(model),
                 "retraining": history}
 
     def get_retraining(self, model: str, request_id: str) -> dict:
-        return self._s.retraining.get(model, request_id)
+        return self._retraining.get(model, request_id)
 
     def drift_alerts(self, model: str) -> dict:
-        alerts = self._s.retraining.alerts(model)
+        alerts = self._retraining.alerts(model)
         return {"model": model, "count": len(alerts), "alerts": alerts}
 
     def poison_messages(self) -> dict:
-        messages = self._s.retraining.poison_messages()
-        return {"queue": self._s.retrain_poison_queue.name, "count": len(messages),
-                "total": max(self._s.retrain_poison_queue.approximate_count(), len(messages)),
+        messages = self._retraining.poison_messages()
+        return {"queue": self._retraining.poison.poison.name, "count": len(messages),
+                "total": max(self._retraining.poison.count(), len(messages)),
                 "note": "the 32 oldest are shown" if len(messages) == 32 else None,
                 "messages": messages}
 
     def requeue_poison(self, message_id: str) -> dict:
-        return self._s.retraining.requeue_poison(message_id)
+        return self._retraining.requeue_poison(message_id)
 
 
 def _opt_str(value) -> str | None:

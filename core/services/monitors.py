@@ -21,10 +21,11 @@ import contextlib
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from core.concurrency import backoff, update
-from core.domain.assets import DataAssetVersion, ModelVersion
+from core.concurrency import retry_on_conflict, update, write
+from core.domain.assets import DataAssetVersion, ModelVersion, latest_version
 from core.domain.monitor_decision import (
     InvalidOverride,
     MissingProductionData,
@@ -37,12 +38,11 @@ from core.domain.monitor_decision import (
     reference_wanted,
 )
 from core.domain.monitoring import MonitorSpec
-from core.ports import Conflict, NotFound, StateStore
+from core.ports import Conflict, NotFound, StateStore, Stored, Workspace
 
 log = logging.getLogger(__name__)
 
 KIND = "monitor"
-_ATTEMPTS = 30
 
 # Status of a model's monitor as the admin API shows it.
 STATUS_BY_DECISION = {
@@ -67,14 +67,10 @@ class EnsureOutcome:
         return dataclasses.asdict(self) | {"changes": list(self.changes)}
 
 
-def version_key(version: str, created_at: str | None = None) -> tuple:
-    """Integer versions compare numerically and sort after non-integer ones by creation."""
-    return (1, int(version), "") if version.isdigit() else (0, 0, created_at or version)
-
-
 class MonitorService:
-    def __init__(self, workspace, state: StateStore, config: MonitorConfig, *, clock=time.time,
-                 monitored_columns=None):
+    def __init__(self, workspace: Workspace, state: StateStore, config: MonitorConfig, *,
+                 clock: Callable[[], float] = time.time,
+                 monitored_columns: Callable[[DataAssetVersion], list[str]] | None = None):
         self._ws = workspace
         self._state = state
         self.config = config
@@ -116,28 +112,24 @@ class MonitorService:
 
         Raises NotFound when the workspace has no version of the model (after recording it),
         WorkspaceError when the workspace cannot be reached (the caller retries)."""
-        for attempt in range(_ATTEMPTS):
+
+        def attempt() -> EnsureOutcome:
             current = self._state.get(KIND, model)
             outcome, spec_to_write, doc = self._decide(model, hint_version, reason, current)
-            try:
-                if current is None:
-                    written = self._state.create(KIND, model, doc)
-                else:
-                    written = self._state.replace(KIND, model, doc, current.etag)
-            except Conflict:
-                backoff(attempt)  # another instance moved first: recompute from fresh reads
-                continue
+            written = write(self._state, KIND, model, current, doc)
             if spec_to_write is not None:
                 self._ws.create_or_update_monitor(spec_to_write)
                 after = self._state.get(KIND, model)
                 if after is None or after.etag != written.etag:
-                    backoff(attempt)  # someone decided after us: make sure the last write is right
-                    continue
-            log.info("monitor of %s: %s (%s)", model, outcome.action, outcome.reason)
-            if outcome.action == "model_not_found":
-                raise NotFound(outcome.reason)
+                    # Someone decided after us: go round, so the last write is right.
+                    raise Conflict(f"monitor state of {model} changed while writing")
             return outcome
-        raise Conflict(f"monitor of {model}: too much contention, try again")
+
+        outcome = retry_on_conflict(attempt, what=f"monitor of {model}")
+        log.info("monitor of %s: %s (%s)", model, outcome.action, outcome.reason)
+        if outcome.action == "model_not_found":
+            raise NotFound(outcome.reason)
+        return outcome
 
     def ensure_all(self, *, reason: str) -> list[EnsureOutcome]:
         """Every registered model, plus any with a monitor state (the reconcile timer)."""
@@ -172,7 +164,7 @@ class MonitorService:
                 versions.append(self._ws.get_model(model, hint_version))
         if not versions:
             return None
-        return max(versions, key=lambda v: version_key(v.version, v.created_at))
+        return latest_version(versions)
 
     def _reference(self, target: ModelVersion) -> DataAssetVersion | None:
         try:
@@ -186,7 +178,8 @@ class MonitorService:
         except NotFound:
             return None
 
-    def _decide(self, model, hint_version, reason, current):
+    def _decide(self, model: str, hint_version: str | None, reason: str,
+                current: Stored | None) -> tuple[EnsureOutcome, MonitorSpec | None, dict]:
         now = self._clock()
         previous = current.doc if current else {}
         name = self.monitor_name(model)

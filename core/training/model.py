@@ -1,5 +1,5 @@
-"""Local training and evaluation, for the local backend's retraining: fit a challenger on an
-Arrow table, score it and the champion on the same holdout, and let a small gate decide.
+"""Training and evaluation: fit a model on an Arrow table, score it on a holdout, save and
+load it. Judging the scores is the domain's (`core.domain.retraining.judge`).
 
 Pure apart from save/load to a folder the caller gives. No pandas: the Functions host does not
 install it, so tables become numpy arrays here and the pipeline addresses columns by position.
@@ -12,7 +12,7 @@ import math
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import joblib
 import numpy as np
@@ -26,7 +26,7 @@ from sklearn.exceptions import InconsistentVersionWarning
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-MLTask = Literal["classification", "regression"]
+from core.domain.retraining import METRICS, MLTask
 
 MIN_TRAINING_ROWS = 10
 MODEL_FILE = "model.joblib"
@@ -37,12 +37,6 @@ META_FORMAT = 1
 MAX_CATEGORIES = 50
 _NULL_CATEGORY = "<null>"
 
-METRICS: dict[str, tuple[str, ...]] = {
-    "classification": ("accuracy", "precision", "recall", "f1", "auc"),
-    "regression": ("mae", "rmse", "r2"),
-}
-LOWER_IS_BETTER = {"mae", "rmse"}
-DEFAULT_PRIMARY_METRIC = {"classification": "f1", "regression": "rmse"}
 
 
 class TrainingError(ValueError):
@@ -326,71 +320,3 @@ def split_holdout(
     is_holdout = np.zeros(n, dtype=bool)
     is_holdout[held] = True
     return table.filter(pa.array(~is_holdout)), table.filter(pa.array(is_holdout))
-
-
-@dataclass(frozen=True)
-class GateDecision:
-    accepted: bool
-    metric: str
-    champion: dict[str, float | None] | None
-    challenger: dict[str, float | None]
-    margin: float
-    improvement: float | None
-    reason: str
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def _fmt(value: float) -> str:
-    if value != 0 and abs(value) < 0.001:
-        return f"{value:.2g}"
-    text = f"{value:.3f}".rstrip("0")
-    return text + "0" if text.endswith(".") else text
-
-
-def _metric(values: dict | None, metric: str) -> float | None:
-    value = (values or {}).get(metric)
-    if value is None or not math.isfinite(float(value)):
-        return None
-    return float(value)
-
-
-def judge(
-    champion: dict | None, challenger: dict, task: MLTask, *,
-    metric: str | None = None, margin: float = 0.01,
-) -> GateDecision:
-    """Whether the challenger should replace the champion: it must beat it on the primary
-    metric by at least margin (in the metric's units, better being positive)."""
-    if task not in METRICS:
-        raise ValueError(f"task must be 'classification' or 'regression', not {task!r}")
-    metric = metric or DEFAULT_PRIMARY_METRIC[task]
-    if metric not in METRICS[task]:
-        raise ValueError(
-            f"{metric!r} is not a {task} metric; use one of {', '.join(METRICS[task])}"
-        )
-    if margin < 0:
-        raise ValueError(f"margin must be >= 0, not {margin}")
-    champion = dict(champion) if champion else None
-    challenger = dict(challenger)
-
-    def decide(accepted: bool, improvement: float | None, reason: str) -> GateDecision:
-        return GateDecision(accepted, metric, champion, challenger, margin, improvement, reason)
-
-    new = _metric(challenger, metric)
-    if champion is None:
-        return decide(True, None, "no champion to beat")
-    if new is None:
-        return decide(False, None, f"challenger has no {metric}")
-    old = _metric(champion, metric)
-    if old is None:
-        return decide(True, None, f"champion has no {metric}; challenger has {_fmt(new)}")
-    improvement = (old - new) if metric in LOWER_IS_BETTER else (new - old)
-    # A hair of tolerance, so 0.81 vs 0.80 counts as the 0.01 it is despite binary floats.
-    if improvement > 0 and improvement >= margin - 1e-12:
-        return decide(True, improvement,
-                      f"challenger {metric} {_fmt(new)} beats champion {_fmt(old)} "
-                      f"by {_fmt(improvement)} (margin {_fmt(margin)})")
-    return decide(False, improvement,
-                  f"challenger {metric} {_fmt(new)} does not beat champion {_fmt(old)} "
-                  f"by the margin {_fmt(margin)} (improvement {_fmt(improvement)})")

@@ -132,7 +132,7 @@ EXPECTED: dict[str, dict] = {
     },
     "run_retraining": {
         "bindings": [{"type": "queueTrigger", "direction": "IN", "name": "msg",
-                      "queueName": "retrain-requests", "connection": "AzureWebJobsStorage"}],
+                      "queueName": "%RETRAIN_QUEUE%", "connection": "AzureWebJobsStorage"}],
         "params": {"msg": "azure.functions.QueueMessage"},
     },
     "request_retraining": {

@@ -15,7 +15,6 @@ from devtools.synthetic import FEATURES, TARGET, to_csv_bytes, transactions
 
 MODEL = "fraud"
 MONITOR = f"{MODEL}-monitor"
-QUEUE = "retrain-requests"
 
 
 def breach_message(signal=f"{MONITOR}_data_drift"):
@@ -45,15 +44,36 @@ def run_event(run_id="run-1", event_id="ev-1", *, tags=None, pascal=False, cloud
             "eventTime": "2026-11-23T10:00:00Z", "dataVersion": "2", "data": data}
 
 
-def clear_queues(svc):
-    """The queue names are fixed (the trigger's binding), so tests empty them first."""
-    for queue in (svc.retrain_queue, svc.retrain_poison_queue):
-        for _ in range(10):
-            messages = queue.receive(32, visibility_seconds=5)
-            if not messages:
-                break
-            for m in messages:
-                queue.delete(m)
+def rebuild(**overrides):
+    """Install the entry points' services rebuilt with `overrides` (constructor seams: a
+    clock, a flaky retrainer, a storage fault), over the same storage and workspace."""
+    from core.bootstrap import build_services, reset_services
+
+    replacement = build_services(**overrides)
+    reset_services(replacement)
+    return replacement
+
+
+class Flaky:
+    """Wraps an object; while `broken`, the named method raises `error` (once if `once`)."""
+
+    def __init__(self, inner, method, error, *, once=False, when=None):
+        self._inner, self._method, self._error = inner, method, error
+        self.broken, self._once, self._when = True, once, when or (lambda *a, **k: True)
+
+    def __getattr__(self, name):
+        attr = getattr(self._inner, name)
+        if name != self._method:
+            return attr
+
+        def call(*args, **kwargs):
+            if self.broken and self._when(*args, **kwargs):
+                if self._once:
+                    self.broken = False
+                raise self._error
+            return attr(*args, **kwargs)
+
+        return call
 
 
 @pytest.fixture
@@ -62,7 +82,6 @@ def svc(app_env, monkeypatch):
 
     monkeypatch.setenv("EARLY_DRIFT_CHECK", "false")  # alerts come from the tests here
     reset_services()
-    clear_queues(services())
     return services()
 
 
@@ -124,7 +143,8 @@ def test_breach_event_queues_one_request_with_evidence(host, svc, fraud, variant
     # Stored base64-encoded, as host.json's messageEncoding tells the trigger to read it.
     from azure.storage.queue import QueueClient
 
-    raw = QueueClient.from_connection_string(svc.settings.storage_connection, QUEUE)
+    raw = QueueClient.from_connection_string(svc.settings.storage_connection,
+                                             svc.settings.retrain_queue)
     import base64
 
     assert json.loads(base64.b64decode(next(iter(raw.peek_messages())).content)) == body
@@ -189,18 +209,22 @@ def test_the_same_alert_delivered_twice_counts_once(host, svc, fraud):
     assert len(history(svc)) == 1 and len(svc.retraining.alerts(MODEL)) == 1
 
 
-def test_cooldown_suppresses_then_expires(host, svc, fraud, monkeypatch):
-    now = [1_800_000_000.0]
-    monkeypatch.setattr(svc.retraining, "_clock", lambda: now[0])
+def test_cooldown_suppresses_then_expires(host, svc, fraud):
+    from core.services.retraining.worker import release_gate
+    from tests.fakes import FakeClock
+
+    clock = FakeClock()
+    svc = rebuild(clock=clock)
     alert(host, run_event("r1", "e1"))
     [request] = history(svc)
-    svc.retraining._release(MODEL, request["request_id"])  # as if it finished
-    now[0] += 3600
+    release_gate(svc.retraining.records, MODEL, request["request_id"])  # as if it finished
+    clock.advance(3600)
     alert(host, run_event("r2", "e2"))
     suppressed = next(a for a in svc.retraining.alerts(MODEL) if a["alert_key"].startswith(
         "run:r2"))
     assert suppressed["status"] == "suppressed" and suppressed["reason"].startswith("cooldown")
-    now[0] += 24 * 3600
+    assert suppressed["code"] == "cooldown"
+    clock.advance(24 * 3600)
     alert(host, run_event("r3", "e3"))
     assert len(history(svc)) == 2
 
@@ -212,7 +236,6 @@ def test_n_breaches_in_a_row(app_env, monkeypatch, host):
     monkeypatch.setenv("EARLY_DRIFT_CHECK", "false")
     reset_services()
     svc = services()
-    clear_queues(svc)
     path = Path(app_env["LOCAL_WORKSPACE_DIR"]).parent / "m.bin"
     path.write_bytes(b"x")
     monkeypatch.setenv("EVENT_SINK", "none")
@@ -251,7 +274,7 @@ def test_manual_request_uses_the_same_debounce_unless_forced(host, svc, fraud):
 def test_challenger_that_wins_is_registered_and_the_monitor_re_aimed(host, svc, fraud, app_env):
     upload(svc, host, app_env, "labelled.csv", transactions(3000, seed=5, drift="concept"))
     alert(host, run_event())
-    [result] = host.drain(QUEUE)
+    [result] = host.drain(svc.settings.retrain_queue)
     assert result.ok, result.error
     [request] = history(svc)
     assert request["status"] == "registered", request
@@ -281,7 +304,7 @@ def test_challenger_that_does_not_win_is_rejected_with_both_scores(host, svc, fr
     svc.retrainer.config = replace(svc.retrainer.config, margin=0.5)
     upload(svc, host, app_env, "labelled.csv", transactions(1500, seed=6))  # no drift
     alert(host, run_event())
-    [result] = host.drain(QUEUE)
+    [result] = host.drain(svc.settings.retrain_queue)
     assert result.ok, result.error
     [request] = history(svc)
     assert request["status"] == "rejected"
@@ -292,17 +315,12 @@ def test_challenger_that_does_not_win_is_rejected_with_both_scores(host, svc, fr
     assert svc.retraining.gate(MODEL)["open_request"] is None
 
 
-def test_failing_request_goes_to_poison_and_can_be_requeued(host, svc, fraud, app_env,
-                                                            monkeypatch):
+def test_failing_request_goes_to_poison_and_can_be_requeued(host, svc, fraud, app_env):
     upload(svc, host, app_env, "labelled.csv", transactions(3000, seed=5, drift="concept"))
-    original = svc.retrainer.run
-
-    def broken(model, request):
-        raise RuntimeError("training cluster unavailable")
-
-    monkeypatch.setattr(svc.retrainer, "run", broken)
+    retrainer = Flaky(svc.retrainer, "start", RuntimeError("training cluster unavailable"))
+    svc = rebuild(retrainer=retrainer)
     alert(host, run_event())
-    results = host.drain(QUEUE)
+    results = host.drain(svc.settings.retrain_queue)
     assert [r.ok for r in results] == [False] * 5  # host.json maxDequeueCount
     [request] = history(svc)
     assert request["status"] == "failed" and "training cluster unavailable" in request["error"]
@@ -311,14 +329,14 @@ def test_failing_request_goes_to_poison_and_can_be_requeued(host, svc, fraud, ap
     [message] = poison["messages"]
     assert message["body"]["request_id"] == request["request_id"]
 
-    monkeypatch.setattr(svc.retrainer, "run", original)  # the operator fixed the cause
+    retrainer.broken = False  # the operator fixed the cause
     assert svc.retraining.gate(MODEL)["open_request"] is None  # released when it failed
     response = host.http("POST", f"/api/retraining/poison/{message['message_id']}/requeue")
     assert response.status_code == 200, response.get_body()
     # The re-queued request holds the gate again: no second retraining while it runs.
     assert svc.retraining.gate(MODEL)["open_request"] == request["request_id"]
     assert json.loads(host.http("GET", "/api/retraining/poison").get_body())["count"] == 0
-    [result] = host.drain(QUEUE)
+    [result] = host.drain(svc.settings.retrain_queue)
     assert result.ok, result.error
     assert history(svc)[0]["status"] == "registered"
     assert host.http("POST", "/api/retraining/poison/nope/requeue").status_code == 404
@@ -326,7 +344,7 @@ def test_failing_request_goes_to_poison_and_can_be_requeued(host, svc, fraud, ap
 
 def test_unreadable_message_goes_straight_to_poison(host, svc, fraud):
     svc.retrain_queue.send("{not json")
-    [result] = host.drain(QUEUE)
+    [result] = host.drain(svc.settings.retrain_queue)
     assert result.ok  # acknowledged: retrying cannot fix it
     [message] = json.loads(host.http("GET", "/api/retraining/poison").get_body())["messages"]
     assert "unreadable retraining request" in message["body"]["error"]
@@ -335,38 +353,29 @@ def test_unreadable_message_goes_straight_to_poison(host, svc, fraud):
 
 def test_crash_between_training_and_registration_registers_one_version(host, svc, fraud,
                                                                         app_env):
+    from core.adapters.local.retrainer import LocalRetrainer
+
     upload(svc, host, app_env, "labelled.csv", transactions(3000, seed=5, drift="concept"))
-    crashes = [1]
-
-    def crash():
-        if crashes:
-            crashes.pop()
-            raise OSError("instance lost")
-
-    svc.retrainer._crash_before_register = crash
+    # The instance dies after training, as it starts registering (the training data first).
+    workspace = Flaky(svc.workspace, "create_mltable_version", OSError("instance lost"),
+                      once=True)
+    svc = rebuild(retrainer=LocalRetrainer(workspace, svc.retrainer.config))
     alert(host, run_event())
-    results = host.drain(QUEUE)
+    results = host.drain(svc.settings.retrain_queue)
     assert [r.ok for r in results] == [False, True]
     [request] = history(svc)
     assert request["status"] == "registered" and request["attempts"] == 2
     assert [v.version for v in svc.workspace.list_model_versions(MODEL)] == ["1", "2"]
 
 
-def test_crash_after_registration_is_not_registered_twice(host, svc, fraud, app_env,
-                                                          monkeypatch):
+def test_crash_after_registration_is_not_registered_twice(host, svc, fraud, app_env):
     upload(svc, host, app_env, "labelled.csv", transactions(3000, seed=5, drift="concept"))
-    finish = svc.retraining._finish
-    crashes = [1]
-
-    def crash_once(kind, request_id, fields, *, release):
-        if crashes and fields.get("status") == "registered":
-            crashes.pop()
-            raise OSError("instance lost after registering")
-        return finish(kind, request_id, fields, release=release)
-
-    monkeypatch.setattr(svc.retraining, "_finish", crash_once)
+    # The instance dies after registering, as it records the request's result.
+    state = Flaky(svc.state, "put", OSError("instance lost after registering"), once=True,
+                  when=lambda kind, key, doc: doc.get("status") == "registered")
+    svc = rebuild(state=state)
     alert(host, run_event())
-    results = host.drain(QUEUE)
+    results = host.drain(svc.settings.retrain_queue)
     assert [r.ok for r in results] == [False, True]
     [request] = history(svc)
     assert request["status"] == "registered" and request["new_version"] == "2"
@@ -376,8 +385,9 @@ def test_crash_after_registration_is_not_registered_twice(host, svc, fraud, app_
 def test_a_finished_request_delivered_again_is_not_run_again(host, svc, fraud):
     alert(host, run_event())
     [message] = queued(svc)
-    assert host.drain(QUEUE)[0].ok
-    again = host.queue(QUEUE, message.body.encode(), message_id="other-delivery")
+    assert host.drain(svc.settings.retrain_queue)[0].ok
+    again = host.queue(svc.settings.retrain_queue, message.body.encode(),
+                       message_id="other-delivery")
     assert again.ok
     assert len(history(svc)) == 1 and history(svc)[0]["attempts"] == 1
 
@@ -392,7 +402,6 @@ def test_early_drift_on_a_batch_requests_retraining(app_env, monkeypatch, host, 
     monkeypatch.setenv("EARLY_DRIFT_CHECK", "true")
     reset_services()
     svc = services()
-    clear_queues(svc)
     reference = transactions(3000, seed=1)
     ref_path = tmp_path / "reference.csv"
     ref_path.write_bytes(to_csv_bytes(reference))
@@ -421,24 +430,27 @@ def test_data_quality_breach_is_recorded_not_acted_on(host, svc, fraud):
 
 
 class AzureLikeWorkspace:
-    """The local workspace for reads, plus what the Azure backend adds: job submission and
-    status, and registration from a job output (recorded, as there is no Azure here)."""
+    """The local workspace for reads, plus what the Azure backend adds: jobs, and registration
+    from a job output (recorded, as there is no Azure here)."""
 
     def __init__(self, local):
         self._local = local
-        self.jobs: dict[str, dict] = {}
+        self.jobs: dict = {}
+        self.inputs: dict[str, dict] = {}
         self.registered: list[tuple] = []
 
     def __getattr__(self, name):
         return getattr(self._local, name)
 
-    def submit_retraining_job(self, path, *, inputs, tags, experiment_name, display_name=None):
+    def submit_job(self, path, *, inputs, tags, experiment_name, display_name=None):
+        from core.domain.retraining import JobStatus
+
         name = f"job-{len(self.jobs) + 1}"
-        self.jobs[name] = {"name": name, "status": "Running", "tags": dict(tags),
-                           "inputs": dict(inputs), "properties": {}, "outputs": {}}
+        self.jobs[name] = JobStatus(name, "Running", dict(tags))
+        self.inputs[name] = dict(inputs)
         return name
 
-    def get_job_status(self, name):
+    def get_job(self, name):
         return self.jobs[name]
 
     def register_model(self, name, path, tags=None, properties=None, description=""):
@@ -449,27 +461,30 @@ class AzureLikeWorkspace:
 
 
 def test_azure_job_completion_event_finishes_the_request(host, svc, fraud):
+    from dataclasses import replace
+
     from core.adapters.azureml.retrainer import AzureRetrainConfig, AzureRetrainer
 
     workspace = AzureLikeWorkspace(svc.workspace)
-    svc.retraining._runner = AzureRetrainer(workspace, AzureRetrainConfig(job_file="job.yml"))
+    svc = rebuild(retrainer=AzureRetrainer(workspace, workspace,
+                                           AzureRetrainConfig(job_file="job.yml")))
     alert(host, run_event())
-    assert host.drain(QUEUE)[0].ok
+    assert host.drain(svc.settings.retrain_queue)[0].ok
     [request] = history(svc)
     assert request["status"] == "submitted" and request["job"] == "job-1"
+    assert workspace.inputs["job-1"] == {"training_data": f"azureml:{MODEL}-training:1",
+                                         "inference_data": f"azureml:{MODEL}-inference:1",
+                                         "champion_model": f"azureml:{MODEL}:1"}
     job = workspace.jobs["job-1"]
-    assert job["inputs"] == {"training_data": f"azureml:{MODEL}-training:1",
-                             "inference_data": f"azureml:{MODEL}-inference:1",
-                             "champion_model": f"azureml:{MODEL}:1"}
-    assert job["tags"]["autopilot.request_id"] == request["request_id"]
+    assert job.tags["autopilot.request_id"] == request["request_id"]
     assert svc.retraining.gate(MODEL)["open_request"] == request["request_id"]
 
-    job["status"] = "Completed"
-    job["tags"].update({  # what the job sets with mlflow.set_tag
+    job = workspace.jobs["job-1"] = replace(job, status="Completed", tags={
+        **job.tags,  # what the job sets with mlflow.set_tag
         "autopilot.champion_scores": json.dumps({"f1": 0.40}),
         "autopilot.challenger_scores": json.dumps({"f1": 0.62}),
     })
-    completed = run_event(run_id="job-1", event_id="done-1", tags=dict(job["tags"]))
+    completed = run_event(run_id="job-1", event_id="done-1", tags=dict(job.tags))
     completed["eventType"] = "Microsoft.MachineLearningServices.RunCompleted"
     del completed["data"]["runStatus"]
     alert(host, completed)
@@ -485,26 +500,26 @@ def test_azure_job_completion_event_finishes_the_request(host, svc, fraud):
 # ------------------------------------------------------------------ repairs by the timer
 
 
-def test_timer_sends_a_request_whose_sender_died(host, svc, fraud, app_env, monkeypatch):
+def test_timer_sends_a_request_whose_sender_died(host, svc, fraud, app_env):
+    from tests.fakes import FakeClock
+
     upload(svc, host, app_env, "labelled.csv", transactions(3000, seed=5, drift="concept"))
-    send = svc.retrain_queue.send
+    import time
 
-    def lost(body):
-        raise ConnectionError("instance lost before sending")
-
-    monkeypatch.setattr(svc.retrain_queue, "send", lost)
+    clock = FakeClock(time.time())
+    queue = Flaky(svc.retrain_queue, "send", ConnectionError("instance lost before sending"))
+    svc = rebuild(retrain_queue=queue, clock=clock)
     [result] = host.event_grid(run_event(), function="on_azureml_run_event")
     assert not result.ok  # Event Grid would redeliver; suppose it never does
-    monkeypatch.setattr(svc.retrain_queue, "send", send)
+    queue.broken = False
     [request] = history(svc)
     assert request["status"] == "pending" and queued(svc) == []
     assert host.timer("monitor_scheduler").ok
     assert history(svc)[0]["status"] == "pending"  # too recent to be called lost
-    later = svc.retraining._clock() + 300
-    monkeypatch.setattr(svc.retraining, "_clock", lambda: later)
+    clock.advance(300)
     assert host.timer("monitor_scheduler").ok
     assert history(svc)[0]["status"] == "queued" and len(queued(svc)) == 1
-    assert host.drain(QUEUE)[0].ok
+    assert host.drain(svc.settings.retrain_queue)[0].ok
     assert history(svc)[0]["status"] == "registered"
 
 
@@ -521,7 +536,7 @@ def test_timer_re_sends_a_request_whose_worker_died(host, svc, fraud, app_env):
                                      "owner": "dead", "message_id": message.id})
     assert host.timer("monitor_scheduler").ok
     assert history(svc)[0]["status"] == "retrying"
-    assert host.drain(QUEUE)[0].ok
+    assert host.drain(svc.settings.retrain_queue)[0].ok
     assert history(svc)[0]["status"] == "registered"
     assert [v.version for v in svc.workspace.list_model_versions(MODEL)] == ["1", "2"]
 
@@ -558,7 +573,6 @@ def test_unlabelled_batches_are_accepted_with_label_columns_and_not_learnt_from(
     monkeypatch.setenv("LABEL_COLUMNS", "is_fraud")
     reset_services()
     svc = services()
-    clear_queues(svc)
     host.http("POST", f"/api/models/{MODEL}/ingestions/{record.ingestion_id}/replay")
     upload(svc, host, app_env, "labels.csv", transactions(3000, seed=5, drift="concept"))
     versions = svc.workspace.list_data_versions(f"{MODEL}-inference")
@@ -571,7 +585,7 @@ def test_unlabelled_batches_are_accepted_with_label_columns_and_not_learnt_from(
                                                   n_estimators=20)).save(folder)
     svc.workspace.register_model(MODEL, folder)
     alert(host, run_event())
-    assert host.drain(QUEUE)[0].ok
+    assert host.drain(svc.settings.retrain_queue)[0].ok
     [request] = history(svc)
     assert request["recent_batches"] == [f"azureml:{MODEL}-inference:2"]
 

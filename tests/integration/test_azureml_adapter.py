@@ -40,6 +40,7 @@ from core.adapters.azureml.schedule import build_monitor_schedule
 from core.adapters.azureml.workspace import AzureMLWorkspace, UnreadableData
 from core.domain.assets import DataAssetVersion, MLTable
 from core.domain.monitoring import AssetRef, MonitorSpec, MonitorTrigger
+from core.domain.retraining import JobStatus
 from core.ports import NotFound, WorkspaceError
 
 SUB, RG, WS = "00000000-0000-0000-0000-000000000001", "rg-test", "ws-test"
@@ -688,7 +689,6 @@ def _csv_opener(content: bytes):
 
 
 def test_blob_uri_points_at_the_inference_datastore(workspace):
-    assert workspace.backend == "azureml"
     assert workspace.blob_uri(INFERENCE_CONTAINER, "m/2025/batch.csv") == (
         "azureml://datastores/inference/paths/m/2025/batch.csv"
     )
@@ -1186,7 +1186,7 @@ def _data_id(name: str, version: str) -> str:
 
 
 def test_submit_retraining_command_job(workspace, service, outside_git):
-    name = workspace.submit_retraining_job(
+    name = workspace.submit_job(
         str(FIXTURES / "retrain_command_job.yml"),
         inputs=RETRAIN_INPUTS,
         tags={"autopilot.model": "churn:4", "autopilot.reason": "drift"},
@@ -1222,25 +1222,25 @@ def test_submit_retraining_command_job(workspace, service, outside_git):
     assert body["outputs"] == {"model": {"jobOutputType": "mlflow_model"}}
     assert body["properties"] == {}  # no git properties outside a repository
 
-    status = workspace.get_job_status(name)
-    assert status == {
-        "name": name,
-        "status": "NotStarted",
-        "tags": body["tags"],
-        "properties": {},
-        "outputs": {
+    status = workspace.get_job(name)
+    assert status == JobStatus(
+        name=name,
+        status="NotStarted",
+        tags=body["tags"],
+        properties={},
+        outputs={
             "model": f"azureml://datastores/workspaceblobstore/paths/azureml/{name}/model/",
             "default": f"azureml://datastores/workspaceartifactstore/ExperimentRun/dcid.{name}",
         },
-    }
+    )
     get = service.requests[-1]
     assert (get.method, get.path) == ("GET", f"{WS_PATH}/jobs/{name}")
 
     service.jobs[name]["properties"]["status"] = "Completed"
     service.jobs[name]["properties"]["properties"] = {"azureml.runsource": "azureml.scriptrun"}
-    done = workspace.get_job_status(name)
-    assert done["status"] == "Completed"
-    assert done["properties"] == {"azureml.runsource": "azureml.scriptrun"}
+    done = workspace.get_job(name)
+    assert done.status == "Completed"
+    assert done.properties == {"azureml.runsource": "azureml.scriptrun"}
 
 
 def test_submit_keeps_declared_input_types_and_names_each_run(
@@ -1259,7 +1259,7 @@ def test_submit_keeps_declared_input_types_and_names_each_run(
     path.write_text(yaml.safe_dump(definition))
 
     names = [
-        workspace.submit_retraining_job(
+        workspace.submit_job(
             str(path),
             inputs={**RETRAIN_INPUTS, "inference_data": "azureml:churn-inference-raw:7"},
             tags={},
@@ -1281,7 +1281,7 @@ def test_submit_keeps_declared_input_types_and_names_each_run(
 
 def test_submit_refuses_inputs_the_definition_does_not_declare(workspace, service):
     with pytest.raises(ValueError, match="declares no input 'training'"):
-        workspace.submit_retraining_job(
+        workspace.submit_job(
             str(FIXTURES / "retrain_command_job.yml"),
             inputs={"training": "azureml:churn-training:3"},
             tags={},
@@ -1330,7 +1330,7 @@ def test_submit_retraining_pipeline_job(service, storage_transport, outside_git)
         show_progress=False,
     )
     workspace = AzureMLWorkspace(inference_datastore="inference", ml_client=client)
-    name = workspace.submit_retraining_job(
+    name = workspace.submit_job(
         str(FIXTURES / "retrain_pipeline_job.yml"),
         inputs=RETRAIN_INPUTS,
         tags={"autopilot.model": "churn:4"},
@@ -1354,23 +1354,23 @@ def test_submit_retraining_pipeline_job(service, storage_transport, outside_git)
     assert body["jobs"]["train"]["componentId"] == component[0].path
     assert not service.unknown
 
-    status = workspace.get_job_status(name)
-    assert status["status"] == "NotStarted" and status["tags"] == {"autopilot.model": "churn:4"}
-    assert status["outputs"]["model"].endswith(f"/azureml/{name}/model/")
+    status = workspace.get_job(name)
+    assert status.status == "NotStarted" and status.tags == {"autopilot.model": "churn:4"}
+    assert (status.outputs["model"] or "").endswith(f"/azureml/{name}/model/")
 
 
 def test_job_status_errors(workspace, service):
     with pytest.raises(NotFound):
-        workspace.get_job_status("no-such-job")
+        workspace.get_job("no-such-job")
     service.faults.append(("GET", r"/jobs/busy-job$", _error(503, "ServiceUnavailable", "later")))
     with pytest.raises(WorkspaceError):
-        workspace.get_job_status("busy-job")
+        workspace.get_job("busy-job")
 
 
 def test_submit_errors_are_mapped(workspace, service, outside_git):
     service.faults.append(("PUT", r"/jobs/", _error(503, "ServiceUnavailable", "later")))
     with pytest.raises(WorkspaceError):
-        workspace.submit_retraining_job(
+        workspace.submit_job(
             str(FIXTURES / "retrain_command_job.yml"),
             inputs=RETRAIN_INPUTS,
             tags={},
@@ -1380,7 +1380,7 @@ def test_submit_errors_are_mapped(workspace, service, outside_git):
 
     service.faults.append(("PUT", r"/jobs/", _error(400, "UserError", "bad compute")))
     with pytest.raises(HttpResponseError) as info:
-        workspace.submit_retraining_job(
+        workspace.submit_job(
             str(FIXTURES / "retrain_command_job.yml"),
             inputs=RETRAIN_INPUTS,
             tags={},

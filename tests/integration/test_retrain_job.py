@@ -23,7 +23,8 @@ import yaml
 from core.adapters.azureml.retrainer import PROP_CHALLENGER, PROP_CHAMPION
 from core.adapters.local.workspace import LocalWorkspace
 from core.domain.assets import MLTable
-from core.training.model import METRICS, TrainedModel, TrainingSpec, train
+from core.domain.retraining import METRICS
+from core.training.model import TrainedModel, TrainingSpec, train
 from devtools.synthetic import FEATURES, TARGET, to_csv_bytes, transactions
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -141,7 +141,7 @@ class Dispatch:
 
 def test_in_process_routes_each_event_to_its_function():
     dispatch = Dispatch()
-    InProcessEventSink(dispatch).publish([MODEL, RUN, COMPLETED, DRIFT, BLOB])
+    InProcessEventSink(lambda: dispatch).publish([MODEL, RUN, COMPLETED, DRIFT, BLOB])
     assert dispatch.calls == [
         ([MODEL], "on_model_registered"),
         ([RUN], "on_azureml_run_event"),
@@ -153,7 +153,7 @@ def test_in_process_routes_each_event_to_its_function():
 def test_in_process_dispatch_that_raises_does_not_reach_the_producer(caplog):
     dispatch = Dispatch(error=RuntimeError("function crashed"))
     with caplog.at_level(logging.ERROR, logger="core.adapters.local.event_sink"):
-        InProcessEventSink(dispatch).publish([MODEL, RUN])
+        InProcessEventSink(lambda: dispatch).publish([MODEL, RUN])
     assert len(dispatch.calls) == 2  # the second event is still delivered
     assert sum("failed" in r.getMessage() for r in caplog.records) == 2
 
@@ -161,14 +161,14 @@ def test_in_process_dispatch_that_raises_does_not_reach_the_producer(caplog):
 def test_in_process_failed_result_is_logged_not_raised(caplog):
     dispatch = Dispatch(results=[SimpleNamespace(ok=False, error="bad event")])
     with caplog.at_level(logging.ERROR, logger="core.adapters.local.event_sink"):
-        InProcessEventSink(dispatch).publish([RUN])
+        InProcessEventSink(lambda: dispatch).publish([RUN])
     (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert "e-run" in record.getMessage() and "bad event" in record.getMessage()
 
 
 def test_in_process_successful_results_log_no_error(caplog):
     with caplog.at_level(logging.ERROR, logger="core.adapters.local.event_sink"):
-        InProcessEventSink(Dispatch()).publish([MODEL])
+        InProcessEventSink(lambda: Dispatch()).publish([MODEL])
     assert caplog.records == []
 
 

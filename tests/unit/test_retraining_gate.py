@@ -3,224 +3,132 @@ its ports (state store with ETags, queues, workspace, runner)."""
 
 from __future__ import annotations
 
-import copy
-import itertools
 import json
 from types import SimpleNamespace
 
 import pytest
 
+from core.bootstrap import build_services
 from core.domain.alerts import DriftAlert
-from core.ports import Conflict, NotFound, QueuedMessage, Stored
-from core.services.retraining.service import (
-    GATE,
-    RetrainConfig,
-    RetrainingService,
+from core.domain.monitoring import AssetRef, MonitorSpec
+from core.domain.retraining import (
+    RetrainGate,
+    RetrainPolicy,
     gate_decision,
-    requests_kind,
 )
+from core.ports import NotFound
+from core.services.retraining.records import GATE, requests_kind
+from core.settings import load_settings
+from tests.fakes import NOW, FakeClock, FakeQueue, FakeRetrainer, FakeStateStore, FakeWorkspace
 
-NOW = 1_800_000_000.0
 HOUR = 3600.0
 
 
-# --------------------------------------------------------------------------- gate_decision
+def decide(gate: dict, now: float, policy: RetrainPolicy, *, force: bool) -> tuple[str, str]:
+    verdict = gate_decision(RetrainGate.from_doc(gate), now, policy, force=force)
+    return ("request" if verdict.request else "suppress"), verdict.reason
+
+
+# --------------------------------------------------------------------------- the gate
 
 
 def test_a_first_breach_opens_a_request():
-    verdict, reason = gate_decision({}, NOW, RetrainConfig(), force=False)
+    verdict, reason = decide({}, NOW, RetrainPolicy(), force=False)
     assert (verdict, reason) == ("request", "drift breach 1 in a row")
 
 
 def test_an_open_request_suppresses():
     gate = {"open_request": "req-1", "open_since": NOW - 60}
-    verdict, reason = gate_decision(gate, NOW, RetrainConfig(), force=False)
+    verdict, reason = decide(gate, NOW, RetrainPolicy(), force=False)
     assert verdict == "suppress"
     assert "req-1" in reason and "already open" in reason
 
 
 def test_an_open_request_does_not_stop_force():
     gate = {"open_request": "req-1", "open_since": NOW - 60}
-    assert gate_decision(gate, NOW, RetrainConfig(), force=True) == (
+    assert decide(gate, NOW, RetrainPolicy(), force=True) == (
         "request", "forced by the operator")
 
 
 def test_cooldown_suppresses_until_exactly_cooldown_seconds_have_passed():
-    config = RetrainConfig(cooldown_seconds=2 * HOUR)
+    config = RetrainPolicy(cooldown_seconds=2 * HOUR)
     gate = {"open_request": None, "last_request_at": NOW}
 
-    verdict, reason = gate_decision(gate, NOW + 2 * HOUR - 1, config, force=False)
+    verdict, reason = decide(gate, NOW + 2 * HOUR - 1, config, force=False)
     assert verdict == "suppress"
     assert "cooldown" in reason and "RETRAIN_COOLDOWN_HOURS" in reason
 
-    assert gate_decision(gate, NOW + 2 * HOUR, config, force=False)[0] == "request"
-    assert gate_decision(gate, NOW + 3 * HOUR, config, force=False)[0] == "request"
+    assert decide(gate, NOW + 2 * HOUR, config, force=False)[0] == "request"
+    assert decide(gate, NOW + 3 * HOUR, config, force=False)[0] == "request"
 
 
 def test_cooldown_reason_names_when_the_next_is_allowed():
-    config = RetrainConfig(cooldown_seconds=HOUR)
+    config = RetrainPolicy(cooldown_seconds=HOUR)
     gate = {"last_request_at": 1_800_000_000.0}  # 2027-01-15T08:00:00+00:00
-    _, reason = gate_decision(gate, 1_800_000_000.0 + 10, config, force=False)
+    _, reason = decide(gate, 1_800_000_000.0 + 10, config, force=False)
     assert "2027-01-15T08:00:00+00:00" in reason
     assert "2027-01-15T09:00:00+00:00" in reason
 
 
 def test_force_overrides_the_cooldown():
     gate = {"last_request_at": NOW - 1}
-    assert gate_decision(gate, NOW, RetrainConfig(), force=True)[0] == "request"
+    assert decide(gate, NOW, RetrainPolicy(), force=True)[0] == "request"
 
 
 def test_breaches_in_a_row_counts_the_consecutive_breaches():
-    config = RetrainConfig(breaches_in_a_row=3)
-    verdict, reason = gate_decision({}, NOW, config, force=False)
+    config = RetrainPolicy(breaches_in_a_row=3)
+    verdict, reason = decide({}, NOW, config, force=False)
     assert verdict == "suppress"
     assert "breach 1 of 3" in reason and "RETRAIN_BREACHES_IN_A_ROW" in reason
 
-    verdict, reason = gate_decision({"consecutive": 1}, NOW, config, force=False)
+    verdict, reason = decide({"consecutive": 1}, NOW, config, force=False)
     assert verdict == "suppress" and "breach 2 of 3" in reason
 
-    assert gate_decision({"consecutive": 2}, NOW, config, force=False) == (
+    assert decide({"consecutive": 2}, NOW, config, force=False) == (
         "request", "drift breach 3 in a row")
 
 
 def test_force_overrides_breaches_in_a_row_and_everything_at_once():
-    config = RetrainConfig(breaches_in_a_row=5, cooldown_seconds=HOUR)
+    config = RetrainPolicy(breaches_in_a_row=5, cooldown_seconds=HOUR)
     gate = {"open_request": "req-1", "open_since": NOW, "last_request_at": NOW,
             "consecutive": 0}
-    assert gate_decision(gate, NOW, config, force=False)[0] == "suppress"
-    assert gate_decision(gate, NOW, config, force=True) == ("request", "forced by the operator")
+    assert decide(gate, NOW, config, force=False)[0] == "suppress"
+    assert decide(gate, NOW, config, force=True) == ("request", "forced by the operator")
 
 
 def test_open_request_is_checked_before_the_cooldown():
     gate = {"open_request": "req-1", "open_since": NOW, "last_request_at": NOW}
-    _, reason = gate_decision(gate, NOW + 1, RetrainConfig(), force=False)
+    _, reason = decide(gate, NOW + 1, RetrainPolicy(), force=False)
     assert "already open" in reason and "cooldown" not in reason
 
 
-# --------------------------------------------------------------------------- fakes
-
-
-class MemoryState:
-    """StateStore over a dict, with ETags that change on every write."""
-
-    def __init__(self):
-        self.docs: dict[tuple[str, str], tuple[dict, str]] = {}
-        self._etags = itertools.count(1)
-
-    def _store(self, kind, key, doc) -> Stored:
-        etag = f'W/"{next(self._etags)}"'
-        self.docs[(kind, key)] = (copy.deepcopy(doc), etag)
-        return Stored(key, copy.deepcopy(doc), etag)
-
-    def get(self, kind, key):
-        if (kind, key) not in self.docs:
-            return None
-        doc, etag = self.docs[(kind, key)]
-        return Stored(key, copy.deepcopy(doc), etag)
-
-    def create(self, kind, key, doc):
-        if (kind, key) in self.docs:
-            raise Conflict(f"{kind}/{key} exists")
-        return self._store(kind, key, doc)
-
-    def replace(self, kind, key, doc, etag):
-        current = self.docs.get((kind, key))
-        if current is None or current[1] != etag:
-            raise Conflict(f"{kind}/{key} changed")
-        return self._store(kind, key, doc)
-
-    def put(self, kind, key, doc):
-        return self._store(kind, key, doc)
-
-    def list(self, kind):
-        return [self.get(k, key) for (k, key) in sorted(self.docs) if k == kind]
-
-
-class MemoryQueue:
-    def __init__(self, name):
-        self.name = name
-        self.messages: list[QueuedMessage] = []
-        self.invisible: set[str] = set()
-        self._ids = itertools.count(1)
-
-    def send(self, body):
-        message = QueuedMessage(id=f"{self.name}-{next(self._ids)}", body=body, dequeue_count=0,
-                                inserted_at="2027-01-15T08:00:00+00:00")
-        self.messages.append(message)
-        return message.id
-
-    def peek(self, limit=32):
-        return [m for m in self.messages if m.id not in self.invisible][:limit]
-
-    def approximate_count(self):
-        return len(self.messages)
-
-    def receive(self, limit=32, visibility_seconds=30):
-        got = self.peek(limit)
-        self.invisible.update(m.id for m in got)
-        return got
-
-    def delete(self, message):
-        self.messages = [m for m in self.messages if m.id != message.id]
-        self.invisible.discard(message.id)
-
-    def release(self, message):
-        self.invisible.discard(message.id)
-
-    def bodies(self):
-        return [json.loads(m.body) for m in self.messages]
-
-
-class FakeWorkspace:
-    def __init__(self, models=(), monitors=None, broken_monitors=()):
-        self.models = set(models)
-        self.monitors = monitors or {}
-        self.broken = set(broken_monitors)
-
-    def get_monitor(self, name):
-        if name in self.broken:
-            raise ValueError(f"schedule {name} is not a monitor")
-        return self.monitors.get(name)
-
-    def latest_model(self, name):
-        return SimpleNamespace(name=name, version="3") if name in self.models else None
-
-
-class FakeRunner:
-    def __init__(self, result=None, error=None):
-        self.result = result or {"status": "registered", "new_version": "4"}
-        self.error = error
-        self.calls = []
-
-    def run(self, model, request):
-        self.calls.append((model, request))
-        if self.error:
-            raise self.error
-        return dict(self.result)
-
-
-class Clock:
-    def __init__(self, now=NOW):
-        self.now = now
-
-    def __call__(self):
-        return self.now
+# --------------------------------------------------------------------------- the use cases
 
 
 @pytest.fixture
 def world():
-    state, queue, poison = MemoryState(), MemoryQueue("retrain"), MemoryQueue("retrain-poison")
-    ws = FakeWorkspace(models={"churn"},
-                       monitors={"nightly": SimpleNamespace(model_name="fraud")})
-    runner = FakeRunner()
-    clock = Clock()
+    """The retraining use cases as the composition root wires them, over the shared fakes."""
+    state, queue, poison = FakeStateStore(), FakeQueue("retrain"), FakeQueue("retrain-poison")
+    ws = FakeWorkspace()
+    ws.add_model("churn")
+    ws.add_model("fraud")
+    ws.monitors["nightly"] = MonitorSpec(
+        "nightly", "fraud", "1", AssetRef("fraud-training", "1"), AssetRef("fraud-inference", "1"))
+    retrainer = FakeRetrainer()
+    clock = FakeClock()
+    settings = load_settings({"AzureWebJobsStorage": "UseDevelopmentStorage=true"})
 
-    def service(config=None, **kwargs):
-        config = config or RetrainConfig(max_attempts=3)
-        return RetrainingService(ws, state, queue, poison, runner, config, clock=clock,
-                                 owner="test", **kwargs)
+    def service(policy=None, *, monitor_name_template="{model}-monitor"):
+        from dataclasses import replace as with_
 
-    return SimpleNamespace(state=state, queue=queue, poison=poison, ws=ws, runner=runner,
+        return build_services(
+            with_(settings, monitor_name_template=monitor_name_template),
+            workspace=ws, state=state, retrain_queue=queue, retrain_poison_queue=poison,
+            retrainer=retrainer, clock=clock,
+            retrain_policy=policy or RetrainPolicy(max_attempts=3),
+        ).retraining
+
+    return SimpleNamespace(state=state, queue=queue, poison=poison, ws=ws, runner=retrainer,
                            clock=clock, service=service)
 
 
@@ -247,41 +155,45 @@ def open_request(world, model="churn"):
 # --------------------------------------------------------------------------- model_of
 
 
+def model_of(world, alert):
+    return world.service().alerts_service.model_of(alert)
+
+
 def test_model_of_an_alert_naming_its_model(world):
     world.ws.models.clear()  # not even looked up
-    assert world.service().model_of(alert(model="churn", monitor="nightly")) == "churn"
+    assert model_of(world, alert(model="churn", monitor="nightly")) == "churn"
 
 
 def test_model_of_a_monitor_found_in_the_workspace(world):
-    assert world.service().model_of(alert(monitor="nightly")) == "fraud"
+    assert model_of(world, alert(monitor="nightly")) == "fraud"
 
 
 def test_model_of_by_the_monitor_naming_convention(world):
-    assert world.service().model_of(alert(monitor="churn-monitor")) == "churn"
+    assert model_of(world, alert(monitor="churn-monitor")) == "churn"
 
 
 def test_model_of_with_another_naming_template(world):
-    svc = world.service(monitor_name_template="mon-{model}")
+    svc = world.service(monitor_name_template="mon-{model}").alerts_service
     assert svc.model_of(alert(monitor="mon-churn")) == "churn"
     assert svc.model_of(alert(monitor="churn-monitor")) is None
 
 
 def test_model_of_a_convention_name_whose_model_does_not_exist(world):
-    assert world.service().model_of(alert(monitor="ghost-monitor")) is None
+    assert model_of(world, alert(monitor="ghost-monitor")) is None
 
 
 def test_model_of_a_v1_data_drift_named_after_the_model(world):
-    assert world.service().model_of(alert(monitor="churn", source="dataset_drift")) == "churn"
+    assert model_of(world, alert(monitor="churn", source="dataset_drift")) == "churn"
 
 
 def test_model_of_a_broken_monitor_falls_back_to_the_name(world):
-    world.ws.broken.add("churn-monitor")
-    assert world.service().model_of(alert(monitor="churn-monitor")) == "churn"
+    world.ws.broken_monitors.add("churn-monitor")
+    assert model_of(world, alert(monitor="churn-monitor")) == "churn"
 
 
 @pytest.mark.parametrize("monitor", [None, "", "unknown", "-monitor"])
 def test_model_of_unknown(world, monitor):
-    assert world.service().model_of(alert(monitor=monitor)) is None
+    assert model_of(world, alert(monitor=monitor)) is None
 
 
 # --------------------------------------------------------------------------- alerts to requests
@@ -309,7 +221,7 @@ def test_a_second_alert_while_a_request_is_open_is_suppressed(world):
 
 
 def test_the_cooldown_runs_from_the_last_request(world):
-    svc = world.service(RetrainConfig(cooldown_seconds=2 * HOUR, max_attempts=3))
+    svc = world.service(RetrainPolicy(cooldown_seconds=2 * HOUR, max_attempts=3))
     request_id, message = requested(world, svc)
     svc.handle_message(message.body, message_id=message.id, dequeue_count=1)  # gate released
 
@@ -323,7 +235,7 @@ def test_the_cooldown_runs_from_the_last_request(world):
 
 
 def test_breaches_in_a_row_through_the_service_and_a_clean_check_resets_them(world):
-    svc = world.service(RetrainConfig(breaches_in_a_row=2, max_attempts=3))
+    svc = world.service(RetrainPolicy(breaches_in_a_row=2, max_attempts=3))
     first = svc.on_alert(alert(key="run:r1:s", monitor="churn-monitor"))
     svc.on_clean_check("churn")
     second = svc.on_alert(alert(key="run:r2:s", monitor="churn-monitor"))
@@ -358,7 +270,7 @@ def test_an_unreadable_message_goes_to_the_poison_queue(world, body):
     assert poisoned["message_id"] == "m-1"
     assert poisoned["body"] == body
     assert "unreadable" in poisoned["error"]
-    assert world.runner.calls == []
+    assert world.runner.started == []
 
 
 def test_a_request_runs_once_and_releases_the_gate(world):
@@ -367,8 +279,9 @@ def test_a_request_runs_once_and_releases_the_gate(world):
 
     result = svc.handle_message(message.body, message_id=message.id, dequeue_count=1)
 
-    assert result == {"outcome": "registered", "request_id": request_id, "new_version": "4"}
-    assert [(m, r["request_id"]) for m, r in world.runner.calls] == [("churn", request_id)]
+    assert result["outcome"] == "registered"
+    assert result["request_id"] == request_id and result["new_version"] == "4"
+    assert [(r.model, r.request_id) for r in world.runner.started] == [("churn", request_id)]
     stored = world.state.get(requests_kind("churn"), request_id).doc
     assert stored["status"] == "registered" and stored["new_version"] == "4"
     assert stored["attempts"] == 1
@@ -383,12 +296,12 @@ def test_a_message_for_a_registered_request_is_a_duplicate(world):
     again = svc.handle_message(message.body, message_id="another-delivery", dequeue_count=1)
 
     assert again == {"outcome": "duplicate", "request_id": request_id, "status": "registered"}
-    assert len(world.runner.calls) == 1
+    assert len(world.runner.started) == 1
 
 
 def test_a_runner_failure_on_the_last_attempt_fails_the_request_and_releases_the_gate(world):
     world.runner.error = RuntimeError("training crashed")
-    svc = world.service(RetrainConfig(max_attempts=3))
+    svc = world.service(RetrainPolicy(max_attempts=3))
     request_id, message = requested(world, svc)
 
     with pytest.raises(RuntimeError, match="training crashed"):
@@ -402,7 +315,7 @@ def test_a_runner_failure_on_the_last_attempt_fails_the_request_and_releases_the
 
 def test_a_runner_failure_on_an_earlier_attempt_retries_and_keeps_the_gate(world):
     world.runner.error = RuntimeError("flaky")
-    svc = world.service(RetrainConfig(max_attempts=3))
+    svc = world.service(RetrainPolicy(max_attempts=3))
     request_id, message = requested(world, svc)
 
     with pytest.raises(RuntimeError):
@@ -423,7 +336,7 @@ def test_a_runner_failure_on_an_earlier_attempt_retries_and_keeps_the_gate(world
 
 def test_requeue_poison_moves_the_message_back_and_reopens_the_request(world):
     world.runner.error = RuntimeError("bad data")
-    svc = world.service(RetrainConfig(max_attempts=1))
+    svc = world.service(RetrainPolicy(max_attempts=1))
     request_id, message = requested(world, svc)
     with pytest.raises(RuntimeError):
         svc.handle_message(message.body, message_id=message.id, dequeue_count=1)

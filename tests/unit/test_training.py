@@ -9,14 +9,12 @@ import pytest
 import sklearn
 from sklearn.metrics import f1_score, precision_score
 
+from core.domain.retraining import DEFAULT_PRIMARY_METRIC, GateDecision, judge
 from core.training.model import (
-    DEFAULT_PRIMARY_METRIC,
-    GateDecision,
     TrainedModel,
     TrainingError,
     TrainingSpec,
     evaluate,
-    judge,
     split_holdout,
     train,
 )

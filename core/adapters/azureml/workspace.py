@@ -12,20 +12,29 @@ Everything else (validation, 400, 401/403) propagates as the SDK raised it.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from core.adapters.azureml.schedule import build_monitor_schedule, monitor_spec_from_schedule
 from core.adapters.monitor_toggle import ToggleByRewrite
-from core.domain.assets import DataAssetVersion, MLTable, ModelVersion
+from core.adapters.table_reader import UnreadableData, read_mltable, read_path, safe_relative
+from core.domain.assets import (
+    DataAssetVersion,
+    MLTable,
+    ModelVersion,
+    latest_version,
+    sorted_versions,
+)
 from core.domain.monitoring import MonitorSpec
+from core.domain.retraining import JobStatus
 from core.ports import NotFound, StreamOpener, WorkspaceError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -34,12 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 _RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
-_TABULAR_SUFFIXES = {".csv", ".tsv", ".txt", ".parquet", ".jsonl", ".json"}
 _INPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-class UnreadableData(ValueError):
-    """A data asset whose rows this service cannot read (unsupported path scheme or format)."""
 
 
 @contextlib.contextmanager
@@ -105,11 +109,6 @@ def _created_at(entity: Any) -> str | None:
     return created.isoformat() if hasattr(created, "isoformat") else str(created)
 
 
-def _version_key(item: Any) -> tuple:
-    version = str(item.version)
-    return (item.created_at or "", int(version) if version.isdigit() else 0, version)
-
-
 def _to_data_version(data: Any) -> DataAssetVersion:
     return DataAssetVersion(
         name=data.name,
@@ -135,17 +134,8 @@ def _to_model_version(model: Any) -> ModelVersion:
     )
 
 
-def _safe_relative(name: str) -> PurePosixPath:
-    rel = PurePosixPath(name.removeprefix("./"))
-    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
-        raise ValueError(f"file name must be a relative path inside the asset folder: {name!r}")
-    return rel
-
-
 class AzureMLWorkspace(ToggleByRewrite):
     """`DataAssets` (plus models and monitor schedules) over one Azure ML workspace."""
-
-    backend = "azureml"
 
     def __init__(
         self,
@@ -211,7 +201,7 @@ class AzureMLWorkspace(ToggleByRewrite):
             folder.mkdir()
             (folder / "MLTable").write_text(mltable.to_yaml(), encoding="utf-8")
             for file_name, opener in files.items():
-                target = folder / _safe_relative(file_name)
+                target = folder / safe_relative(file_name)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with opener() as source, open(target, "wb") as sink:
                     shutil.copyfileobj(source, sink, 1 << 20)
@@ -243,7 +233,7 @@ class AzureMLWorkspace(ToggleByRewrite):
                 items = [_to_data_version(d) for d in self._ml.data.list(name=name)]
         except NotFound:
             return []
-        return sorted(items, key=_version_key)
+        return sorted_versions(items)
 
     def latest_data(self, name: str) -> DataAssetVersion | None:
         try:
@@ -254,36 +244,29 @@ class AzureMLWorkspace(ToggleByRewrite):
 
     def read_table(self, asset: DataAssetVersion, columns: list[str] | None = None) -> pa.Table:
         """Downloads the asset's files with the SDK (the datastore's storage client) and reads
-        them with pyarrow. MLTable paths may be relative to the MLTable file or `azureml://`
-        datastore URIs; anything else (https, wasbs, abfss, globs) raises `UnreadableData`."""
+        them with the shared reader. MLTable paths may be relative to the MLTable file or
+        `azureml://` datastore URIs; anything else (https, wasbs, abfss, globs) raises
+        `UnreadableData`."""
         with tempfile.TemporaryDirectory(prefix="asset-") as tmp:
             root = Path(tmp)
-            if asset.type == "mltable":
-                folder = self._download(asset.path, root / "asset", what=asset.asset_id)
-                mltable_file = folder / "MLTable"
-                if not mltable_file.is_file():
-                    raise UnreadableData(f"{asset.asset_id}: no MLTable file at {asset.path}")
-                import yaml
+            count = itertools.count()
 
-                table = MLTable.from_dict(yaml.safe_load(mltable_file.read_text("utf-8")) or {})
-                if not table.paths:
-                    raise UnreadableData(f"{asset.asset_id}: MLTable lists no file paths")
-                local: list[Path] = []
-                for i, p in enumerate(table.paths):
-                    if p.startswith("azureml://"):
-                        local.append(self._download(p, root / f"path{i}", what=asset.asset_id))
-                    elif "://" in p or p.startswith(("/", "\\")) or "*" in p:
-                        raise UnreadableData(
-                            f"{asset.asset_id}: cannot read MLTable path {p!r}: only paths "
-                            "relative to the MLTable file and azureml:// datastore URIs are read"
-                        )
-                    else:
-                        local.append(folder / _safe_relative(p))
-                return self._read_files(local, table, columns, asset.asset_id)
-            if not asset.path.startswith("azureml://"):
-                raise UnreadableData(f"{asset.asset_id}: cannot download {asset.path!r}")
-            target = self._download(asset.path, root / "asset", what=asset.asset_id)
-            return self._read_files([target], None, columns, asset.asset_id)
+            def resolve(uri: str) -> Path:
+                if not uri.startswith("azureml://"):
+                    raise UnreadableData(
+                        f"{asset.asset_id}: cannot read MLTable path {uri!r}: only paths "
+                        "relative to the MLTable file and azureml:// datastore URIs are read")
+                return self._download(uri, root / f"path{next(count)}", what=asset.asset_id)
+
+            try:
+                if asset.type == "mltable":
+                    folder = self._download(asset.path, root / "asset", what=asset.asset_id)
+                    return read_mltable(folder, columns=columns, resolve=resolve)
+                return read_path(resolve(asset.path), columns=columns)
+            except UnreadableData as exc:
+                if asset.asset_id in str(exc):
+                    raise
+                raise UnreadableData(f"{asset.asset_id}: {exc}") from None
 
     def _download(self, uri: str, destination: Path, *, what: str) -> Path:
         """Download an azureml:// datastore path (file or folder prefix); returns the local file
@@ -300,59 +283,6 @@ class AzureMLWorkspace(ToggleByRewrite):
         if not uri.endswith("/") and len(found) == 1 and found[0].name == name:
             return found[0]
         return destination
-
-    def _read_files(
-        self, paths: list[Path], table: MLTable | None, columns: list[str] | None, what: str
-    ) -> pa.Table:
-        import pyarrow.csv as pacsv
-        import pyarrow.json as pajson
-        import pyarrow.parquet as pq
-
-        files: list[Path] = []
-        for p in paths:
-            if p.is_dir():
-                files.extend(
-                    sorted(
-                        f
-                        for f in p.rglob("*")
-                        if f.is_file() and f.suffix.lower() in _TABULAR_SUFFIXES
-                    )
-                )
-            elif p.is_file():
-                files.append(p)
-            else:
-                raise UnreadableData(f"{what}: file {p.name!r} listed but not stored")
-        if not files:
-            raise UnreadableData(f"{what}: no readable files")
-        tables = []
-        for f in files:
-            suffix = f.suffix.lower()
-            if table is not None:  # an MLTable says how to read every file it lists
-                fmt = table.data_format
-                delimiter = table.delimiter
-            else:
-                fmt = {".jsonl": "json_lines", ".json": "json_lines", ".parquet": "parquet"}.get(
-                    suffix, "delimited"
-                )
-                delimiter = "\t" if suffix == ".tsv" else ","
-            if fmt == "json_lines":
-                t = pajson.read_json(f)
-            elif fmt == "parquet":
-                t = pq.read_table(f)
-            elif fmt == "delimited" and (table is not None or suffix in (".csv", ".tsv", ".txt")):
-                t = pacsv.read_csv(f, parse_options=pacsv.ParseOptions(delimiter=delimiter))
-            else:
-                raise UnreadableData(f"{what}: unsupported file type {f.name!r}")
-            tables.append(t)
-        result = (
-            pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
-        )
-        if columns is not None:
-            missing = [c for c in columns if c not in result.column_names]
-            if missing:
-                raise UnreadableData(f"{what}: missing columns {missing}")
-            result = result.select(columns)
-        return result
 
     # -- models ----------------------------------------------------------------------------
 
@@ -384,11 +314,10 @@ class AzureMLWorkspace(ToggleByRewrite):
             return _to_model_version(self._ml.models.get(name=name, version=str(version)))
 
     def latest_model(self, name: str) -> ModelVersion | None:
-        try:
-            with map_sdk_errors(f"model {name}@latest"):
-                return _to_model_version(self._ml.models.get(name=name, label="latest"))
-        except NotFound:
-            return None
+        """The last version in the one version order (not Azure's "latest" label, which is
+        the most recently created): the monitor's target and the retraining champion must
+        be the same version on every backend."""
+        return latest_version(self.list_model_versions(name))
 
     def list_model_versions(self, name: str) -> list[ModelVersion]:
         try:
@@ -396,7 +325,7 @@ class AzureMLWorkspace(ToggleByRewrite):
                 items = [_to_model_version(m) for m in self._ml.models.list(name=name)]
         except NotFound:
             return []
-        return sorted(items, key=_version_key)
+        return sorted_versions(items)
 
     def list_models(self) -> list[str]:
         """The names of every registered model (archived ones excluded, as the SDK lists them
@@ -455,7 +384,7 @@ class AzureMLWorkspace(ToggleByRewrite):
 
     # -- retraining jobs -------------------------------------------------------------------
 
-    def submit_retraining_job(
+    def submit_job(
         self,
         definition_path: str,
         *,
@@ -517,9 +446,9 @@ class AzureMLWorkspace(ToggleByRewrite):
             raise ValueError(f"{definition_path}: `inputs` must be a mapping")
         return declared
 
-    def get_job_status(self, name: str) -> dict:
-        """{"name", "status", "tags", "properties", "outputs": {name: path or None}} of a job.
-        Raises NotFound for a job that does not exist."""
+    def get_job(self, name: str) -> JobStatus:
+        """The job's status, tags, properties and outputs (name -> path or None). Raises
+        NotFound for a job that does not exist."""
         with map_sdk_errors(f"job {name}"):
             job = self._ml.jobs.get(name)
         outputs = {}
@@ -527,10 +456,10 @@ class AzureMLWorkspace(ToggleByRewrite):
             path = getattr(output, "path", None)  # Output, or a pipeline's PipelineOutput
             outputs[str(output_name)] = str(path) if path is not None else None
         status = getattr(job, "status", None)
-        return {
-            "name": job.name,
-            "status": str(getattr(status, "value", status)) if status is not None else None,
-            "tags": dict(job.tags or {}),
-            "properties": {str(k): str(v) for k, v in (job.properties or {}).items()},
-            "outputs": outputs,
-        }
+        return JobStatus(
+            name=str(job.name),
+            status=str(getattr(status, "value", status)) if status is not None else None,
+            tags={str(k): str(v) for k, v in (job.tags or {}).items()},
+            properties={str(k): str(v) for k, v in (job.properties or {}).items()},
+            outputs=outputs,
+        )

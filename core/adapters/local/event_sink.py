@@ -52,22 +52,32 @@ class NullEventSink:
                      event.get("subject"))
 
 
+Dispatch = Callable[[list[dict], str], list]
+
+
 class InProcessEventSink:
     """Delivers to `dispatch(events, function_name)`, which invokes the registered function
-    the way the host would. A failing delivery is logged, never raised into the producer (a
+    the way the host would. `dispatcher` is asked at each publish (the app hands its dispatcher
+    over when it loads). A failing delivery is logged, never raised into the producer (a
     registered model stays registered); the reconcile timer repairs what it missed."""
 
-    def __init__(self, dispatch: Callable[[list[dict], str], list]):
-        self._dispatch = dispatch
+    def __init__(self, dispatcher: Callable[[], Dispatch | None]):
+        self._dispatcher = dispatcher
 
     def publish(self, events: list[dict]) -> None:
+        dispatch = self._dispatcher()
         for event in events:
             function = route_of(event)
             if function is None:
                 log.warning("no subscription for event type %s", event.get("eventType"))
                 continue
+            if dispatch is None:
+                log.error("event %s not delivered: no in-process dispatcher (the function app "
+                          "is not loaded in this process; EVENT_SINK=inprocess needs it)",
+                          event.get("id"))
+                continue
             try:
-                for result in self._dispatch([event], function):
+                for result in dispatch([event], function):
                     if not getattr(result, "ok", True):
                         log.error("delivery of %s to %s failed: %s", event.get("id"), function,
                                   getattr(result, "error", "?"))

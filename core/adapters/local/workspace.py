@@ -41,7 +41,8 @@ from core.adapters.local.schedule_yaml import (
     monitor_spec_to_yaml,
 )
 from core.adapters.monitor_toggle import ToggleByRewrite
-from core.domain.assets import DataAssetVersion, MLTable, ModelVersion
+from core.adapters.table_reader import read_mltable, read_path
+from core.domain.assets import DataAssetVersion, MLTable, ModelVersion, sorted_versions
 from core.domain.events import MODEL_REGISTERED, event_grid_event
 from core.domain.monitoring import MonitorSpec
 from core.ports import Conflict, EventSink, NotFound, StreamOpener
@@ -148,7 +149,7 @@ class LocalWorkspace(ToggleByRewrite):
             return []
         specs = [p for p in asset_dir.glob("*.yml") if not p.name.startswith(".")]
         versions = [self._load(p) for p in specs]
-        return sorted(versions, key=_version_order)
+        return sorted_versions(versions)
 
     def latest_data(self, name: str) -> DataAssetVersion | None:
         versions = self.list_data_versions(name)
@@ -171,17 +172,11 @@ class LocalWorkspace(ToggleByRewrite):
 
     def read_table(self, asset: DataAssetVersion, columns: list[str] | None = None) -> pa.Table:
         folder = Path(asset.path)
+        if not folder.exists():
+            raise NotFound(f"data of {asset.asset_id} is not stored at {folder}")
         if asset.type != "mltable":
-            return _read_file(folder, columns)
-        doc = yaml.safe_load((folder / "MLTable").read_text())
-        mltable = MLTable.from_dict(doc)
-        tables = []
-        for rel in mltable.paths:
-            path = (folder / rel).resolve()
-            tables.append(_read_file(path, columns, mltable.data_format, mltable.delimiter))
-        if not tables:
-            raise NotFound(f"data asset {asset.name}:{asset.version} lists no files")
-        return pa.concat_tables(tables, promote_options="permissive")
+            return read_path(folder, columns=columns)
+        return read_mltable(folder, columns=columns)
 
     # ------------------------------------------------------------------ artifacts
 
@@ -317,12 +312,12 @@ class LocalWorkspace(ToggleByRewrite):
         return self._load_model(spec)
 
     def list_model_versions(self, name: str) -> list[ModelVersion]:
-        """Oldest first: integer versions in numeric order, then any others by creation."""
+        """Oldest first, in the one version order (`core.domain.assets.version_key`)."""
         model_dir = self._model_dir(name)
         if not model_dir.exists():
             return []
         specs = [p for p in model_dir.glob("*.yml") if not p.name.startswith(".")]
-        return sorted((self._load_model(p) for p in specs), key=_model_version_order)
+        return sorted_versions(self._load_model(p) for p in specs)
 
     def latest_model(self, name: str) -> ModelVersion | None:
         versions = self.list_model_versions(name)
@@ -401,36 +396,3 @@ def _copy_model_files(source: Path, folder: Path) -> None:
         shutil.copytree(source, folder, dirs_exist_ok=True)
     else:
         shutil.copy2(source, folder / source.name)
-
-
-def _model_version_order(model: ModelVersion):
-    if model.version.isdigit():
-        return (0, int(model.version), "", "")
-    return (1, 0, model.created_at or "", model.version)
-
-
-def _version_order(asset: DataAssetVersion):
-    numeric = asset.version.isdigit()
-    return (asset.created_at or "", int(asset.version) if numeric else 0, asset.version)
-
-
-def _read_file(
-    path: Path, columns: list[str] | None, data_format: str | None = None, delimiter: str = ","
-) -> pa.Table:
-    import pyarrow.csv as pacsv
-    import pyarrow.json as pajson
-    import pyarrow.parquet as pq
-
-    if not path.exists():
-        raise NotFound(f"data file {path} does not exist")
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        return pq.read_table(path, columns=columns)
-    if data_format == "json_lines" or suffix in (".jsonl", ".json"):
-        table = pajson.read_json(path)
-        return table.select(columns) if columns else table
-    return pacsv.read_csv(
-        path,
-        parse_options=pacsv.ParseOptions(delimiter=delimiter),
-        convert_options=pacsv.ConvertOptions(include_columns=columns or []),
-    )

@@ -1,0 +1,32 @@
+"""Use case: a batch became a data asset version. Re-aim the model's monitor at it (monitors pin
+data versions), then act on the early drift check's verdict (`early_check_alert`)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from core.domain.alerts import early_check_alert
+from core.domain.ingestion import IngestionRecord
+from core.ports import NotFound
+from core.services.monitors import MonitorService
+from core.services.retraining import Retraining
+
+log = logging.getLogger(__name__)
+
+
+class OnBatchRegistered:
+    def __init__(self, monitors: MonitorService, retraining: Retraining):
+        self._monitors = monitors
+        self._retraining = retraining
+
+    def __call__(self, record: IngestionRecord) -> None:
+        # Data before the model: the monitor is created when the model is registered.
+        with contextlib.suppress(NotFound):
+            self._monitors.ensure(record.model, reason=f"new inference data "
+                                  f"{record.asset_name}:{record.asset_version}")
+        verdict = early_check_alert(record.model, record.ingestion_id, record.drift)
+        outcome = self._retraining.on_early_check(verdict)
+        if outcome is not None:
+            log.info("early drift alert for %s: %s (%s)", record.model, outcome.decision,
+                     outcome.reason)
