@@ -16,11 +16,10 @@ import time
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from core.ports import (
     Artifacts,
-    BlobStore,
     EventSink,
     IngestionLedger,
     MessageQueue,
@@ -30,6 +29,11 @@ from core.ports import (
     Workspace,
 )
 from core.settings import Settings, load_settings
+
+if TYPE_CHECKING:  # adapters load on first use (azure.ai.ml alone costs ~1.5 s)
+    from core.adapters.azureml.workspace import AzureMLWorkspace
+    from core.adapters.local.workspace import LocalWorkspace
+    from core.adapters.storage import AzureBlobStore
 
 # host.json's queues.maxDequeueCount: after this many failed deliveries, a message is poison.
 MAX_DEQUEUE_COUNT = 5
@@ -68,19 +72,11 @@ class Services:
     # ------------------------------------------------------------------ storage
 
     @cached_property
-    def blob_store(self) -> BlobStore:
+    def blob_store(self) -> AzureBlobStore:
+        """The inference files' account (a `BlobStore`; tools and tests also upload with it)."""
         from core.adapters.storage import AzureBlobStore, blob_service
 
         return AzureBlobStore(blob_service(self.settings.inference_connection))
-
-    @cached_property
-    def host_blob_store(self) -> BlobStore:
-        """Blob storage of the Function app itself (artifacts on the Azure backend)."""
-        from core.adapters.storage import AzureBlobStore, blob_service
-
-        if self.settings.storage_connection == self.settings.inference_connection:
-            return self.blob_store
-        return AzureBlobStore(blob_service(self.settings.storage_connection))
 
     @cached_property
     def ledger(self) -> IngestionLedger:
@@ -131,13 +127,13 @@ class Services:
         return WebhookEventSink(sink)
 
     @cached_property
-    def local_workspace(self):
+    def local_workspace(self) -> LocalWorkspace:
         from core.adapters.local.workspace import LocalWorkspace
 
         return LocalWorkspace(self.settings.local_workspace_dir, events=self.events)
 
     @cached_property
-    def azureml_workspace(self):
+    def azureml_workspace(self) -> AzureMLWorkspace:
         from core.adapters.azureml.workspace import AzureMLWorkspace
 
         s = self.settings
@@ -156,9 +152,10 @@ class Services:
     def artifacts(self) -> Artifacts:
         if self.settings.backend == "local":
             return self.local_workspace
-        from core.adapters.storage import BlobArtifacts
+        from core.adapters.storage import BlobArtifacts, blob_service
 
-        return BlobArtifacts(self.host_blob_store, self.settings.artifacts_container)
+        return BlobArtifacts(blob_service(self.settings.storage_connection),
+                             self.settings.artifacts_container)
 
     @cached_property
     def monitor_runner(self) -> MonitorRunner:
@@ -240,7 +237,7 @@ class Services:
     @cached_property
     def monitor_config(self):
         from core.domain.monitor_decision import MonitorConfig
-        from core.domain.monitoring import MonitorTrigger
+        from core.domain.monitoring import MLTask, MonitorTrigger
 
         s = self.settings
         return MonitorConfig(
@@ -249,7 +246,7 @@ class Services:
             inference_asset_template=s.inference_asset_template,
             outputs_asset_template=s.outputs_asset_template,
             watch_all_models=s.watch_all_models,
-            ml_task=s.monitor_ml_task,
+            ml_task=cast(MLTask, s.monitor_ml_task),
             trigger=MonitorTrigger.parse(s.monitor_schedule, s.monitor_time_zone),
             lookback_window=s.monitor_lookback,
             alert_emails=s.monitor_alert_emails,

@@ -46,7 +46,7 @@ def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
     svc = services()
     host = LocalHost()
     container = svc.settings.inference_container
-    ws = svc.workspace
+    ws = svc.local_workspace  # the demo runs on the local backend
     say(f"local workspace {ws.root}; storage: Azurite "
         f"({svc.settings.storage_connection.split('BlobEndpoint=')[-1].split(';')[0]})")
 

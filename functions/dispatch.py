@@ -46,7 +46,7 @@ def registered_functions(app: func.FunctionApp) -> dict[str, Any]:
             # The worker (func start) indexed this app already, and get_functions() refuses
             # to validate the same names twice; the builders still hold the built functions.
             functions = [b.build(app.auth_level) for b in app._function_builders]
-        _INDEXED[id(app)] = {f.get_function_name(): f for f in functions}
+        _INDEXED[id(app)] = {str(f.get_function_name()): f for f in functions}
     return _INDEXED[id(app)]
 
 

@@ -301,7 +301,8 @@ class FakeWorkspace:
         from core.domain import tables as parsing
 
         for opener in files.values():
-            fmt = "json_lines" if mltable.data_format == "json_lines" else "delimited"
+            fmt: parsing.TableFormat = (
+                "json_lines" if mltable.data_format == "json_lines" else "delimited")
             with opener() as stream:
                 table = parsing.read(io.BytesIO(stream.read()), fmt, delimiter=mltable.delimiter)
         asset = DataAssetVersion(name, str(version), "mltable", f"fake://{name}/{version}",

@@ -328,7 +328,7 @@ def validate_collector_jsonl(
     stream: BinaryIO,
     reference: ReferenceSchema | None,
     *,
-    write_row_line: Callable[[bytes], None],
+    write_row_line: Callable[[bytes], object],
     on_batch: BatchSink | None = None,
     batch_rows: int = 10_000,
 ) -> ValidationResult:

@@ -129,7 +129,7 @@ class Admin:
     # ------------------------------------------------------------ monitors
 
     def list_monitors(self) -> dict:
-        monitors = self._monitors.list()
+        monitors = self._monitors.list_all()
         return {"count": len(monitors), "backend": self._context.backend,
                 "monitors": monitors}
 

@@ -3,6 +3,7 @@ quarantine it with a precise reason. At-least-once delivery safe, nothing lost."
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -87,21 +88,27 @@ class IngestConfig:
         return self.inference_asset(file.model)
 
 
-class _Tee:
+class _Tee(io.RawIOBase):
     """Copies every byte read through it into `sink` (one read of the blob serves both the
     validation and the local copy)."""
 
     def __init__(self, source: BinaryIO, sink: BinaryIO):
         self._source, self._sink = source, sink
 
-    def read(self, size: int = -1) -> bytes:
-        data = self._source.read(size)
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._source.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
         if data:
             self._sink.write(data)
-        return data
+        return n
 
     def close(self) -> None:
         self._source.close()
+        super().close()
 
 
 class IngestService:
@@ -149,7 +156,7 @@ class IngestService:
         )
         if claimed is None:
             existing = self._ledger.get(file.model, record.ingestion_id)
-            kind = "in_progress" if existing.status == "processing" else "duplicate"
+            kind: OutcomeKind = "in_progress" if existing.status == "processing" else "duplicate"
             return IngestOutcome(kind, existing, f"already {existing.status}: {blob.path}")
         try:
             return self._process(claimed, file)
@@ -240,7 +247,8 @@ class IngestService:
                 result = validate_csv(stream, schema, reopen=reopen, on_batch=on_batch)
             return result, MLTable(paths=(uri,)), {}
         with open(local_copy, "wb") as sink, _closing(self._blobs.open(blob)) as stream:
-            result = validate_csv(_Tee(stream, sink), schema, reopen=reopen, on_batch=on_batch)
+            tee = io.BufferedReader(_Tee(stream, sink))
+            result = validate_csv(tee, schema, reopen=reopen, on_batch=on_batch)
         files = {local_copy.name: lambda: open(local_copy, "rb")}
         return result, MLTable(paths=(f"./{local_copy.name}",)), files
 

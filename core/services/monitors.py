@@ -96,7 +96,7 @@ class MonitorService:
             raise NotFound(f"model {model} has no monitor and no monitor state")
         return _describe(model, self.monitor_name(model), spec, state or {})
 
-    def list(self) -> list[dict]:
+    def list_all(self) -> list[dict]:
         """Every model with a monitor or a monitor state (waiting, opted out, ...)."""
         states = {s.key: s.doc for s in self._state.list(KIND)}
         specs = {s.model_name: s for s in self._ws.list_monitors()}
@@ -205,7 +205,8 @@ class MonitorService:
         base["model_version"] = target.version
 
         if isinstance(decision, MonitorSpec):
-            if decision.features is None and self._monitored_columns is not None:
+            if decision.features is None and self._monitored_columns is not None \
+                    and reference is not None:
                 columns = self._monitored_columns(reference)
                 if columns:
                     decision = dataclasses.replace(decision, features=tuple(columns))
@@ -213,8 +214,10 @@ class MonitorService:
             decision = dataclasses.replace(
                 decision, enabled=not previous.get("operator_disabled", False)
             )
+            changes: tuple[str, ...] = ()
+            to_write: MonitorSpec | None = None
             if actual == decision:
-                action, changes, to_write = "unchanged", (), None
+                action = "unchanged"
             else:
                 action = "created" if actual is None else "updated"
                 changes = tuple(actual.differences(decision)) if actual else ()

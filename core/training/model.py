@@ -90,7 +90,7 @@ def _matrix(table: pa.Table, features: tuple[str, ...], categorical: tuple[str, 
     """The features as one object matrix (numbers as floats, NaN for null; categories as
     strings, null as its own category), in the spec's column order."""
     _require_columns(table, features)
-    columns = []
+    columns: list[np.ndarray] = []
     for name in features:
         column = table.column(name)
         if name in categorical:
@@ -105,8 +105,8 @@ def _matrix(table: pa.Table, features: tuple[str, ...], categorical: tuple[str, 
                 ) from exc
             columns.append(as_float.to_numpy(zero_copy_only=False))
     matrix = np.empty((table.num_rows, len(features)), dtype=object)
-    for i, values in enumerate(columns):
-        matrix[:, i] = values
+    for i, column_values in enumerate(columns):
+        matrix[:, i] = column_values
     return matrix
 
 

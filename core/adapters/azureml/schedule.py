@@ -106,7 +106,8 @@ def _sdk() -> SimpleNamespace:
 
     class _DataQualityMetricThreshold(DataQualityMetricThreshold):
         # Pitfall 2: each feature type keeps its own values.
-        def _to_rest_object(self) -> list:
+        # The SDK's base returns one object; its caller (the signal) accepts the list we send.
+        def _to_rest_object(self) -> list:  # type: ignore[override]
             out: list = []
             for metrics, rest_cls in (
                 (self.numerical, NumericalDataQualityMetricThreshold),
@@ -119,7 +120,7 @@ def _sdk() -> SimpleNamespace:
                     if value is not None:
                         out.append(
                             rest_cls(
-                                metric=snake_to_camel(name),
+                                metric=snake_to_camel(name) or name,
                                 threshold=MonitoringThreshold(value=value),
                             )
                         )

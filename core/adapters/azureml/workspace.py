@@ -423,7 +423,7 @@ class AzureMLWorkspace(ToggleByRewrite):
             else:  # a literal or a short-form reference: replace it
                 overrides.append({f"inputs.{name}": {"type": "mltable", "path": str(asset_id)}})
         job = load_job(definition_path, params_override=overrides)
-        job.name = None  # type: ignore[assignment]
+        job.name = None
         if display_name is not None:
             job.display_name = display_name
         merged_tags = {**(job.tags or {}), **{str(k): str(v) for k, v in tags.items()}}

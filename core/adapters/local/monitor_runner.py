@@ -82,7 +82,7 @@ class LocalMonitorRunner:
                      "value": m.value, "threshold": m.threshold}
                     for s, m in res.breaches() if s == signal.name
                 ]
-                message = res.breach_message(signal_name, signal.name)
+                message = res.breach_message(signal_name, signal.name) or ""
                 messages[signal_name] = message
                 events.append(self._breach_event(spec, run_id, signal.name, message))
         run = MonitorRunResult(

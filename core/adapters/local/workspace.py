@@ -42,7 +42,13 @@ from core.adapters.local.schedule_yaml import (
 )
 from core.adapters.monitor_toggle import ToggleByRewrite
 from core.adapters.table_reader import read_mltable, read_path
-from core.domain.assets import DataAssetVersion, MLTable, ModelVersion, sorted_versions
+from core.domain.assets import (
+    DataAssetVersion,
+    DataFormat,
+    MLTable,
+    ModelVersion,
+    sorted_versions,
+)
 from core.domain.events import MODEL_REGISTERED, event_grid_event
 from core.domain.monitoring import MonitorSpec
 from core.ports import Conflict, EventSink, NotFound, StreamOpener
@@ -162,7 +168,7 @@ class LocalWorkspace(ToggleByRewrite):
         """Register a local CSV/Parquet/JSON-lines file as an MLTable data asset (reference
         data for the demo and tests)."""
         source = Path(source)
-        fmt = "json_lines" if source.suffix == ".jsonl" else "delimited"
+        fmt: DataFormat = "json_lines" if source.suffix == ".jsonl" else "delimited"
         if source.suffix == ".parquet":
             raise ValueError("register Parquet reference data as CSV or JSON lines locally")
         return self.create_mltable_version(
