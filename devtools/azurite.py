@@ -5,7 +5,8 @@
 Azurite comes from the project's own node_modules (npm ci). The usual ports 10000-10002 are
 used when free; otherwise free ports are picked and the connection string points at them, so
 we never fail on a busy port and never talk to somebody else's emulator. The child gets
-`AzureWebJobsStorage` and `INFERENCE_STORAGE` set to the emulator's connection string.
+`AzureWebJobsStorage` and `INFERENCE_STORAGE` set to the emulator's connection string, and
+`AZURITE_PID` (the emulator's process, for tests that check it stopped).
 """
 
 from __future__ import annotations
@@ -82,6 +83,13 @@ def _wait_listening(ports: tuple[int, ...], proc: subprocess.Popen, timeout: flo
 @contextlib.contextmanager
 def running_azurite(location: Path | None = None) -> Iterator[str]:
     """Start Azurite, yield its connection string, stop it on exit."""
+    with azurite_process(location) as (conn, _):
+        yield conn
+
+
+@contextlib.contextmanager
+def azurite_process(location: Path | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Start Azurite, yield its connection string and its process, stop it on exit."""
     exe = ROOT / "node_modules" / ".bin" / "azurite"
     if not exe.exists():
         raise RuntimeError("Azurite is not installed in node_modules: run `npm ci` (./dev does).")
@@ -109,7 +117,7 @@ def running_azurite(location: Path | None = None) -> Iterator[str]:
             if attempt == 2:
                 raise
     try:
-        yield connection_string(blob, queue, table)
+        yield connection_string(blob, queue, table), proc
     finally:
         _stop(proc)
         log.close()
@@ -136,8 +144,9 @@ def main(argv: list[str]) -> int:
     if not argv:
         print("usage: python -m devtools.azurite -- COMMAND [ARGS...]", file=sys.stderr)
         return 2
-    with running_azurite() as conn:
-        env = dict(os.environ, AzureWebJobsStorage=conn, INFERENCE_STORAGE=conn)
+    with azurite_process() as (conn, proc):
+        env = dict(os.environ, AzureWebJobsStorage=conn, INFERENCE_STORAGE=conn,
+                   AZURITE_PID=str(proc.pid))
         print(f"azurite: {conn.split('BlobEndpoint=')[1].split(';')[0]} (and queue, table)",
               file=sys.stderr)
         child = subprocess.Popen(argv, env=env)

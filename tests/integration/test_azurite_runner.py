@@ -4,17 +4,20 @@ are taken, stopped afterwards also when the command fails."""
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import sys
 
-from devtools.azurite import DEFAULT_PORTS, choose_ports, running_azurite
+from devtools.azurite import DEFAULT_PORTS, azurite_process, choose_ports
 
 
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_busy_default_ports_are_replaced_by_free_ones():
@@ -31,22 +34,24 @@ def test_busy_default_ports_are_replaced_by_free_ones():
 def test_azurite_serves_storage_and_stops_afterwards():
     from azure.storage.blob import BlobServiceClient
 
-    with running_azurite() as conn:
-        blob_port = int(conn.split("BlobEndpoint=http://127.0.0.1:")[1].split("/")[0])
+    # Its own process is checked, not the port: another Azurite on this machine may take the
+    # port the moment ours frees it.
+    with azurite_process() as (conn, proc):
         service = BlobServiceClient.from_connection_string(conn)
         service.create_container("probe")
         assert [c.name for c in service.list_containers()] == ["probe"]
-    assert not _listening(blob_port)
+        assert proc.poll() is None
+    assert proc.poll() is not None and not _alive(proc.pid)
 
 
 def test_a_failing_command_still_stops_azurite_and_passes_its_exit_code():
     script = (
-        "import os, sys; conn = os.environ['AzureWebJobsStorage'];"
-        "print(conn.split('BlobEndpoint=http://127.0.0.1:')[1].split('/')[0]); sys.exit(3)"
+        "import os, sys; print(os.environ['AZURITE_PID']); sys.exit(3)"
     )
     result = subprocess.run(
         [sys.executable, "-m", "devtools.azurite", "--", sys.executable, "-c", script],
         capture_output=True, text=True, check=False, timeout=120,
     )
     assert result.returncode == 3
-    assert not _listening(int(result.stdout.strip()))
+    pid = int(result.stdout.strip())
+    assert not _alive(pid)

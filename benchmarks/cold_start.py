@@ -1,0 +1,119 @@
+"""Cold start of the Functions app, each figure in a fresh process (not a test):
+
+- importing `function_app` (what the worker does before the first invocation);
+- an ingest-only invocation: import, then one blob-trigger call on a 10k-row CSV through the
+  registered function on Azurite (the reference's profile is built beforehand, as it is once per
+  reference version), and which heavy packages the process loaded by then. It must never pay
+  `azure.ai.ml`, MLflow or scikit-learn.
+
+    ./dev bench cold_start [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("azure.ai.ml", "sklearn", "mlflow", "pandas", "scipy", "opentelemetry")
+
+_PREPARE = r"""
+import os, sys, numpy as np, pyarrow as pa, pyarrow.csv as pacsv
+sys.path.insert(0, os.getcwd())
+from devtools.invoke import LocalHost
+from core.bootstrap import services
+svc = services()
+rng = np.random.default_rng(0)
+def table(n):
+    return pa.table({"amount": rng.lognormal(3, 1, n), "age": rng.integers(18, 90, n),
+                     "city": rng.choice(["paris", "rome", "oslo"], n)})
+ref = os.environ["BENCH_DIR"] + "/ref.csv"
+pacsv.write_csv(table(20000), ref)
+svc.local_workspace.register_file_version("m-training", "1", ref, tags={})
+path = os.environ["BENCH_DIR"] + "/batch.csv"
+pacsv.write_csv(table(10000), path)
+data = open(path, "rb").read()
+for i in range(int(os.environ["BENCH_REPEATS"]) + 1):
+    svc.blob_store.upload(svc.settings.inference_container, f"m/batch-{i}.csv", data)
+# Warm-up: builds the reference profile (kept as an artifact), as the first batch ever does.
+assert LocalHost().blob(svc.settings.inference_container + "/m/batch-0.csv").ok
+"""
+
+_IMPORT = r"""
+import sys, time, os, json
+t0 = time.perf_counter()
+sys.path.insert(0, os.getcwd())
+import function_app  # noqa: F401
+t1 = time.perf_counter()
+print(json.dumps({"import": t1 - t0,
+                  "heavy": [m for m in %(heavy)r if m in sys.modules]}))
+"""
+
+_INGEST = r"""
+import sys, time, os, json
+t0 = time.perf_counter()
+sys.path.insert(0, os.getcwd())
+from devtools.invoke import LocalHost
+host = LocalHost()
+t1 = time.perf_counter()
+result = host.blob(os.environ["INFERENCE_CONTAINER"] + "/m/batch-" + os.environ["BENCH_I"] + ".csv")
+t2 = time.perf_counter()
+assert result.ok, result.error
+print(json.dumps({"import": t1 - t0, "first_call": t2 - t1,
+                  "heavy": [m for m in %(heavy)r if m in sys.modules]}))
+"""
+
+
+def _run(code: str, env: dict[str, str]) -> dict:
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True,
+                         capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    if "127.0.0.1" not in os.environ.get("AzureWebJobsStorage", ""):
+        print("run under Azurite: ./dev bench cold_start", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="cold-") as tmp:
+        suffix = uuid.uuid4().hex[:8]
+        env = dict(os.environ, BENCH_DIR=tmp, BENCH_REPEATS=str(args.repeats),
+                   AUTOPILOT_BACKEND="local", LOCAL_WORKSPACE_DIR=f"{tmp}/ws",
+                   INFERENCE_CONTAINER=f"cold-{suffix}", LEDGER_TABLE_PREFIX=f"cold{suffix}",
+                   RETRAIN_QUEUE=f"cold-{suffix}", EVENT_SINK="none")
+        subprocess.run([sys.executable, "-c", _PREPARE], cwd=ROOT, env=env, check=True)
+        imports = [_run(_IMPORT % {"heavy": HEAVY}, env) for _ in range(args.repeats)]
+        ingests = [_run(_INGEST % {"heavy": HEAVY}, {**env, "BENCH_I": str(i + 1)})
+                   for i in range(args.repeats)]
+
+    def med(values: list[float]) -> str:
+        return f"{statistics.median(values) * 1000:.0f} ms (min {min(values) * 1000:.0f})"
+
+    print(f"cold start, {args.repeats} fresh processes each (median):")
+    print(f"  import function_app:            {med([r['import'] for r in imports])}; "
+          f"heavy modules loaded: {imports[0]['heavy'] or 'none'}")
+    print(f"  ingest-only invocation, import: {med([r['import'] for r in ingests])}")
+    print(f"  ingest-only invocation, call:   {med([r['first_call'] for r in ingests])} "
+          "(10k-row CSV, validation + MLTable + registration + early check)")
+    heavy = sorted({m for r in ingests for m in r["heavy"]})
+    print(f"  heavy modules loaded by then:   {heavy or 'none'}")
+    forbidden = [m for m in heavy if m in ("azure.ai.ml", "sklearn", "mlflow")]
+    print(f"  target: no azure.ai.ml, MLflow or scikit-learn on this path: "
+          f"{'met' if not forbidden else 'MISSED: ' + ', '.join(forbidden)}")
+    return 0
+
+
+if __name__ == "__main__":
+    started = time.perf_counter()
+    code = main()
+    sys.exit(code)
