@@ -1,8 +1,21 @@
 """The drift engine: Azure ML model monitoring's numbers, computed fast, explained in pictures.
 
-Pure code (numpy, scipy, pyarrow; no Azure SDK, no I/O). Fit once on the reference
-(:func:`build_profile`), compare many production batches (:func:`compare`), render a report
-(:func:`render_html`). See ``core/drift/README.md``.
+Fit once on the reference (:func:`build_profile`), compare many production batches
+(:func:`compare`), render a report (:func:`render_html`). See ``core/drift/README.md``.
+
+What lives here:
+
+- the engine, split by kind: ``config`` (what to compute, how to judge a value), ``engine``
+  (the comparison driver), ``batch`` (the production columns, a signal's rows), ``numerical``,
+  ``categorical`` and ``quality`` (the metrics of one feature of each kind), over the kernels
+  in ``stats`` and Azure's feature typing in ``types``;
+- ``profile``: the reference profile and its binary format;
+- ``metrics``: the metric registry and Azure's default thresholds;
+- ``result``: the typed results and their JSON; ``report``: the HTML report.
+
+Pure code: numpy, scipy, pyarrow and the standard library; it may import ``core.domain``, and
+nothing from ``core.services``, ``core.adapters``, ``core.bootstrap``, ``functions`` or
+``devtools``. No Azure SDK, no I/O.
 
 The names below load on first use (PEP 562): `core.drift.metrics` is read at start-up by the
 settings and the monitor specs, and must not pull scipy into a cold start.
@@ -14,7 +27,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from core.drift.engine import DriftConfig, compare, thresholds_from_azure
+    from core.drift.config import DriftConfig, thresholds_from_azure
+    from core.drift.engine import compare
     from core.drift.metrics import AZURE_DEFAULT_THRESHOLDS, REGISTRY, MetricSpec
     from core.drift.profile import (
         PROFILE_FORMAT_VERSION,
@@ -33,9 +47,9 @@ if TYPE_CHECKING:
     )
 
 _EXPORTS = {
-    "DriftConfig": "engine",
+    "DriftConfig": "config",
     "compare": "engine",
-    "thresholds_from_azure": "engine",
+    "thresholds_from_azure": "config",
     "AZURE_DEFAULT_THRESHOLDS": "metrics",
     "REGISTRY": "metrics",
     "MetricSpec": "metrics",

@@ -146,6 +146,15 @@ def jensen_shannon(p_counts: np.ndarray, q_counts: np.ndarray, n_p: int, n_q: in
     return float(spd.jensenshannon(p_counts / n_p, q_counts / n_q, base=2))
 
 
+def safe_jensen_shannon(
+    p_counts: np.ndarray, q_counts: np.ndarray, n_p: int, n_q: int
+) -> float | None:
+    """:func:`jensen_shannon`, or None when either frame has no count in any bin."""
+    if p_counts.sum() == 0 or q_counts.sum() == 0:
+        return None  # every row fell outside Azure's bins: undefined (Azure writes NaN)
+    return jensen_shannon(p_counts, q_counts, n_p, n_q)
+
+
 def psi(ref_counts: np.ndarray, prod_counts: np.ndarray, n_ref: int, n_prod: int) -> float:
     """Azure's PSI: ``b=(cb+1)/(Nb+k)``, ``p=(cp+1)/(Np+k)``, ``sum((p-b)*ln(p/b))``."""
     k = ref_counts.size

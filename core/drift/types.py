@@ -15,6 +15,9 @@ frame and floating in the other is left out, as Azure does.
 
 Better than Azure: a production column of Arrow type ``null`` (a CSV column that happened to be
 empty in this batch) is compatible with any reference type instead of being silently dropped.
+
+The profile stores each column's Arrow type as its string form (``str(dtype)``);
+:func:`parse_arrow_type` reads it back.
 """
 
 from __future__ import annotations
@@ -126,6 +129,36 @@ def check_override(name: str, dtype: pa.DataType, feature_type: str) -> None:
             f"column '{name}' of type {dtype} cannot be treated as numerical "
             "(only integer and floating columns can)"
         )
+
+
+def parse_arrow_type(name: str) -> pa.DataType:
+    """An Arrow type from its string form (as stored in the profile schema)."""
+    simple = {
+        "int8": pa.int8(), "int16": pa.int16(), "int32": pa.int32(), "int64": pa.int64(),
+        "uint8": pa.uint8(), "uint16": pa.uint16(), "uint32": pa.uint32(),
+        "uint64": pa.uint64(), "halffloat": pa.float16(), "float": pa.float32(),
+        "double": pa.float64(), "string": pa.string(), "large_string": pa.large_string(),
+        "bool": pa.bool_(), "date32[day]": pa.date32(), "date64[ms]": pa.date64(),
+        "binary": pa.binary(), "large_binary": pa.large_binary(), "null": pa.null(),
+        "string_view": getattr(pa, "string_view", pa.string)(),
+    }
+    if name in simple:
+        return simple[name]
+    if name.startswith("timestamp["):
+        inner = name[len("timestamp["):-1]
+        unit, _, tz = inner.partition(", tz=")
+        return pa.timestamp(unit, tz=tz or None)
+    if name.startswith("time32["):
+        return pa.time32(name[7:-1])
+    if name.startswith("time64["):
+        return pa.time64(name[7:-1])
+    if name.startswith("decimal"):
+        inside = name[name.index("(") + 1 : -1].split(",")
+        return pa.decimal128(int(inside[0]), int(inside[1]))
+    if name.startswith("dictionary<values="):
+        value = name[len("dictionary<values="):].split(",")[0]
+        return pa.dictionary(pa.int32(), parse_arrow_type(value))
+    raise ValueError(f"unknown arrow type string {name!r}")
 
 
 def infer_feature_types(

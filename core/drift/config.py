@@ -1,0 +1,193 @@
+"""What a comparison computes and how it judges each value.
+
+:class:`DriftConfig` names the signals, metrics, thresholds, binning and sampling of a
+comparison; :func:`thresholds_from_azure` validates one Azure-style threshold dict. The drift
+kinds (``numerical``, ``categorical``, ``quality``) turn each computed number into a
+:class:`~core.drift.result.MetricValue` with :func:`judge` (its threshold and breach under this
+config) and add the "significant but small" note to p-values with :func:`note_small_effect`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from core.drift import metrics as registry
+from core.drift import types as ftypes
+from core.drift.result import MetricValue
+
+SIGNALS = ("data_drift", "prediction_drift", "data_quality")
+Progress = Callable[[str, int, int], None]
+
+#: Below this many rows (after the null drop) a drift metric gets a "tiny sample" note.
+TINY_SAMPLE = 30
+
+
+def signal_kind(signal: str) -> registry.MetricKind:
+    """The kind of metric a signal computes: ``quality`` for data quality, else ``drift``."""
+    return "quality" if signal == "data_quality" else "drift"
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    """What to compute and how to judge it.
+
+    ``thresholds``: signal -> feature type -> metric -> threshold (Azure's YAML keys). Signals
+    or feature types not given take Azure's defaults
+    (:data:`core.drift.metrics.AZURE_DEFAULT_THRESHOLDS`). A
+    metric without a threshold is computed for information and never breaches.
+
+    ``metrics``: which metrics to compute (None: every metric that applies); metrics named in
+    ``thresholds`` are always computed.
+
+    ``binning``: ``"azure"`` reproduces Azure's histogram, quirks included; ``"corrected"`` puts
+    the last edge at the maximum so every row is counted. ``bins`` overrides Sturges' rule.
+
+    ``max_rows``: above this many production rows, compare a deterministic sample (seeded by
+    ``sample_seed``); the result says so. ``progress(stage, done, total)`` is called as features
+    complete.
+    """
+
+    signals: tuple[str, ...] = SIGNALS
+    thresholds: Mapping[str, Mapping[str, Mapping[str, float]]] = field(default_factory=dict)
+    metrics: tuple[str, ...] | None = None
+    feature_overrides: Mapping[str, str] = field(default_factory=dict)
+    prediction_columns: tuple[str, ...] = ()
+    features: tuple[str, ...] | None = None
+    binning: Literal["azure", "corrected"] = "azure"
+    bins: int | None = None
+    max_rows: int | None = None
+    sample_seed: int = 0
+    top_categories: int = 20
+    small_effect: float = 0.1
+    progress: Progress | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.signals) - set(SIGNALS)
+        if unknown:
+            raise ValueError(f"unknown signals {sorted(unknown)}; known: {', '.join(SIGNALS)}")
+        if self.binning not in ("azure", "corrected"):
+            raise ValueError("binning must be 'azure' or 'corrected'")
+        if self.bins is not None and self.bins < 1:
+            raise ValueError("bins must be at least 1")
+        if self.max_rows is not None and self.max_rows < 1:
+            raise ValueError("max_rows must be at least 1")
+        if self.metrics is not None:
+            object.__setattr__(
+                self, "metrics", tuple(registry.get(m).name for m in self.metrics)
+            )
+        normalized: dict[str, dict[str, dict[str, float]]] = {}
+        for signal, per_type in self.thresholds.items():
+            if signal not in SIGNALS:
+                raise ValueError(f"thresholds for unknown signal {signal!r}")
+            normalized[signal] = registry.normalize_thresholds(per_type, signal_kind(signal))
+        object.__setattr__(self, "thresholds", normalized)
+        for name, ftype in self.feature_overrides.items():
+            if ftype not in ftypes.FEATURE_TYPES:
+                raise ValueError(f"override for {name!r} must be numerical or categorical")
+        object.__setattr__(self, "prediction_columns", tuple(self.prediction_columns))
+
+    def thresholds_for(self, signal: str) -> dict[str, dict[str, float]]:
+        """Thresholds per feature type; a feature type not configured keeps Azure's default."""
+        given = self.thresholds.get(signal, {})
+        defaults = registry.AZURE_DEFAULT_THRESHOLDS[signal]
+        return {t: dict(given[t] if t in given else defaults[t]) for t in ftypes.FEATURE_TYPES}
+
+    def metrics_for(self, signal: str, feature_type: str) -> tuple[str, ...]:
+        applicable = registry.metrics_for(feature_type, signal_kind(signal))
+        chosen = set(applicable if self.metrics is None else self.metrics)
+        chosen |= set(self.thresholds_for(signal).get(feature_type, {}))
+        return tuple(m for m in applicable if m in chosen)
+
+    @classmethod
+    def from_azure(
+        cls,
+        data_drift: Mapping[str, Mapping[str, float]] | None = None,
+        prediction_drift: Mapping[str, Mapping[str, float]] | None = None,
+        data_quality: Mapping[str, Mapping[str, float]] | None = None,
+        **kwargs: Any,
+    ) -> DriftConfig:
+        """A config from Azure-style threshold dicts, one per signal, e.g.
+        ``{"numerical": {"normalized_wasserstein_distance": 0.1},
+        "categorical": {"jensen_shannon_distance": 0.1}}``. Signals given None keep Azure's
+        defaults."""
+        thresholds: dict[str, Mapping[str, Mapping[str, float]]] = {}
+        for name, value in (
+            ("data_drift", data_drift),
+            ("prediction_drift", prediction_drift),
+            ("data_quality", data_quality),
+        ):
+            if value is not None:
+                thresholds[name] = value
+        return cls(thresholds=thresholds, **kwargs)
+
+
+def thresholds_from_azure(
+    thresholds: Mapping[str, Mapping[str, float]], *, signal: str = "data_drift"
+) -> dict[str, dict[str, float]]:
+    """Validate and normalise one Azure-style threshold dict for ``signal``."""
+    return registry.normalize_thresholds(thresholds, signal_kind(signal))
+
+
+# --------------------------------------------------------------------------------------------
+# Judging one value
+
+
+def judge(
+    config: DriftConfig,
+    signal: str,
+    feature: str,
+    feature_type: str,
+    metric: str,
+    value: float | None,
+    *,
+    effect_size: float | None = None,
+    count: int | None = None,
+    notes: tuple[str, ...] = (),
+) -> MetricValue:
+    """One computed metric with its threshold under ``config`` and whether it breaches.
+
+    NaN becomes None (undefined, never breaches).
+    """
+    spec = registry.get(metric)
+    if value is not None and isinstance(value, float) and math.isnan(value):
+        value = None
+    threshold = config.thresholds_for(signal).get(feature_type, {}).get(metric)
+    return MetricValue(
+        feature=feature,
+        feature_type=feature_type,
+        metric=metric,
+        value=value,
+        threshold=threshold,
+        breached=spec.breached(value, threshold),
+        direction=spec.direction,
+        effect_size_name=spec.effect_size,
+        effect_size=effect_size,
+        count=count,
+        notes=notes,
+    )
+
+
+def note_small_effect(
+    config: DriftConfig, mv: MetricValue, n_ref: int, n_prod: int, notes: list[str]
+) -> MetricValue:
+    """A p-value metric with ``notes`` added, plus "significant but small" when it breaches with
+    an effect size below ``config.small_effect``."""
+    if mv.breached and mv.effect_size is not None and mv.effect_size < config.small_effect:
+        notes.append(
+            f"significant but small: {mv.effect_size_name} = {mv.effect_size:.3g} "
+            f"(< {config.small_effect:g}); with {n_ref} and {n_prod} rows a p-value "
+            "test flags even negligible differences, prefer a distance metric"
+        )
+    if notes:
+        mv = replace(mv, notes=mv.notes + tuple(notes))
+    return mv
+
+
+def tiny_sample_note(n_ref: int, n_prod: int) -> str | None:
+    """The note a drift feature gets when either frame has fewer than :data:`TINY_SAMPLE` rows."""
+    if min(n_ref, n_prod) < TINY_SAMPLE:
+        return f"tiny sample ({min(n_ref, n_prod)} rows): metrics are noisy"
+    return None
