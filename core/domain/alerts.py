@@ -20,7 +20,7 @@ import ast
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from core.domain import tags
 from core.domain.events import (
@@ -45,7 +45,7 @@ class BreachedFeature:
     value: float | None
     threshold: float | None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, str | float | None]:
         return {"feature": self.feature, "metric": self.metric, "value": self.value,
                 "threshold": self.threshold}
 
@@ -61,9 +61,9 @@ class DriftAlert:
     detail: str = ""
     event_id: str | None = None
     observed_at: str | None = None
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # more evidence, source-specific
 
-    def evidence(self) -> dict:
+    def evidence(self) -> dict[str, Any]:
         return {
             "source": self.source,
             "signal": self.signal,
@@ -77,14 +77,14 @@ class DriftAlert:
         }
 
 
-def _float(value) -> float | None:
+def _float(value: Any) -> float | None:  # any JSON value
     try:
         return None if value is None else float(value)
     except (TypeError, ValueError):
         return None
 
 
-def _row(row) -> BreachedFeature | None:
+def _row(row: object) -> BreachedFeature | None:
     if not isinstance(row, dict) or "feature_name" not in row:
         return None
     return BreachedFeature(
@@ -116,7 +116,7 @@ def parse_breach_message(text: str) -> tuple[str | None, tuple[BreachedFeature, 
                 return signal, rows
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             pass
-    rows = []
+    found: list[BreachedFeature] = []
     for raw in _ROW.findall(text):
         for candidate in (raw, raw.replace("\\\"", "\"")):
             try:
@@ -124,9 +124,9 @@ def parse_breach_message(text: str) -> tuple[str | None, tuple[BreachedFeature, 
             except ValueError:
                 continue
             if row is not None:
-                rows.append(row)
+                found.append(row)
             break
-    return signal, tuple(rows)
+    return signal, tuple(found)
 
 
 def split_signal_name(signal: str) -> tuple[str, str | None]:
@@ -139,7 +139,7 @@ def split_signal_name(signal: str) -> tuple[str, str | None]:
     return (head, None) if sep and head else (signal, None)
 
 
-def early_check_features(summary: dict) -> tuple[BreachedFeature, ...]:
+def early_check_features(summary: dict[str, Any]) -> tuple[BreachedFeature, ...]:
     """The breaching features of an early drift check summary (`drift_checks.summarize`)."""
     return tuple(
         BreachedFeature(str(b.get("feature")), f"{b.get('signal')}:{b.get('metric')}",
@@ -156,7 +156,7 @@ class CleanCheck:
 
 
 def early_check_alert(model: str, ingestion_id: str,
-                      summary: dict | None) -> DriftAlert | CleanCheck | None:
+                      summary: dict[str, Any] | None) -> DriftAlert | CleanCheck | None:
     """What our early check on one registered batch means for retraining: a data drift
     breach is a drift alert (keyed by the ingestion, so a redelivered batch counts once); a
     completed check without one is clean; no check (disabled, failed, no reference) is

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 MLTABLE_SCHEMA_URL = "https://azuremlschemas.azureedge.net/latest/MLTable.schema.json"
 
@@ -29,7 +29,7 @@ class MLTable:
     data_format: DataFormat = "delimited"
     delimiter: str = ","
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         if self.data_format == "delimited":
             transformation = {
                 "read_delimited": {
@@ -53,7 +53,7 @@ class MLTable:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     @classmethod
-    def from_dict(cls, doc: dict) -> MLTable:
+    def from_dict(cls, doc: dict[str, Any]) -> MLTable:
         paths = tuple(entry["file"] for entry in doc.get("paths", []) if "file" in entry)
         transformation = (doc.get("transformations") or [{}])[0]
         if "read_json_lines" in transformation:

@@ -115,7 +115,9 @@ class UnknownEvent:
 Event = ModelRegistered | RunStatusChanged | DatasetDriftDetected | UnknownEvent
 
 
-def event_grid_event(event_type: str, subject: str, data: dict, *, topic: str) -> dict:
+def event_grid_event(
+    event_type: str, subject: str, data: dict[str, Any], *, topic: str
+) -> dict[str, Any]:
     """An event in the Event Grid schema, as the local backend emits what Azure would."""
     import uuid
     from datetime import UTC, datetime

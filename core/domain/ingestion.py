@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import asdict, dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 IngestionStatus = Literal["processing", "registered", "rejected", "failed", "ignored"]
 FileLayout = Literal["csv", "collector_jsonl"]
@@ -102,7 +102,7 @@ class Rejection:
     line: int | None = None
     column: str | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, str | int]:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
@@ -127,11 +127,11 @@ class IngestionRecord:
     error: str | None = None
     quarantine_record: str | None = None
     replay_of: str | None = None
-    drift: dict | None = None
+    drift: dict[str, Any] | None = None  # the early drift check's summary
     partition: str | None = None
     etag: str | None = field(default=None, compare=False)  # ledger's own optimistic-lock tag
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "model": self.model,
             "id": self.ingestion_id,

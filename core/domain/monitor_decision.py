@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NotRequired, TypedDict, cast
 
 from core.domain.assets import DataAssetVersion, ModelVersion
 from core.domain.monitoring import (
@@ -185,8 +186,18 @@ class _BadTag(ValueError):
         self.reason = reason
 
 
-def _overrides(tags: Mapping[str, str], config: MonitorConfig) -> dict:
-    out: dict = {
+class _Overrides(TypedDict):
+    """The monitor spec fields a model's tags may override, with the service-wide defaults."""
+
+    ml_task: MLTask
+    trigger: MonitorTrigger
+    alert_emails: tuple[str, ...]
+    data_drift_thresholds: dict[str, dict[str, float]]
+    features: NotRequired[tuple[str, ...]]
+
+
+def _overrides(tags: Mapping[str, str], config: MonitorConfig) -> _Overrides:
+    out: _Overrides = {
         "ml_task": config.ml_task,
         "trigger": config.trigger,
         "alert_emails": config.alert_emails,
@@ -195,7 +206,7 @@ def _overrides(tags: Mapping[str, str], config: MonitorConfig) -> dict:
     if (task := tags.get(TAG_ML_TASK, "").strip().lower()) != "":
         if task not in ("classification", "regression"):
             raise _BadTag(TAG_ML_TASK, f"must be classification or regression, not {task!r}")
-        out["ml_task"] = task
+        out["ml_task"] = cast(MLTask, task)  # one of MLTask's values, checked just above
     if (features := tags.get(TAG_FEATURES, "").strip()) != "":
         names = tuple(f.strip() for f in features.split(",") if f.strip())
         if not names or len(set(names)) != len(names):

@@ -13,8 +13,9 @@ Thresholds use Azure's YAML shape (azure-facts section 2), for example
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Literal
+from typing import Any, Literal
 
 from core.domain import tags as _tags
 from core.drift import metrics
@@ -135,7 +136,11 @@ class MonitorTrigger:
 
 
 def _thresholds(
-    value: dict | None, kind: metrics.MetricKind, *, one_per_type: bool, what: str
+    value: Mapping[str, Mapping[str, float | None] | None] | None,
+    kind: metrics.MetricKind,
+    *,
+    one_per_type: bool,
+    what: str,
 ) -> dict[str, dict[str, float]]:
     """Validated copy, feature type -> {metric: float}, empty types dropped. Metric names must
     be the schedule YAML's own keys (no aliases: the spec is what gets written), and apply to
@@ -333,12 +338,12 @@ class MonitorRunResult:
     job: str | None = None
     breached: bool = False
     signals: dict[str, bool] = field(default_factory=dict)  # signal name -> breached
-    breaches: list[dict] = field(default_factory=list)  # {signal, feature, metric, value, ...}
+    breaches: list[dict[str, Any]] = field(default_factory=list)  # {signal, feature, metric, ...}
     reference: str = ""
     production: str = ""
     result: str | None = None  # artifact key of the full drift result
     events: list[str] = field(default_factory=list)  # ids of the events emitted
     messages: dict[str, str] = field(default_factory=dict)  # signal -> breach run tag
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

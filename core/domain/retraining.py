@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal, Self, cast
+
+from core.domain.assets import ModelVersion
 
 MLTask = Literal["classification", "regression"]
 
@@ -140,10 +143,11 @@ class RetrainMessage:
             if not isinstance(doc.get(key), str) or not doc[key]:
                 raise UnreadableMessage(f"{key!r} must be a non-empty string")
         known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in doc.items() if k in known}
+        values: dict[str, Any] = {k: v for k, v in doc.items() if k in known}
         if not isinstance(values.get("evidence", {}), dict):
             values["evidence"] = {"value": values["evidence"]}
-        return cls(**{k: ("" if v is None else v) for k, v in values.items()})
+        cleaned: dict[str, Any] = {k: ("" if v is None else v) for k, v in values.items()}
+        return cls(**cleaned)
 
 
 # -- what a retrainer reports ----------------------------------------------------------------
@@ -185,7 +189,8 @@ class _Doc:
         known = {f.name for f in fields(cast(Any, cls))} - {"extra"}
         values = {k: v for k, v in doc.items() if k in known}
         extra = {k: v for k, v in doc.items() if k not in known}
-        return cast(Any, cls)(**values, extra=extra)
+        record: Self = cast(Any, cls)(**values, extra=extra)  # a dataclass: fields as keywords
+        return record
 
 
 @dataclass
@@ -441,7 +446,7 @@ class RetrainJobFinished:
     status: str
 
 
-def registered_by(versions: list[Any], request_id: str) -> Any | None:
+def registered_by(versions: Iterable[ModelVersion], request_id: str) -> ModelVersion | None:
     """The model version a retraining request registered, if any (its lineage tag): both
     backends look before registering, so a retried request never registers a second one."""
     from core.domain import tags

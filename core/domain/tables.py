@@ -10,7 +10,7 @@ defaults (see `CSV_NULL_VALUES`), which the README's parity table lists where Sp
 
 from __future__ import annotations
 
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -30,7 +30,7 @@ def csv_read_options(*, use_threads: bool = True) -> pacsv.ReadOptions:
     return pacsv.ReadOptions(block_size=BLOCK_BYTES, use_threads=use_threads)
 
 
-def csv_parse_options(delimiter: str = ",", **kwargs) -> pacsv.ParseOptions:
+def csv_parse_options(delimiter: str = ",", **kwargs: Any) -> pacsv.ParseOptions:
     return pacsv.ParseOptions(delimiter=delimiter, **kwargs)
 
 

@@ -17,12 +17,15 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from core.domain.ingestion import Rejection
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 _HEAD_BYTES = 64 * 1024
 _BLOCK_BYTES = 4 * 1024 * 1024
@@ -30,7 +33,7 @@ _OTHER_DELIMITERS = (";", "\t", "|")
 _UTF8_BOM = codecs.BOM_UTF8
 
 
-class ReferenceSchema(dict):
+class ReferenceSchema(dict[str, str]):
     """Column name -> arrow type string of the reference (training) data, e.g. "double"."""
 
     @classmethod
@@ -83,18 +86,19 @@ class _Chain(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
-        if self._head:
-            n = min(len(buffer), len(self._head))
-            buffer[:n] = self._head[:n]
-            self._head = self._head[n:]
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        with memoryview(buffer) as view:
+            if self._head:
+                n = min(len(view), len(self._head))
+                view[:n] = self._head[:n]
+                self._head = self._head[n:]
+                return n
+            chunk = self._rest.read(len(view))
+            if not chunk:
+                return 0
+            n = len(chunk)
+            view[:n] = chunk
             return n
-        chunk = self._rest.read(len(buffer))
-        if not chunk:
-            return 0
-        n = len(chunk)
-        buffer[:n] = chunk
-        return n
 
 
 def _read_head(stream: BinaryIO) -> bytes:
@@ -209,7 +213,7 @@ def validate_csv(
     extra = tuple(c for c in header if reference is not None and c not in reference)
     invalid_rows: list[tuple[int, int]] = []
 
-    def on_invalid(row) -> str:
+    def on_invalid(row: pacsv.InvalidRow) -> str:
         invalid_rows.append((row.expected_columns, row.actual_columns))
         return "skip"
 
@@ -308,7 +312,7 @@ def _locate_csv_problem(
 # ---------------------------------------------------------------- data collector JSON lines
 
 
-def _json_value_fits(value, kind: str) -> bool:
+def _json_value_fits(value: object, kind: str) -> bool:
     if value is None or kind == "text":
         return True
     if kind == "int":
@@ -344,7 +348,7 @@ def validate_collector_jsonl(
         return ValidationResult(rejection=problem)
     kinds = {c: value_kind(t) for c, t in (reference or {}).items()}
     columns: dict[str, None] = {}
-    pending: list[dict] = []
+    pending: list[dict[str, Any]] = []
     rows = 0
     line_no = 0
 
@@ -442,7 +446,7 @@ def validate_collector_jsonl(
     return ValidationResult(rows=rows, columns=tuple(columns), extra_columns=extra)
 
 
-def _to_arrow(values: list, kind: str | None) -> pa.Array:
+def _to_arrow(values: list[Any], kind: str | None) -> pa.Array:  # JSON values
     target = _ARROW_FOR_KIND.get(kind or "text", pa.string())
     if target == pa.string():
         return pa.array([None if v is None else str(v) for v in values], type=pa.string())

@@ -25,10 +25,12 @@ from __future__ import annotations
 import json
 import struct
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from numpy.typing import NDArray
 
 from core.drift import types as ftypes
 
@@ -71,7 +73,7 @@ def canonical_keys(values: pa.Array) -> pa.Array:
     return pc.cast(values, pa.string())
 
 
-def encode_categories(column: pa.ChunkedArray | pa.Array) -> tuple[list[str], np.ndarray]:
+def encode_categories(column: pa.ChunkedArray | pa.Array) -> tuple[list[str], NDArray[np.int32]]:
     """``(categories, codes)``: sorted distinct keys and an int32 code per row (-1 = null)."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
@@ -82,22 +84,24 @@ def encode_categories(column: pa.ChunkedArray | pa.Array) -> tuple[list[str], np
     uniq, inverse = np.unique(np.array(keys, dtype=object), return_inverse=True)
     indices = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     remap = np.append(inverse.astype(np.int32), np.int32(-1))  # index -1 -> -1
-    codes = remap[indices]
+    codes: NDArray[np.int32] = remap[indices]
     return [str(u) for u in uniq], codes
 
 
-def numeric_values(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+def numeric_values(column: pa.ChunkedArray | pa.Array) -> NDArray[np.float64]:
     """A numeric column as float64 with NaN where null."""
     arr = pc.cast(column, pa.float64())
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
-    return arr.to_numpy(zero_copy_only=False)
+    values: NDArray[np.float64] = arr.to_numpy(zero_copy_only=False)
+    return values
 
 
 @dataclass
 class NumericColumn:
-    sorted_values: np.ndarray  # finite values, ascending
-    order: np.ndarray | None  # row of each sorted value; None when no row is ever dropped
+    sorted_values: NDArray[np.float64]  # finite values, ascending
+    # Row of each sorted value (int32, int64 from 2**31 rows); None when no row is ever dropped.
+    order: NDArray[np.int32] | NDArray[np.int64] | None
     minimum: float | None  # over non-null, non-NaN values (infinities included)
     maximum: float | None
     inf_count: int = 0
@@ -106,8 +110,20 @@ class NumericColumn:
 @dataclass
 class CategoricalColumn:
     categories: list[str]
-    codes: np.ndarray  # int32 per row, -1 where missing
-    counts: np.ndarray  # per category, over all rows where the column is present
+    codes: NDArray[np.int32]  # per row, -1 where missing
+    counts: NDArray[np.int64]  # per category, over all rows where the column is present
+
+
+@dataclass
+class _SelectionCache:
+    """What a profile computes per row-wise drop (a comparison asks for each many times)."""
+
+    drop: dict[tuple[str, ...], NDArray[np.bool_] | None] = field(default_factory=dict)
+    sorted: dict[tuple[str, tuple[str, ...]], NDArray[np.float64]] = field(default_factory=dict)
+    categories: dict[tuple[str, tuple[str, ...]], tuple[list[str], NDArray[np.int64]]] = field(
+        default_factory=dict
+    )
+    std: dict[tuple[str, tuple[str, ...]], float | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -121,56 +137,58 @@ class ReferenceProfile:
     overrides: dict[str, str]
     unsupported: dict[str, str]
     null_counts: dict[str, int]
-    missing: dict[str, np.ndarray | None]  # packed bits (np.packbits) or None when none missing
+    missing: dict[str, NDArray[np.uint8] | None]  # packed bits (np.packbits); None: none missing
     numeric: dict[str, NumericColumn]
     categorical: dict[str, CategoricalColumn]
     format_version: int = PROFILE_FORMAT_VERSION
-    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+    _cache: _SelectionCache = field(default_factory=_SelectionCache, repr=False, compare=False)
 
     # ----------------------------------------------------------------- row-wise null drop
-    def missing_mask(self, column: str) -> np.ndarray | None:
+    def missing_mask(self, column: str) -> NDArray[np.bool_] | None:
         packed = self.missing.get(column)
         if packed is None:
             return None
         return np.unpackbits(packed, count=self.n_rows).astype(bool)
 
-    def drop_mask(self, columns: tuple[str, ...]) -> np.ndarray | None:
+    def drop_mask(self, columns: tuple[str, ...]) -> NDArray[np.bool_] | None:
         """Rows dropped when any of ``columns`` is missing (None when no row is dropped)."""
-        key = ("drop", columns)
-        if key in self._cache:
-            return self._cache[key]
+        cache = self._cache.drop
+        if columns in cache:
+            return cache[columns]
         mask = None
         for c in columns:
             m = self.missing_mask(c)
             if m is not None:
                 mask = m if mask is None else (mask | m)
-        self._cache[key] = mask
+        cache[columns] = mask
         return mask
 
     def kept_rows(self, columns: tuple[str, ...]) -> int:
         mask = self.drop_mask(columns)
         return self.n_rows if mask is None else int(self.n_rows - mask.sum())
 
-    def sorted_values(self, column: str, selection: tuple[str, ...]) -> np.ndarray:
+    def sorted_values(self, column: str, selection: tuple[str, ...]) -> NDArray[np.float64]:
         """The column's finite values, sorted, over rows kept under ``selection``'s drop."""
-        key = ("sorted", column, selection)
-        if key in self._cache:
-            return self._cache[key]
+        key = (column, selection)
+        cache = self._cache.sorted
+        if key in cache:
+            return cache[key]
         store = self.numeric[column]
         drop = self.drop_mask(selection)
         values = store.sorted_values
         if drop is not None and store.order is not None:
             values = values[~drop[store.order]]
-        self._cache[key] = values
+        cache[key] = values
         return values
 
     def category_counts(
         self, column: str, selection: tuple[str, ...]
-    ) -> tuple[list[str], np.ndarray]:
+    ) -> tuple[list[str], NDArray[np.int64]]:
         """``(categories, counts)`` over rows kept under ``selection``'s drop."""
-        key = ("cats", column, selection)
-        if key in self._cache:
-            return self._cache[key]
+        key = (column, selection)
+        cache = self._cache.categories
+        if key in cache:
+            return cache[key]
         drop = self.drop_mask(selection)
         if column in self.categorical:
             store = self.categorical[column]
@@ -186,15 +204,16 @@ class ReferenceProfile:
             arrow_type = _parse_type(self.schema[column])
             keys = canonical_keys(pa.array(uniq).cast(arrow_type, safe=False)).to_pylist()
             out = (keys, counts)
-        self._cache[key] = out
+        cache[key] = out
         return out
 
     def std(self, column: str, selection: tuple[str, ...]) -> float | None:
-        key = ("std", column, selection)
-        if key not in self._cache:
+        key = (column, selection)
+        cache = self._cache.std
+        if key not in cache:
             values = self.sorted_values(column, selection)
-            self._cache[key] = float(np.std(values, ddof=1)) if values.size >= 2 else None
-        return self._cache[key]
+            cache[key] = float(np.std(values, ddof=1)) if values.size >= 2 else None
+        return cache[key]
 
     def value_set(self, column: str) -> list[str]:
         return self.categorical[column].categories if column in self.categorical else []
@@ -205,10 +224,10 @@ class ReferenceProfile:
 
     # ----------------------------------------------------------------- serialisation
     def to_bytes(self) -> bytes:
-        arrays: list[np.ndarray] = []
-        index: list[dict] = []
+        arrays: list[NDArray[Any]] = []
+        index: list[dict[str, Any]] = []  # the header's entry per array
 
-        def put(arr: np.ndarray | None) -> int | None:
+        def put(arr: NDArray[Any] | None) -> int | None:
             if arr is None:
                 return None
             arr = np.ascontiguousarray(arr)
@@ -274,7 +293,7 @@ class ReferenceProfile:
         try:
             header = json.loads(data[start : start + head_len].decode())
             body = _align8(start + head_len)
-            arrays = []
+            arrays: list[NDArray[Any]] = []
             for entry in header["arrays"]:
                 lo = body + entry["offset"]
                 raw = data[lo : lo + entry["nbytes"]]
@@ -284,8 +303,11 @@ class ReferenceProfile:
                     np.frombuffer(raw, dtype=np.dtype(entry["dtype"])).reshape(entry["shape"])
                 )
 
-            def get(i: int | None) -> np.ndarray | None:
+            def get(i: int | None) -> NDArray[Any] | None:
                 return None if i is None else arrays[i]
+
+            def need(i: int) -> NDArray[Any]:  # an array the writer always stores
+                return arrays[i]
 
             return cls(
                 n_rows=int(header["n_rows"]),
@@ -298,7 +320,7 @@ class ReferenceProfile:
                 missing={c: get(i) for c, i in header["missing"].items()},
                 numeric={
                     c: NumericColumn(
-                        sorted_values=get(s["sorted_values"]),
+                        sorted_values=need(s["sorted_values"]),
                         order=get(s["order"]),
                         minimum=s["minimum"],
                         maximum=s["maximum"],
@@ -309,8 +331,8 @@ class ReferenceProfile:
                 categorical={
                     c: CategoricalColumn(
                         categories=list(s["categories"]),
-                        codes=get(s["codes"]),
-                        counts=get(s["counts"]),
+                        codes=need(s["codes"]),
+                        counts=need(s["counts"]),
                     )
                     for c, s in header["categorical"].items()
                 },
@@ -324,10 +346,10 @@ class ReferenceProfile:
     @property
     def nbytes(self) -> int:
         total = 0
-        for s in self.numeric.values():
-            total += s.sorted_values.nbytes + (s.order.nbytes if s.order is not None else 0)
-        for s in self.categorical.values():
-            total += s.codes.nbytes + s.counts.nbytes
+        for num in self.numeric.values():
+            total += num.sorted_values.nbytes + (num.order.nbytes if num.order is not None else 0)
+        for cat in self.categorical.values():
+            total += cat.codes.nbytes + cat.counts.nbytes
         return total
 
 
@@ -335,7 +357,9 @@ def _align8(n: int) -> int:
     return (n + 7) // 8 * 8
 
 
-def _sorted_unique_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _sorted_unique_counts(
+    values: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     if values.size == 0:
         return values, np.zeros(0, dtype=np.int64)
     starts = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
@@ -359,8 +383,8 @@ def type_string(dtype: pa.DataType) -> str:
 
 
 def column_missing(
-    column: pa.ChunkedArray | pa.Array, values: np.ndarray | None = None
-) -> np.ndarray:
+    column: pa.ChunkedArray | pa.Array, values: NDArray[np.float64] | None = None
+) -> NDArray[np.bool_]:
     """Missing rows of a column for drift: null, NaN and, for numeric columns, +/-inf."""
     if values is not None:
         return ~np.isfinite(values)
@@ -369,7 +393,8 @@ def column_missing(
     mask = column.is_null()
     if pa.types.is_floating(column.type):
         mask = pc.or_(mask, pc.fill_null(pc.is_nan(column), False))
-    return mask.to_numpy(zero_copy_only=False)
+    missing: NDArray[np.bool_] = mask.to_numpy(zero_copy_only=False)
+    return missing
 
 
 def build_profile(
@@ -378,8 +403,8 @@ def build_profile(
     """Profile reference data once; see the module docstring for what is kept and why."""
     feature_types, unsupported = ftypes.infer_feature_types(table, feature_overrides)
     n = table.num_rows
-    numeric_vals: dict[str, np.ndarray] = {}
-    missing_masks: dict[str, np.ndarray] = {}
+    numeric_vals: dict[str, NDArray[np.float64]] = {}
+    missing_masks: dict[str, NDArray[np.bool_]] = {}
     null_counts: dict[str, int] = {}
     for name in table.column_names:
         column = table.column(name)
@@ -408,9 +433,11 @@ def build_profile(
             rows = np.flatnonzero(finite)
             vals = values[rows]
             perm = np.argsort(vals, kind="stable")
-            idx_dtype = np.int32 if n < 2**31 else np.int64
-            numeric[name] = NumericColumn(vals[perm], rows[perm].astype(idx_dtype), minimum,
-                                          maximum, inf_count)
+            order = rows[perm]
+            numeric[name] = NumericColumn(
+                vals[perm], order.astype(np.int32) if n < 2**31 else order.astype(np.int64),
+                minimum, maximum, inf_count,
+            )
         else:
             numeric[name] = NumericColumn(np.sort(values), None, minimum, maximum, inf_count)
 

@@ -206,10 +206,10 @@ def render_html(result: DriftResult, *, title: str = "Drift report") -> str:
             f'<span class="pill {cls}">{n_b} of {len(s.features)} breached</span></b></div>'
         )
     notes = list(result.notes)
-    if result.sampling:
-        s = result.sampling
-        notes.insert(0, f"sampled {s.rows_used:,} of {s.rows_total:,} production rows "
-                     f"(seed {s.seed})")
+    sampling = result.sampling
+    if sampling:
+        notes.insert(0, f"sampled {sampling.rows_used:,} of {sampling.rows_total:,} production "
+                     f"rows (seed {sampling.seed})")
     for c, why in result.excluded.items():
         notes.append(f"column {c!r} left out: {why}")
     if result.extra_columns:
@@ -246,14 +246,14 @@ def render_html(result: DriftResult, *, title: str = "Drift report") -> str:
         for f in q_feats:
             tds = []
             for name in names:
-                m = f.metric(name)
-                if m is None:
+                qm = f.metric(name)
+                if qm is None:
                     tds.append("<td></td>")
                     continue
-                style = f' style="color:{BAD};font-weight:600"' if m.breached else ""
-                thr = ("" if m.threshold is None
-                       else f' <span class="muted small">/ {_fmt(m.threshold)}</span>')
-                tds.append(f"<td class=num{style}>{_fmt(m.value)}{thr}</td>")
+                style = f' style="color:{BAD};font-weight:600"' if qm.breached else ""
+                thr = ("" if qm.threshold is None
+                       else f' <span class="muted small">/ {_fmt(qm.threshold)}</span>')
+                tds.append(f"<td class=num{style}>{_fmt(qm.value)}{thr}</td>")
             notes_td = "; ".join(f.notes)
             body.append(f"<tr><td>{_e(f.name)}</td><td>{_e(f.feature_type)}</td>{''.join(tds)}"
                         f'<td class="small muted">{_e(notes_td)}</td></tr>')

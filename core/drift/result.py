@@ -27,7 +27,7 @@ def _num(x: float | None) -> float | None:
     return None if math.isnan(x) else x
 
 
-def _enc(x: float | None) -> Any:
+def _enc(x: float | None) -> float | str | None:
     if x is None:
         return None
     if math.isinf(x):
@@ -77,7 +77,7 @@ class MetricValue:
             return math.inf if v > 0 else 0.0
         return v / t
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "feature": self.feature,
             "feature_type": self.feature_type,
@@ -93,7 +93,7 @@ class MetricValue:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> MetricValue:
+    def from_dict(cls, d: dict[str, Any]) -> MetricValue:
         return cls(
             feature=d["feature"],
             feature_type=d["feature_type"],
@@ -130,8 +130,8 @@ class Distribution:
     other_production: int = 0
     total_categories: int = 0
 
-    def to_dict(self) -> dict:
-        d = {
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
             "kind": self.kind,
             "reference": list(self.reference),
             "production": list(self.production),
@@ -150,7 +150,7 @@ class Distribution:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> Distribution:
+    def from_dict(cls, d: dict[str, Any]) -> Distribution:
         return cls(
             kind=d["kind"],
             reference=tuple(int(x) for x in d["reference"]),
@@ -186,7 +186,7 @@ class FeatureResult:
     def metric(self, name: str) -> MetricValue | None:
         return next((m for m in self.metrics if m.metric == name), None)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "feature_type": self.feature_type,
@@ -198,7 +198,7 @@ class FeatureResult:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> FeatureResult:
+    def from_dict(cls, d: dict[str, Any]) -> FeatureResult:
         dist = d.get("distribution")
         return cls(
             name=d["name"],
@@ -234,7 +234,7 @@ class SignalResult:
     def breaches(self) -> list[MetricValue]:
         return [m for f in self.features for m in f.metrics if m.breached]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "breached": self.breached,
@@ -245,7 +245,7 @@ class SignalResult:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> SignalResult:
+    def from_dict(cls, d: dict[str, Any]) -> SignalResult:
         return cls(
             name=d["name"],
             features=tuple(FeatureResult.from_dict(f) for f in d.get("features", ())),
@@ -263,11 +263,11 @@ class Sampling:
     rows_used: int
     seed: int
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"rows_total": self.rows_total, "rows_used": self.rows_used, "seed": self.seed}
 
     @classmethod
-    def from_dict(cls, d: dict) -> Sampling:
+    def from_dict(cls, d: dict[str, Any]) -> Sampling:
         return cls(int(d["rows_total"]), int(d["rows_used"]), int(d["seed"]))
 
 
@@ -343,7 +343,7 @@ class DriftResult:
             signals.append(replace(s, features=tuple(feats)))
         return replace(self, signals=tuple(signals), value_precision="float32")
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "format_version": RESULT_FORMAT_VERSION,
             "breached": self.breached,
@@ -360,7 +360,7 @@ class DriftResult:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> DriftResult:
+    def from_dict(cls, d: dict[str, Any]) -> DriftResult:
         version = d.get("format_version", RESULT_FORMAT_VERSION)
         if version > RESULT_FORMAT_VERSION:
             raise ValueError(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy import stats as sps
 from scipy.spatial import distance as spd
 
@@ -20,6 +21,11 @@ from scipy.spatial import distance as spd
 AZURE_KS_MAX_ROWS = 10_000
 #: scipy's ks_2samp uses its exact distribution up to this sample size, else Smirnov's asymptotics.
 SCIPY_KS_EXACT_MAX = 10_000
+
+#: Values of a numerical feature (sorted where a function says so), frequencies, bin edges.
+Floats = NDArray[np.float64]
+#: Counts per bin or per category.
+Counts = NDArray[np.int64]
 
 
 def sturges_bins(n_small: int) -> int:
@@ -43,7 +49,7 @@ class Binning:
     - ``constant``: one bin ``[lo - d, lo + d]`` holding every value.
     """
 
-    edges: np.ndarray
+    edges: Floats
     mode: str
     lo: float
     inc: float
@@ -92,7 +98,7 @@ def corrected_binning(lo: float, hi: float, k: int) -> Binning:
     return Binning(edges, "corrected", lo, float("nan"))
 
 
-def _first_index_at_least(x: np.ndarray, lo: float, inc: float, targets: np.ndarray) -> np.ndarray:
+def _first_index_at_least(x: Floats, lo: float, inc: float, targets: Floats) -> Counts:
     """For each integer target b, the first index i with ``(x[i] - lo) / inc >= b``.
 
     ``int(v) >= b`` iff ``v >= b`` for v >= 0, and ``(x - lo) / inc`` is monotone in x, so a
@@ -113,7 +119,7 @@ def _first_index_at_least(x: np.ndarray, lo: float, inc: float, targets: np.ndar
         left = np.where(active & ~cond, mid + 1, left)
 
 
-def bin_counts(x_sorted: np.ndarray, binning: Binning) -> tuple[np.ndarray, int]:
+def bin_counts(x_sorted: Floats, binning: Binning) -> tuple[Counts, int]:
     """Histogram counts of sorted values; returns ``(counts, n_outside)``.
 
     ``n_outside`` is how many values fell outside every bin (only Azure's last-edge quirk
@@ -141,13 +147,13 @@ def bin_counts(x_sorted: np.ndarray, binning: Binning) -> tuple[np.ndarray, int]
     return np.diff(bounds).astype(np.int64), n - n_in
 
 
-def jensen_shannon(p_counts: np.ndarray, q_counts: np.ndarray, n_p: int, n_q: int) -> float:
+def jensen_shannon(p_counts: Counts, q_counts: Counts, n_p: int, n_q: int) -> float:
     """``scipy.spatial.distance.jensenshannon(p/n_p, q/n_q, base=2)`` as Azure calls it."""
     return float(spd.jensenshannon(p_counts / n_p, q_counts / n_q, base=2))
 
 
 def safe_jensen_shannon(
-    p_counts: np.ndarray, q_counts: np.ndarray, n_p: int, n_q: int
+    p_counts: Counts, q_counts: Counts, n_p: int, n_q: int
 ) -> float | None:
     """:func:`jensen_shannon`, or None when either frame has no count in any bin."""
     if p_counts.sum() == 0 or q_counts.sum() == 0:
@@ -155,7 +161,7 @@ def safe_jensen_shannon(
     return jensen_shannon(p_counts, q_counts, n_p, n_q)
 
 
-def psi(ref_counts: np.ndarray, prod_counts: np.ndarray, n_ref: int, n_prod: int) -> float:
+def psi(ref_counts: Counts, prod_counts: Counts, n_ref: int, n_prod: int) -> float:
     """Azure's PSI: ``b=(cb+1)/(Nb+k)``, ``p=(cp+1)/(Np+k)``, ``sum((p-b)*ln(p/b))``."""
     k = ref_counts.size
     b = (ref_counts + 1) / (n_ref + k)
@@ -169,7 +175,7 @@ class CdfStats:
     ks_statistic: float
 
 
-def cdf_stats(u: np.ndarray, v: np.ndarray) -> CdfStats:
+def cdf_stats(u: Floats, v: Floats) -> CdfStats:
     """Wasserstein-1 distance and the two-sided KS statistic of two sorted samples.
 
     One merge of the two sorted arrays; the terms are exactly scipy's (``wasserstein_distance``
@@ -196,7 +202,7 @@ def cdf_stats(u: np.ndarray, v: np.ndarray) -> CdfStats:
     return CdfStats(w, max(max_s, min_s))
 
 
-def ks_pvalue(d: float, u: np.ndarray, v: np.ndarray) -> float:
+def ks_pvalue(d: float, u: Floats, v: Floats) -> float:
     """scipy's ``ks_2samp(u, v).pvalue`` given the statistic ``d`` of the sorted samples.
 
     Small samples go through scipy itself (its exact distribution); beyond scipy's exact limit
@@ -210,7 +216,7 @@ def ks_pvalue(d: float, u: np.ndarray, v: np.ndarray) -> float:
     return float(np.clip(sps.kstwo.sf(d, np.round(en)), 0, 1))
 
 
-def chi_squared_pvalue(ref_counts: np.ndarray, prod_counts: np.ndarray, n_ref: int) -> float:
+def chi_squared_pvalue(ref_counts: Counts, prod_counts: Counts, n_ref: int) -> float:
     """``scipy.stats.chisquare(prod_counts, f_exp=ref_counts/n_ref * n_prod).pvalue``.
 
     A category seen only in production has an expected count of 0: the statistic is infinite
@@ -228,7 +234,7 @@ def chi_squared_pvalue(ref_counts: np.ndarray, prod_counts: np.ndarray, n_ref: i
     return float(sps.chi2.sf(stat, dof))
 
 
-def total_variation(p: np.ndarray, q: np.ndarray) -> float:
+def total_variation(p: Floats, q: Floats) -> float:
     """Half the L1 distance between two frequency vectors: an effect size in [0, 1]."""
     return float(0.5 * np.sum(np.abs(p - q)))
 
@@ -238,7 +244,7 @@ def round5(x: float) -> float:
     return float(Decimal(repr(float(x))).quantize(Decimal("0.00001"), rounding=ROUND_HALF_UP))
 
 
-def sample_std(x: np.ndarray) -> float | None:
+def sample_std(x: Floats) -> float | None:
     """Spark's ``stddev`` (sample standard deviation); None below two values."""
     if x.size < 2:
         return None
