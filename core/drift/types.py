@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 
 FeatureType = Literal["numerical", "categorical"]
 FEATURE_TYPES: tuple[FeatureType, ...] = ("numerical", "categorical")
+_FEATURE_TYPE: dict[str, FeatureType] = {t: t for t in FEATURE_TYPES}
 
 #: Azure's cut-off: integer columns with distinct/total below this are categorical.
 INTEGER_CATEGORICAL_RATIO = 0.05
@@ -114,13 +115,15 @@ def default_feature_type(column: pa.ChunkedArray | pa.Array) -> FeatureType | No
     return None
 
 
-def check_override(name: str, dtype: pa.DataType, feature_type: str) -> None:
-    """Raise ValueError when an override cannot apply to a column of this type."""
+def check_override(name: str, dtype: pa.DataType, feature_type: str) -> FeatureType:
+    """The override as a feature type; ValueError when it cannot apply to a column of this
+    type."""
     if feature_type not in FEATURE_TYPES:
         raise ValueError(
             f"feature override for '{name}' must be 'numerical' or 'categorical', "
             f"not {feature_type!r}"
         )
+    checked = _FEATURE_TYPE[feature_type]
     group = type_group(dtype)
     if group is None:
         raise ValueError(f"column '{name}' has unsupported type {dtype}")
@@ -129,6 +132,7 @@ def check_override(name: str, dtype: pa.DataType, feature_type: str) -> None:
             f"column '{name}' of type {dtype} cannot be treated as numerical "
             "(only integer and floating columns can)"
         )
+    return checked
 
 
 def parse_arrow_type(name: str) -> pa.DataType:
@@ -178,8 +182,7 @@ def infer_feature_types(
     for name in table.column_names:
         column = table.column(name)
         if name in overrides:
-            check_override(name, column.type, overrides[name])
-            types[name] = overrides[name]  # type: ignore[assignment]
+            types[name] = check_override(name, column.type, overrides[name])
             continue
         ftype = default_feature_type(column)
         if ftype is None:
