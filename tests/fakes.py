@@ -253,11 +253,16 @@ class FakeEventSink:
 
 
 class FakeWorkspace:
-    """Data assets (tables kept in memory), models, monitor schedules, artifacts and jobs."""
+    """Data assets (tables kept in memory), models, monitor schedules, artifacts and jobs.
 
-    def __init__(self) -> None:
+    With `datastore`, inference blobs are referenced in place (`blob_uri`), as on Azure ML;
+    without, data is copied into the workspace, as in the local workspace."""
+
+    def __init__(self, datastore: str | None = None) -> None:
+        self.datastore = datastore
         self.data: dict[str, list[DataAssetVersion]] = {}
         self.tables: dict[tuple[str, str], pa.Table] = {}
+        self.mltables: dict[tuple[str, str], MLTable] = {}  # the MLTable of each version made
         self.models: dict[str, list[ModelVersion]] = {}
         self.monitors: dict[str, MonitorSpec] = {}
         self.broken_monitors: set[str] = set()
@@ -289,7 +294,9 @@ class FakeWorkspace:
 
     # -- DataAssets
     def blob_uri(self, container: str, blob_name: str) -> str | None:
-        return None
+        if self.datastore is None:
+            return None
+        return f"azureml://datastores/{self.datastore}/paths/{container}/{blob_name}"
 
     def create_mltable_version(self, name: str, version: str, mltable: MLTable, *,
                                files: Mapping[str, StreamOpener], tags: Mapping[str, str],
@@ -309,6 +316,7 @@ class FakeWorkspace:
                                  tags=dict(tags), description=description,
                                  created_at=f"t{next(self._created):06d}")
         self.data.setdefault(name, []).append(asset)
+        self.mltables[(name, str(version))] = mltable
         if table is not None:
             self.tables[(name, str(version))] = table
         return asset
@@ -448,14 +456,18 @@ class FakeRetrainer:
 
 @dataclass
 class FakeMonitorRunner:
-    """A MonitorRunner that breaches the signals it is told to."""
+    """A MonitorRunner that breaches the signals it is told to (and fails the monitors named
+    in `errors`, as a run whose data cannot be read)."""
 
     fires_schedules: bool = True
     breached: tuple[str, ...] = ()  # signal kinds that breach
+    errors: dict[str, Exception] = field(default_factory=dict)  # monitor name -> raised
     runs: list[MonitorRunResult] = field(default_factory=list)
     clock: Callable[[], float] = field(default_factory=FakeClock)
 
     def run(self, spec: MonitorSpec, *, run_id: str, trigger: str) -> MonitorRunResult:
+        if spec.name in self.errors:
+            raise self.errors[spec.name]
         signals = {spec.signal_name(k): k in self.breached for k in spec.signal_kinds()}
         run = MonitorRunResult(
             run_id=run_id, monitor=spec.name, model=spec.model_name, trigger=trigger,

@@ -1,0 +1,102 @@
+"""The use cases as the composition root wires them, over the shared in-memory fakes.
+
+`world` holds one fake per port; `world.services(**env)` builds `Services` from settings read
+from `env` (as the app reads its environment) with every adapter replaced by its fake. Tests
+may swap a fake (``world.ws = LaggingWorkspace()``) before building.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pytest
+
+from core.bootstrap import Services, build_services
+from core.domain import tables
+from core.domain.ingestion import BlobRef
+from core.settings import load_settings
+from tests.fakes import (
+    FakeBlobStore,
+    FakeClock,
+    FakeEventSink,
+    FakeLedger,
+    FakeMonitorRunner,
+    FakeQueue,
+    FakeRetrainer,
+    FakeStateStore,
+    FakeWorkspace,
+)
+from tests.samples import REFERENCE_CSV
+
+MODEL = "churn"
+INFERENCE = "inference"  # the default INFERENCE_CONTAINER
+QUARANTINE = "inference-quarantine"
+
+
+def csv_table(text: str) -> pa.Table:
+    return tables.read_csv(io.BytesIO(text.encode()))
+
+
+REFERENCE = csv_table(REFERENCE_CSV)  # age int64, income double, city string, approved int64
+
+_ROWS = REFERENCE_CSV.splitlines()[1:]
+# The reference's own rows (plus an extra column): no drift, no data-quality problem.
+CLEAN_CSV = "age,income,city,approved,request_id\n" + "".join(
+    f"{row},r{i}\n" for i, row in enumerate(_ROWS))
+# The reference's rows with 5% of the incomes missing: a data-quality breach, no data drift.
+NULLS_CSV = "age,income,city,approved\n" + "".join(
+    (row if i % 20 else ",".join(v if c != 1 else "" for c, v in enumerate(row.split(","))))
+    + "\n" for i, row in enumerate(_ROWS))
+# Clearly drifted against the reference: older, richer, other cities.
+DRIFTED_CSV = "age,income,city,approved\n" + "".join(
+    f"{80 + i % 15},{9000.0 + i * 40},{['tokyo', 'lima'][i % 2]},{i % 2}\n" for i in range(60)
+)
+
+
+@dataclass
+class World:
+    clock: FakeClock = field(default_factory=FakeClock)
+    ws: FakeWorkspace = field(default_factory=FakeWorkspace)
+    state: FakeStateStore = field(default_factory=FakeStateStore)
+    blobs: FakeBlobStore = field(default_factory=FakeBlobStore)
+    queue: FakeQueue = field(default_factory=lambda: FakeQueue("retrain-requests"))
+    poison: FakeQueue = field(default_factory=lambda: FakeQueue("retrain-requests-poison"))
+    events: FakeEventSink = field(default_factory=FakeEventSink)
+    retrainer: FakeRetrainer = field(default_factory=FakeRetrainer)
+    ledger: FakeLedger = field(init=False)
+    runner: FakeMonitorRunner = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ledger = FakeLedger(self.clock)
+        self.runner = FakeMonitorRunner(clock=self.clock)
+
+    def services(self, **env: str) -> Services:
+        settings = load_settings({"AzureWebJobsStorage": "UseDevelopmentStorage=true", **env})
+        return build_services(
+            settings, clock=self.clock, workspace=self.ws, artifacts=self.ws, state=self.state,
+            blob_store=self.blobs, ledger=self.ledger, retrain_queue=self.queue,
+            retrain_poison_queue=self.poison, events=self.events, retrainer=self.retrainer,
+            monitor_runner=self.runner,
+        )
+
+    # -- arranging the world
+
+    def model(self, name: str = MODEL, **tags: str):
+        return self.ws.add_model(name, tags=tags)
+
+    def reference(self, model: str = MODEL, table: pa.Table = REFERENCE, **kw):
+        return self.ws.add_data(f"{model}-training", table, **kw)
+
+    def inference(self, model: str = MODEL, table: pa.Table = REFERENCE, **kw):
+        return self.ws.add_data(f"{model}-inference", table, **kw)
+
+    def upload(self, name: str, data: bytes | str, container: str = INFERENCE) -> BlobRef:
+        return self.blobs.upload(container, name, data.encode() if isinstance(data, str)
+                                 else data)
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
