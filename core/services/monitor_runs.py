@@ -4,8 +4,8 @@
 The runner (`core.ports.MonitorRunner`) does the run: locally with our drift engine, emitting
 the breach events Azure ML would; on Azure ML by asking it to run the schedule. A monitor is
 due when its trigger (daily ``HH:MM`` or cron, in its time zone) fired since its last
-scheduled run, or since it was created; only runners that do not schedule themselves are
-driven this way.
+scheduled run, or since it was created (or first seen, when its creation was not recorded);
+only runners that do not schedule themselves are driven this way.
 """
 
 from __future__ import annotations
@@ -76,10 +76,13 @@ class MonitorRuns:
                 continue
             state = self._monitors.state(spec.model_name) or {}
             since = state.get("last_scheduled_fire") or state.get("created_at")
-            if since is None:
-                continue
             try:
                 fire = last_fire_before(spec, now)
+                if since is None:
+                    # A monitor we have no creation time for (its state was lost, or it was
+                    # made by another tool): count its fires from now on.
+                    self._monitors.record(spec.model_name, last_scheduled_fire=fire)
+                    continue
                 if fire <= since:
                     continue
                 self._monitors.record(spec.model_name, last_scheduled_fire=fire)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from core.ports import NotFound
-from tests.fakes import FakeMonitorRunner
+from tests.fakes import FakeMonitorRunner, FakeStateStore
 from tests.unit.services.conftest import MODEL
 
 MONITOR = f"{MODEL}-monitor"
@@ -163,3 +163,27 @@ def test_one_failing_monitor_does_not_stop_the_others(watched):
     assert state(watched)["last_scheduled_fire"] == at("2027-01-16T03:00:00")
     assert "last_run" not in state(watched)
 
+
+def test_a_monitor_whose_state_was_lost_is_scheduled_again(watched):
+    # The state store was reset (a new Azurite, another table prefix) but the workspace kept
+    # the monitor: ensure finds it up to date and writes a state without a creation time.
+    watched.state = FakeStateStore()
+    assert watched.services().monitors.ensure(MODEL, reason="reconcile").action == "unchanged"
+    svc = runs(watched)
+
+    assert svc.run_due(now=at("2027-01-15T09:00:00")) == []  # counting starts now
+    due = svc.run_due(now=at("2027-01-16T03:00:01"))
+
+    assert [r.trigger for r in due] == ["schedule"]
+
+
+def test_a_monitor_made_by_another_tool_is_scheduled_from_when_it_is_first_seen(watched):
+    made_elsewhere = watched.ws.monitors[MONITOR]
+    watched.ws = type(watched.ws)()
+    watched.ws.monitors[MONITOR] = made_elsewhere
+    watched.state = FakeStateStore()  # no state at all for it
+    svc = runs(watched)
+
+    assert svc.run_due(now=at("2027-01-16T03:00:01")) == []
+    assert state(watched)["last_scheduled_fire"] == at("2027-01-16T03:00:00")
+    assert len(svc.run_due(now=at("2027-01-17T03:00:01"))) == 1
