@@ -1,9 +1,9 @@
 """Use case: a batch became a data asset version. Re-aim the model's monitor at it (monitors pin
-data versions), then act on the early drift check's verdict (`early_check_alert`)."""
+data versions), then act on the early drift check's verdict (`early_check_alert`), once the model
+is registered."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 
 from core.domain.alerts import early_check_alert
@@ -21,10 +21,16 @@ class OnBatchRegistered:
         self._retraining = retraining
 
     def __call__(self, record: IngestionRecord) -> None:
-        # Data before the model: the monitor is created when the model is registered.
-        with contextlib.suppress(NotFound):
+        try:
             self._monitors.ensure(record.model, reason=f"new inference data "
                                   f"{record.asset_name}:{record.asset_version}")
+        except NotFound:
+            # Data before the model: the monitor is created when the model is registered.
+            # There is no champion to retrain either: a request now would only be rejected
+            # and start the cooldown that then suppresses the model's first real alerts.
+            log.info("batch %s of %s arrived before the model; its early check is kept, "
+                     "not acted on", record.ingestion_id, record.model)
+            return
         verdict = early_check_alert(record.model, record.ingestion_id, record.drift)
         outcome = self._retraining.on_early_check(verdict)
         if outcome is not None:

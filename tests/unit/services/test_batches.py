@@ -86,6 +86,31 @@ def test_each_new_batch_re_aims_the_monitor(watched):
         f"{MODEL}-inference:1", f"{MODEL}-inference:2"]
 
 
+def test_data_before_the_model_is_fine_the_monitor_comes_with_the_model(world):
+    world.reference()
+
+    on_batch(world)(registered(world, drift_summary(data_drift=True)))  # does not raise
+
+    assert world.ws.monitors == {}
+    world.model()
+    world.services().monitors.ensure(MODEL, reason="ModelRegistered churn:1")
+    assert str(world.ws.monitors[MONITOR].production_data) == f"{MODEL}-inference:1"
+
+
+def test_a_breach_before_the_model_opens_no_retraining_and_no_cooldown(world):
+    world.reference()
+    on_batch(world)(registered(world, drift_summary(data_drift=True), ingestion="i-1"))
+
+    assert world.queue.messages == []  # no champion to retrain
+    assert world.services().retraining.alerts(MODEL) == []
+    assert gate(world) is None
+
+    world.model()  # registered now: its first breach is acted on, not held by a cooldown
+    on_batch(world)(registered(world, drift_summary(data_drift=True), ingestion="i-2"))
+    (message,) = world.queue.bodies()
+    assert message["correlation_id"] == f"early:{MODEL}:i-2"
+
+
 # --------------------------------------------------------------------------- the verdict
 
 
