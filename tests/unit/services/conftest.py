@@ -100,3 +100,23 @@ class World:
 @pytest.fixture
 def world() -> World:
     return World()
+
+
+class ProcessDied(BaseException):
+    """The instance is killed mid-work: nothing after the point it is raised at runs (no
+    `except Exception` handler records anything)."""
+
+
+def deliver(world: World, retraining, queue=None) -> dict:
+    """The queue trigger, as the host runs it: receive the next message (its dequeue count
+    goes up), handle it, delete it on success, leave it for redelivery on failure."""
+    queue = queue or world.queue
+    (message,) = queue.receive(1)
+    try:
+        result = retraining.handle_message(message.body, message_id=message.id,
+                                           dequeue_count=message.dequeue_count)
+    except Exception:
+        queue.release(message)  # visible again: the host redelivers it
+        raise
+    queue.delete(message)
+    return result

@@ -18,6 +18,7 @@ from tests.unit.services.conftest import (
     INFERENCE,
     MODEL,
     QUARANTINE,
+    ProcessDied,
     World,
     csv_table,
 )
@@ -294,10 +295,6 @@ def test_a_claim_whose_owner_died_is_taken_over_when_its_lease_expires(world, sv
     assert outcome.kind == "registered"
     assert outcome.record.attempts == 2 and outcome.record.owner != "other-instance"
     assert versions(world) == ["1"]
-
-
-class ProcessDied(BaseException):
-    """The instance is killed mid-ingestion: nothing after this point runs."""
 
 
 class DyingWorkspace(FakeWorkspace):
