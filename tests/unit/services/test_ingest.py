@@ -12,7 +12,7 @@ from core.domain.ingestion import BlobRef, IngestionRecord, ingestion_id
 from core.ports import WorkspaceError
 from core.services.ingest import IngestService
 from tests.fakes import FakeWorkspace
-from tests.samples import COLLECTOR_PATH, GOOD_CSV, GOOD_JSONL, HEADER
+from tests.samples import BAD_FILES, COLLECTOR_PATH, GOOD_CSV, GOOD_JSONL, HEADER, bad_blob_name
 from tests.unit.services.conftest import (
     CLEAN_CSV,
     INFERENCE,
@@ -158,6 +158,41 @@ def test_a_new_upload_of_the_same_path_is_a_new_version(world, svc):
     assert versions(world) == ["1", "2"]
 
 
+def test_the_latest_reference_version_is_the_one_validated_against(world, svc):
+    world.upload(GOOD, GOOD_CSV)
+    svc.ingest(BlobRef(INFERENCE, GOOD))
+    world.reference(table=REFERENCE_AGE_CITY)  # training:2 needs only age and city
+    world.upload(f"{MODEL}/batches/small.csv", "age,city\n30,rome\n")
+
+    outcome = svc.ingest(BlobRef(INFERENCE, f"{MODEL}/batches/small.csv"))
+
+    assert outcome.kind == "registered"
+    assert world.ws.data[f"{MODEL}-inference"][-1].tags["reference_data"] == \
+        f"azureml:{MODEL}-training:2"
+    schema_reads = [r for r in world.ws.reads if r == f"azureml:{MODEL}-training:1"]
+    assert len(schema_reads) == 2  # its schema once, its drift profile once
+    assert f"reference-schema/{MODEL}-training/1.json" in world.ws.artifacts
+
+
+def test_label_columns_may_be_left_out_and_are_kept_when_present(world):
+    world.model()
+    world.reference()
+    svc = world.services(LABEL_COLUMNS="approved").ingest
+    unlabelled = "age,income,city\n30,1200.5,rome\n31,1300.0,oslo\n"
+    world.upload(f"{MODEL}/batches/unlabelled.csv", unlabelled)
+    world.upload(f"{MODEL}/batches/labelled.csv", GOOD_CSV)
+
+    without = svc.ingest(BlobRef(INFERENCE, f"{MODEL}/batches/unlabelled.csv"))
+    with_labels = svc.ingest(BlobRef(INFERENCE, f"{MODEL}/batches/labelled.csv"))
+
+    assert without.kind == "registered" and without.record.columns == ("age", "income", "city")
+    assert with_labels.kind == "registered"
+    assert "approved" in with_labels.record.columns
+    assert set(with_labels.record.extra_columns) == {"approved", "request_id"}
+    assert world.ws.tables[(f"{MODEL}-inference", "2")].column_names == [
+        "age", "income", "city", "approved", "request_id"]
+
+
 # --------------------------------------------------------------------------- rejected files
 
 
@@ -181,6 +216,23 @@ def test_a_rejection_writes_the_quarantine_record_and_leaves_the_blob_untouched(
     assert "replay" in body["what_to_do"]
     assert world.blobs.blobs[(INFERENCE, name)] == (content, blob.etag)  # untouched
     assert world.ws.data == {f"{MODEL}-training": world.ws.data[f"{MODEL}-training"]}
+
+
+@pytest.mark.parametrize("name, content, code, line", BAD_FILES,
+                         ids=[f[0] for f in BAD_FILES])
+def test_every_bad_sample_is_rejected_with_its_reason_and_nothing_is_lost(world, svc, name,
+                                                                          content, code, line):
+    blob_name = f"{MODEL}/{bad_blob_name(name)}"
+    blob = world.upload(blob_name, content)
+
+    outcome = svc.ingest(BlobRef(INFERENCE, blob_name))
+
+    assert outcome.kind == "rejected"
+    assert (outcome.record.rejection.code, outcome.record.rejection.line) == (code, line)
+    assert world.blobs.blobs[(INFERENCE, blob_name)] == (content, blob.etag)
+    body = json.loads(world.blobs.read_text(*outcome.record.quarantine_record.split("/", 1)))
+    assert body["reason"] == outcome.record.rejection.to_dict()
+    assert versions(world) == []
 
 
 def test_missing_reference_columns_are_rejected_with_the_columns_seen(world, svc):
