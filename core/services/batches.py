@@ -21,6 +21,7 @@ class OnBatchRegistered:
         self._retraining = retraining
 
     def __call__(self, record: IngestionRecord) -> None:
+        re_aim_failed: Exception | None = None
         try:
             self._monitors.ensure(record.model, reason=f"new inference data "
                                   f"{record.asset_name}:{record.asset_version}")
@@ -31,8 +32,14 @@ class OnBatchRegistered:
             log.info("batch %s of %s arrived before the model; its early check is kept, "
                      "not acted on", record.ingestion_id, record.model)
             return
+        except Exception as exc:
+            # The reconcile timer re-aims the monitor later; nothing would act on this
+            # batch's verdict again, so act on it now, then report the failure.
+            re_aim_failed = exc
         verdict = early_check_alert(record.model, record.ingestion_id, record.drift)
         outcome = self._retraining.on_early_check(verdict)
         if outcome is not None:
             log.info("early drift alert for %s: %s (%s)", record.model, outcome.decision,
                      outcome.reason)
+        if re_aim_failed is not None:
+            raise re_aim_failed

@@ -9,8 +9,10 @@ from dataclasses import replace
 import pytest
 
 from core.domain.ingestion import BlobRef, IngestionRecord
+from core.ports import WorkspaceError
 from core.services.batches import OnBatchRegistered
 from core.services.retraining.records import GATE
+from tests.fakes import FakeWorkspace
 from tests.unit.services.conftest import (
     CLEAN_CSV,
     DRIFTED_CSV,
@@ -238,3 +240,33 @@ def test_outputs_batches_re_aim_the_monitor_without_a_verdict(watched):
 
     assert str(watched.ws.monitors[MONITOR].production_outputs) == f"{MODEL}-outputs:1"
     assert watched.queue.messages == []
+
+
+class MonitorsUnreachable(FakeWorkspace):
+    """Schedules cannot be written right now (throttled, unreachable); data and models can."""
+
+    def create_or_update_monitor(self, spec):
+        raise WorkspaceError("schedules: 503 Service Unavailable")
+
+
+def test_a_failed_re_aim_still_acts_on_the_early_check(world):
+    world.ws = MonitorsUnreachable()
+    world.model()
+    world.reference()
+
+    with pytest.raises(WorkspaceError):  # the ingestion logs it; the timer re-aims later
+        on_batch(world)(registered(world, drift_summary(data_drift=True)))
+
+    (message,) = world.queue.bodies()  # the batch's alert is not lost with the re-aim
+    assert message["correlation_id"] == f"early:{MODEL}:i-1"
+
+
+def test_through_ingestion_a_failed_re_aim_keeps_the_batch_and_its_alert(world):
+    world.ws = MonitorsUnreachable()
+    world.model()
+    world.reference()
+
+    outcome = ingest(world, "drifted.csv", DRIFTED_CSV)
+
+    assert outcome.kind == "registered"
+    assert len(world.queue.messages) == 1
