@@ -9,9 +9,9 @@ import pytest
 
 from core.domain.assets import MLTable
 from core.domain.ingestion import BlobRef, IngestionRecord, ingestion_id
-from core.ports import WorkspaceError
+from core.ports import Conflict, WorkspaceError
 from core.services.ingest import IngestService
-from tests.fakes import FakeWorkspace
+from tests.fakes import FakeBlobStore, FakeWorkspace
 from tests.samples import BAD_FILES, COLLECTOR_PATH, GOOD_CSV, GOOD_JSONL, HEADER, bad_blob_name
 from tests.unit.services.conftest import (
     CLEAN_CSV,
@@ -457,6 +457,38 @@ def test_a_crash_after_registering_then_a_retry_yields_one_version(world):
     assert versions(world) == ["1"]
     world.upload(f"{MODEL}/batches/next.csv", GOOD_CSV)
     assert svc.ingest(BlobRef(INFERENCE, f"{MODEL}/batches/next.csv")).record.asset_version == "2"
+
+
+class OverwrittenWhileRead(FakeBlobStore):
+    """The blob is uploaded again between our reading its properties and opening it."""
+
+    def __init__(self, new_content: bytes):
+        super().__init__()
+        self.new_content: bytes | None = new_content
+
+    def open(self, ref):
+        if self.new_content is not None:
+            content, self.new_content = self.new_content, None
+            self.upload(ref.container, ref.name, content)
+        return super().open(ref)
+
+
+def test_a_blob_overwritten_mid_ingestion_yields_one_version_of_the_new_content(world):
+    world.blobs = OverwrittenWhileRead(CLEAN_CSV.encode())
+    world.model()
+    world.reference()
+    first = world.upload(GOOD, GOOD_CSV)
+    svc = world.services().ingest
+
+    with pytest.raises(Conflict):  # the host retries; the new upload has its own event too
+        svc.ingest(BlobRef(INFERENCE, GOOD, etag=first.etag))
+    retried = svc.ingest(BlobRef(INFERENCE, GOOD, etag=first.etag))
+    its_own_event = svc.ingest(BlobRef(INFERENCE, GOOD))
+
+    assert world.ledger.get(MODEL, ingestion_id(first)).status == "failed"
+    assert retried.kind == "registered" and retried.record.rows == 200  # the new content
+    assert its_own_event.kind == "duplicate"
+    assert versions(world) == ["1"]
 
 
 # --------------------------------------------------------------------------- replay
