@@ -7,7 +7,9 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Literal
+from typing import Literal, cast
+
+Backend = Literal["local", "azureml"]
 
 
 class SettingsError(ValueError):
@@ -31,7 +33,7 @@ class Settings:
     artifacts_container: str
     table_prefix: str
     # Workspace
-    backend: Literal["local", "azureml"]
+    backend: Backend
     local_workspace_dir: str
     subscription_id: str | None
     resource_group: str | None
@@ -182,7 +184,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         quarantine_container=_container(env, "QUARANTINE_CONTAINER", "inference-quarantine"),
         artifacts_container=_container(env, "ARTIFACTS_CONTAINER", "autopilot-artifacts"),
         table_prefix=table_prefix,
-        backend=backend,  # type: ignore[arg-type]
+        backend=cast(Backend, backend),
         local_workspace_dir=_get(env, "LOCAL_WORKSPACE_DIR", ".local-workspace"),
         subscription_id=subscription,
         resource_group=resource_group,

@@ -72,8 +72,8 @@ def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
     def drop(name: str, content: bytes, what: str) -> dict:
         svc.blob_store.upload(container, f"{MODEL}/{name}", content)
         result = host.blob(f"{container}/{MODEL}/{name}")
-        if not result.ok:
-            raise result.error  # type: ignore[misc]
+        if result.error is not None:
+            raise result.error
         record = next(r for r in svc.ledger.list(model=MODEL)
                       if r.blob.name == f"{MODEL}/{name}")
         line = f"{what}: {container}/{MODEL}/{name} -> {record.status}"

@@ -9,26 +9,33 @@ The local workspace has no other way.
 from __future__ import annotations
 
 import dataclasses
+from typing import Protocol
 
 from core.domain.monitoring import MonitorSpec
 from core.ports import NotFound
 
 
+class _Schedules(Protocol):
+    def get_monitor(self, name: str) -> MonitorSpec | None: ...
+
+    def create_or_update_monitor(self, spec: MonitorSpec) -> MonitorSpec: ...
+
+
 class ToggleByRewrite:
     """Mixin: needs `get_monitor` and `create_or_update_monitor`."""
 
-    def enable_monitor(self, name: str) -> MonitorSpec:
-        return self._set_enabled(name, True)
+    def enable_monitor(self: _Schedules, name: str) -> MonitorSpec:
+        return _set_enabled(self, name, True)
 
-    def disable_monitor(self, name: str) -> MonitorSpec:
-        return self._set_enabled(name, False)
+    def disable_monitor(self: _Schedules, name: str) -> MonitorSpec:
+        return _set_enabled(self, name, False)
 
-    def _set_enabled(self, name: str, enabled: bool) -> MonitorSpec:
-        spec = self.get_monitor(name)  # type: ignore[attr-defined]
-        if spec is None:
-            raise NotFound(f"schedule {name}: not found")
-        if spec.enabled == enabled:
-            return spec
-        return self.create_or_update_monitor(  # type: ignore[attr-defined]
-            dataclasses.replace(spec, enabled=enabled)
-        )
+
+
+def _set_enabled(schedules: _Schedules, name: str, enabled: bool) -> MonitorSpec:
+    spec = schedules.get_monitor(name)
+    if spec is None:
+        raise NotFound(f"schedule {name}: not found")
+    if spec.enabled == enabled:
+        return spec
+    return schedules.create_or_update_monitor(dataclasses.replace(spec, enabled=enabled))

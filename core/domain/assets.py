@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol, TypeVar
 MLTABLE_SCHEMA_URL = "https://azuremlschemas.azureedge.net/latest/MLTable.schema.json"
 
 DataFormat = Literal["delimited", "json_lines"]
+AssetType = Literal["mltable", "uri_file", "uri_folder"]
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class DataAssetVersion:
 
     name: str
     version: str
-    type: Literal["mltable", "uri_file", "uri_folder"]
+    type: AssetType
     path: str
     tags: dict[str, str] = field(default_factory=dict)
     description: str = ""

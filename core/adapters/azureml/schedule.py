@@ -106,8 +106,7 @@ def _sdk() -> SimpleNamespace:
 
     class _DataQualityMetricThreshold(DataQualityMetricThreshold):
         # Pitfall 2: each feature type keeps its own values.
-        # The SDK's base returns one object; its caller (the signal) accepts the list we send.
-        def _to_rest_object(self) -> list:  # type: ignore[override]
+        def _to_rest_object(self) -> list:  # type: ignore[override]  # the SDK's base returns one object; its caller (the signal) takes the list we send
             out: list = []
             for metrics, rest_cls in (
                 (self.numerical, NumericalDataQualityMetricThreshold),

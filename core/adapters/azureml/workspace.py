@@ -19,7 +19,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pyarrow as pa
 
@@ -27,6 +27,7 @@ from core.adapters.azureml.schedule import build_monitor_schedule, monitor_spec_
 from core.adapters.monitor_toggle import ToggleByRewrite
 from core.adapters.table_reader import UnreadableData, read_mltable, read_path, safe_relative
 from core.domain.assets import (
+    AssetType,
     DataAssetVersion,
     MLTable,
     ModelVersion,
@@ -113,7 +114,7 @@ def _to_data_version(data: Any) -> DataAssetVersion:
     return DataAssetVersion(
         name=data.name,
         version=str(data.version),
-        type=str(data.type),  # type: ignore[arg-type]
+        type=cast(AssetType, str(data.type)),
         path=str(data.path),
         tags=dict(data.tags or {}),
         description=data.description or "",

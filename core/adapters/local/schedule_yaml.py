@@ -11,11 +11,11 @@ there, the way `az ml schedule disable` keeps it on the service.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
-from core.domain.monitoring import TAG_MODEL, AssetRef, MonitorSpec, MonitorTrigger
+from core.domain.monitoring import TAG_MODEL, AssetRef, MLTask, MonitorSpec, MonitorTrigger
 
 SCHEDULE_SCHEMA_URL = "http://azureml/sdk-2-0/Schedule.json"
 ALL_FEATURES = "all_features"
@@ -138,7 +138,9 @@ def _signal_of_type(signals: dict[str, Any], kind: str) -> dict[str, Any] | None
 
 def _asset(block: dict[str, Any] | None, where: str) -> AssetRef:
     try:
-        return AssetRef.parse(str(block["input_data"]["path"]))  # type: ignore[index]
+        if block is None:
+            raise TypeError("no block")
+        return AssetRef.parse(str(block["input_data"]["path"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise MonitorYamlError(f"{where}: no versioned input_data.path") from exc
 
@@ -217,7 +219,7 @@ def monitor_spec_from_dict(doc: dict[str, Any]) -> MonitorSpec:
             production_data=production,
             production_outputs=outputs,
             prediction_reference=prediction_reference,
-            ml_task=str(target.get("ml_task") or "classification").lower(),  # type: ignore[arg-type]
+            ml_task=cast(MLTask, str(target.get("ml_task") or "classification").lower()),
             features=tuple(features) if isinstance(features, list) and features else None,
             data_drift_thresholds=drift.get("metric_thresholds") or {},
             data_quality_thresholds=quality.get("metric_thresholds") or {},
