@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from core.domain.assets import DataAssetVersion, MLTable, ModelVersion
+from core.domain.errors import InvalidName as InvalidName  # re-exported
+from core.domain.errors import PermanentError as PermanentError  # re-exported
 from core.domain.ingestion import BlobRef, IngestionRecord
 from core.domain.monitoring import MonitorRunResult, MonitorSpec
 from core.domain.retraining import JobStatus, RetrainRequest, RetrainResult
@@ -28,6 +30,12 @@ StreamOpener = Callable[[], BinaryIO]
 
 class WorkspaceError(Exception):
     """A workspace call failed for a reason a retry may fix (unreachable, throttled)."""
+
+
+class ClaimHeld(Exception):
+    """Another delivery holds a live claim on this work (its lease has not ended). Transient:
+    entry points raise it so the host delivers again later, when the owner has finished (the
+    redelivery is then a duplicate) or died (the redelivery takes the claim over)."""
 
 
 class NotFound(Exception):
@@ -119,8 +127,21 @@ class IngestionLedger(Protocol):
     def list(self, model: str | None = None, status: str | None = None) -> list[IngestionRecord]:
         """Newest first."""
 
-    def next_version(self, asset_name: str, at_least: int = 1) -> str:
-        """Allocate the next integer version of a data asset, unique across instances."""
+    def allocate_version(
+        self, asset_name: str, ingestion_id: str, *, seed: Callable[[], int],
+        above: int = 0,
+    ) -> str:
+        """The integer version of `asset_name` that ingestion `ingestion_id` registers: the one
+        allocated to it before (a retry after a crash re-uses it), else the next one of the
+        asset's counter, recorded against the ingestion in the same atomic step, so a crash
+        never burns a number. The counter is the source of truth; `seed()` (the highest version
+        the workspace has, 0 for none) is called only when the asset has no counter yet.
+        `above`: the caller found versions up to this taken by someone else; allocate past it.
+        """
+
+    def release_version(self, asset_name: str, ingestion_id: str, version: str) -> None:
+        """The ingestion will never register `version` (it failed permanently): hand the
+        number back if it is still the last one allocated, so versions stay contiguous."""
 
 
 class EventSink(Protocol):

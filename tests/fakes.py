@@ -191,6 +191,7 @@ class FakeLedger:
     def __init__(self, clock: Callable[[], float] | None = None):
         self.records: dict[tuple[str, str], IngestionRecord] = {}
         self.counters: dict[str, int] = {}
+        self.allocations: dict[tuple[str, str], int] = {}
         self._clock = clock or FakeClock()
         self._etags = itertools.count(1)
 
@@ -235,10 +236,23 @@ class FakeLedger:
                  if (model is None or r.model == model) and (status is None or r.status == status)]
         return sorted(found, key=lambda r: r.created_at, reverse=True)
 
-    def next_version(self, asset_name: str, at_least: int = 1) -> str:
-        value = max(self.counters.get(asset_name, at_least), at_least)
-        self.counters[asset_name] = value + 1
-        return str(value)
+    def allocate_version(self, asset_name: str, ingestion_id: str, *,
+                         seed: Callable[[], int], above: int = 0) -> str:
+        """The adapter's rules: one number per ingestion, the counter the source of truth."""
+        held = self.allocations.get((asset_name, ingestion_id))
+        if held is not None and held > above:
+            return str(held)
+        start = self.counters[asset_name] if asset_name in self.counters else seed() + 1
+        version = max(start, above + 1)
+        self.counters[asset_name] = version + 1
+        self.allocations[(asset_name, ingestion_id)] = version
+        return str(version)
+
+    def release_version(self, asset_name: str, ingestion_id: str, version: str) -> None:
+        if self.allocations.get((asset_name, ingestion_id)) == int(version) \
+                and self.counters.get(asset_name) == int(version) + 1:
+            self.counters[asset_name] = int(version)
+            del self.allocations[(asset_name, ingestion_id)]
 
 
 class FakeEventSink:

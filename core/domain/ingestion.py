@@ -7,11 +7,11 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
+from core.domain.names import InvalidName, check_blob_path, check_name, shown
+
 IngestionStatus = Literal["processing", "registered", "rejected", "failed", "ignored"]
 FileLayout = Literal["csv", "collector_jsonl"]
 
-# A valid Azure ML asset name: letters, digits, '-', '_' and '.', starting alphanumeric.
-_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 _COLLECTOR_PATH = re.compile(
     r"^(?P<endpoint>[^/]+)/(?P<deployment>[^/]+)/(?P<collection>model_inputs|model_outputs)/"
     r"(?P<yyyy>\d{4})/(?P<MM>\d{2})/(?P<dd>\d{2})/(?P<HH>\d{2})/(?P<file>[^/]+\.jsonl)$"
@@ -48,20 +48,33 @@ class InferenceFile:
 
 
 class UnsupportedPath(ValueError):
-    """The blob path does not name a model or is not a file type we ingest."""
+    """The blob path does not name a model or is not a file type we ingest. `model` is the
+    model the path names when its folder is a valid model name (the file is recorded under
+    that model), else None; `code` is the rejection's reason code."""
+
+    def __init__(self, message: str, *, model: str | None = None,
+                 code: str = "unsupported_path"):
+        super().__init__(message)
+        self.model = model
+        self.code = code
 
 
 def parse_inference_path(blob_name: str) -> InferenceFile:
     parts = blob_name.split("/", 1)
     if len(parts) != 2 or not parts[1]:
         raise UnsupportedPath(
-            f"blob '{blob_name}' is not under a model folder: expected '<model-name>/<file>'"
+            f"blob {shown(blob_name)} is not under a model folder: expected "
+            "'<model-name>/<file>'"
         )
     model, rest = parts
-    if not _MODEL_NAME.match(model):
-        raise UnsupportedPath(
-            f"'{model}' is not a valid model name (letters, digits, '-', '_', '.')"
-        )
+    try:
+        check_name(model, "model name")
+    except InvalidName as exc:
+        raise UnsupportedPath(str(exc), code="invalid_name") from None
+    try:
+        check_blob_path(rest)
+    except InvalidName as exc:
+        raise UnsupportedPath(str(exc), model=model, code="invalid_name") from None
     lowered = rest.lower()
     if lowered.endswith(".csv"):
         return InferenceFile(model=model, layout="csv", relative_path=rest)
@@ -69,8 +82,9 @@ def parse_inference_path(blob_name: str) -> InferenceFile:
         match = _COLLECTOR_PATH.match(rest)
         if not match:
             raise UnsupportedPath(
-                f"JSON-lines file '{rest}' is not in the data collector layout "
-                "'<endpoint>/<deployment>/model_inputs|model_outputs/yyyy/MM/dd/HH/<file>.jsonl'"
+                f"JSON-lines file {shown(rest)} is not in the data collector layout "
+                "'<endpoint>/<deployment>/model_inputs|model_outputs/yyyy/MM/dd/HH/<file>.jsonl'",
+                model=model,
             )
         g = match.groupdict()
         return InferenceFile(
@@ -83,7 +97,8 @@ def parse_inference_path(blob_name: str) -> InferenceFile:
             partition=f"{g['yyyy']}/{g['MM']}/{g['dd']}/{g['HH']}",
         )
     raise UnsupportedPath(
-        f"'{rest}' is neither a CSV batch (.csv) nor data collector output (.jsonl)"
+        f"{shown(rest)} is neither a CSV batch (.csv) nor data collector output (.jsonl)",
+        model=model,
     )
 
 

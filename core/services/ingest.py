@@ -1,5 +1,12 @@
 """Use case: an inference file landed in blob storage; make it a data asset version, or
-quarantine it with a precise reason. At-least-once delivery safe, nothing lost."""
+quarantine it with a precise reason. At-least-once delivery safe, nothing lost.
+
+Delivery state: a delivery claims the file's ledger record for a lease. A redelivery while a
+live owner holds it raises `ClaimHeld` (the host delivers again later); only the owner writes
+the record (every save is ETag-checked against what it last wrote); `reconcile` (the timer)
+re-drives claims whose lease ended and transient failures the host stopped retrying. A
+permanent error (a name the workspace refuses, a 4xx) rejects the file with its reason;
+anything else is transient: recorded as `failed` and raised so the host retries."""
 
 from __future__ import annotations
 
@@ -26,21 +33,33 @@ from core.domain.ingestion import (
     ingestion_id,
     parse_inference_path,
 )
+from core.domain.names import check_name
 from core.domain.validation import (
     ReferenceSchema,
     ValidationResult,
     validate_collector_jsonl,
     validate_csv,
 )
-from core.ports import BlobStore, Conflict, DataAssets, IngestionLedger, NotFound
+from core.ports import (
+    BlobStore,
+    ClaimHeld,
+    Conflict,
+    DataAssets,
+    IngestionLedger,
+    InvalidName,
+    NotFound,
+    PermanentError,
+)
 from core.services.reference import ReferenceData
 
 log = logging.getLogger(__name__)
 
 UNSORTED = "_unsorted"  # ledger partition for blobs whose path names no model
 _TAG_LIMIT = 256
+_QUARANTINE_NAME_LIMIT = 1000  # blob names are at most 1,024 characters
+_RECONCILE_MAX_ATTEMPTS = 20  # a record failing transiently this often is left to an operator
 
-OutcomeKind = Literal["registered", "rejected", "duplicate", "in_progress", "missing"]
+OutcomeKind = Literal["registered", "rejected", "duplicate", "in_progress", "missing", "ignored"]
 
 
 @dataclass(frozen=True)
@@ -111,6 +130,19 @@ class _Tee(io.RawIOBase):
         super().close()
 
 
+class _Claim:
+    """The record a delivery owns, as it last wrote it: every save is ETag-checked against
+    it, so a delivery whose lease was taken over can no longer write."""
+
+    def __init__(self, ledger: IngestionLedger, record: IngestionRecord):
+        self._ledger = ledger
+        self.record = record
+
+    def save(self, record: IngestionRecord) -> IngestionRecord:
+        self.record = self._ledger.save(replace(record, etag=self.record.etag))
+        return self.record
+
+
 class IngestService:
     def __init__(
         self,
@@ -149,20 +181,69 @@ class IngestService:
         try:
             file = parse_inference_path(blob.name)
         except UnsupportedPath as exc:
-            return self._reject_unsorted(blob, Rejection("unsupported_path", str(exc)))
+            return self._reject_path(blob, exc)
         record = self._new_record(file.model, blob, file, replay_of)
         claimed = self._ledger.claim(
             record, self._config.lease_seconds, retry_rejected=replay_of is not None
         )
         if claimed is None:
             existing = self._ledger.get(file.model, record.ingestion_id)
-            kind: OutcomeKind = "in_progress" if existing.status == "processing" else "duplicate"
-            return IngestOutcome(kind, existing, f"already {existing.status}: {blob.path}")
+            if existing.status == "processing":
+                # Acknowledging would lose the file if that owner died: deliver again later.
+                raise ClaimHeld(
+                    f"{blob.path} is being ingested by another delivery (lease for "
+                    f"{max(existing.lease_until - self._clock(), 0):.0f} s more)"
+                )
+            return IngestOutcome("duplicate", existing, f"already {existing.status}: {blob.path}")
+        claim = _Claim(self._ledger, claimed)
         try:
-            return self._process(claimed, file)
+            return self._process(claim, file)
+        except PermanentError as exc:
+            return self._reject_permanent(claim, exc)
+        except Conflict:
+            return self._lost_lease(claim)
         except Exception as exc:
-            self._mark_failed(claimed, exc)
+            self._mark_failed(claim, exc)
             raise
+
+    def reconcile(self, *, limit: int = 200) -> list[IngestOutcome]:
+        """The reconcile timer: finish or re-drive every claim whose lease ended (its owner
+        died, or could not record its failure), and every transient failure older than a lease
+        (the host gave up on it). A record whose blob was replaced or deleted since is closed
+        as `ignored` (the new upload is its own ingestion). Returns what became of each."""
+        now = self._clock()
+        stale = [r for r in self._ledger.list(status="processing") if r.lease_until <= now]
+        failed = [r for r in self._ledger.list(status="failed")
+                  if r.updated_at + self._config.lease_seconds <= now
+                  and r.attempts < _RECONCILE_MAX_ATTEMPTS]
+        outcomes = []
+        for record in sorted(stale + failed, key=lambda r: r.updated_at)[:limit]:
+            try:
+                outcomes.append(self._redrive(record))
+            except ClaimHeld:
+                continue  # someone else took it over meanwhile
+            except Exception:  # one file must not stop the others; the next tick retries
+                log.exception("re-driving %s failed", record.ingestion_id)
+        if outcomes:
+            log.warning("reconcile re-drove %d ingestions: %s", len(outcomes),
+                        ", ".join(f"{o.kind}" for o in outcomes))
+        return outcomes
+
+    def _redrive(self, record: IngestionRecord) -> IngestOutcome:
+        try:
+            current = self._blobs.properties(BlobRef(record.blob.container, record.blob.name))
+        except NotFound:
+            current = None
+        if current is not None and current.etag == record.blob.etag:
+            return self.ingest(current, replay_of=record.replay_of)
+        taken = self._ledger.claim(record, self._config.lease_seconds)
+        if taken is None:
+            raise ClaimHeld(f"{record.ingestion_id} was taken over meanwhile")
+        why = ("the blob no longer exists" if current is None else
+               "the blob was replaced by a newer upload, ingested on its own")
+        done = self._ledger.save(replace(
+            taken, status="ignored", error=why, lease_until=0.0, updated_at=self._clock()))
+        return IngestOutcome("ignored", done, why)
 
     def replay(self, model: str, ingestion: str) -> IngestOutcome:
         """Run a recorded file through ingestion again, as it is now in storage (after the
@@ -194,20 +275,27 @@ class IngestService:
             replay_of=replay_of,
         )
 
-    def _process(self, record: IngestionRecord, file: InferenceFile) -> IngestOutcome:
+    def _process(self, claim: _Claim, file: InferenceFile) -> IngestOutcome:
+        record = claim.record
         blob = record.blob
         if blob.container != self._config.inference_container:
-            return self._reject(record, Rejection(
+            return self._reject(claim, record, Rejection(
                 "wrong_container",
                 f"blob is in container {blob.container!r}; inference files belong in "
                 f"{self._config.inference_container!r}",
             ))
         if blob.size is not None and blob.size > self._config.max_file_bytes:
-            return self._reject(record, Rejection(
+            return self._reject(claim, record, Rejection(
                 "too_large",
                 f"the file is {blob.size} bytes; the limit is {self._config.max_file_bytes} "
                 "(setting MAX_INFERENCE_FILE_BYTES)",
             ))
+        try:  # names the workspace would refuse: say so now, before any work
+            check_name(self._config.asset_for(file), "data asset name")
+            check_name(self._reference.asset_name(file.model), "reference data asset name")
+        except InvalidName as exc:
+            return self._reject(claim, record, Rejection(
+                "invalid_name", f"the model folder cannot name its data assets: {exc}"))
         reference_asset = self._reference.asset(file.model)
         if self._config.is_outputs(file):
             schema, observer = None, None
@@ -231,12 +319,13 @@ class IngestService:
             if not result.ok:
                 assert result.rejection is not None
                 record = replace(record, columns=result.columns)
-                return self._reject(record, result.rejection)
+                return self._reject(claim, record, result.rejection)
             record = replace(
                 record, rows=result.rows, columns=result.columns,
                 extra_columns=result.extra_columns,
             )
-            return self._register(record, file, mltable, files, reference_asset, notes, observer)
+            return self._register(claim, record, file, mltable, files, reference_asset, notes,
+                                  observer)
 
     def _validate_csv(self, blob, schema, uri, local_copy: Path, on_batch):
         def reopen():
@@ -261,17 +350,19 @@ class IngestService:
         files = {rows_file.name: lambda: open(rows_file, "rb")}
         return result, MLTable(paths=("./rows.jsonl",), data_format="json_lines"), files
 
-    def _register(self, record, file, mltable, files, reference_asset, notes, observer):
+    def _highest_version(self, asset: str) -> int:
+        """The seed of an asset's version counter (read once, when it has none yet)."""
+        latest = self._workspace.latest_data(asset)
+        return int(latest.version) if latest is not None and latest.version.isdigit() else 0
+
+    def _register(self, claim, record, file, mltable, files, reference_asset, notes, observer):
         asset = self._config.asset_for(file)
-        if record.asset_version is None:
-            existing = [
-                int(v.version) for v in self._workspace.list_data_versions(asset)
-                if v.version.isdigit()
-            ]
-            version = self._ledger.next_version(asset, at_least=max(existing, default=0) + 1)
+        if record.asset_version is None or record.asset_name != asset:
+            version = self._ledger.allocate_version(
+                asset, record.ingestion_id, seed=lambda: self._highest_version(asset))
             # Persist the version before creating it, so a retry after a crash re-uses it
             # instead of registering the same file twice.
-            record = self._ledger.save(replace(record, asset_name=asset, asset_version=version))
+            record = claim.save(replace(record, asset_name=asset, asset_version=version))
         tags = _tags({
             "autopilot.model": file.model,
             "autopilot.ingestion_id": record.ingestion_id,
@@ -288,15 +379,31 @@ class IngestService:
             "reference_data": reference_asset.asset_id if reference_asset else "",
         })
         description = f"Inference batch {record.blob.path} ({record.rows} rows)"
-        self._workspace.create_mltable_version(
-            asset, record.asset_version, mltable, files=files, tags=tags, description=description
-        )
+        for _ in range(20):
+            assert record.asset_version is not None
+            try:
+                created = self._workspace.create_mltable_version(
+                    asset, record.asset_version, mltable, files=files, tags=tags,
+                    description=description)
+            except PermanentError:
+                self._ledger.release_version(asset, record.ingestion_id, record.asset_version)
+                raise
+            if created.tags.get("autopilot.ingestion_id") == record.ingestion_id:
+                break
+            # That number is someone else's (registered by hand, or a counter that was reset):
+            # move past it rather than claim their version.
+            version = self._ledger.allocate_version(
+                asset, record.ingestion_id, seed=lambda: self._highest_version(asset),
+                above=int(record.asset_version))
+            record = claim.save(replace(record, asset_version=version))
+        else:
+            raise Conflict(f"no free version of {asset} found for {record.ingestion_id}")
         drift = observer.finish(record) if observer else None
         done = replace(
             record, status="registered", updated_at=self._clock(), lease_until=0.0,
             error="; ".join(notes) or None, drift=drift,
         )
-        done = self._ledger.save(done)
+        done = claim.save(done)
         log.info("registered %s as %s:%s", record.blob.path, asset, record.asset_version)
         if self._after_registered is not None:
             # Follow-ups (re-aiming the monitor, drift alerts) never undo a registration; a
@@ -310,7 +417,15 @@ class IngestService:
         )
 
     def _quarantine(self, record: IngestionRecord, rejection: Rejection) -> str:
-        name = f"{record.model}/{record.blob.name.split('/', 1)[-1]}.{record.ingestion_id}.json"
+        # `<model>/<path under the model>`: the blob's own name when it sits under its model
+        # folder, else under `_unsorted/` with its whole name.
+        path = record.blob.name if record.model != UNSORTED else f"{UNSORTED}/{record.blob.name}"
+        if len(path) > _QUARANTINE_NAME_LIMIT:
+            path = f"{record.model[:200]}/_long-names/{record.ingestion_id}"
+        name = f"{path}.{record.ingestion_id}.json"
+        replay = (f"POST /api/models/{record.model}/ingestions/{record.ingestion_id}/replay"
+                  if record.model != UNSORTED else
+                  "upload it again under a model folder: '<model-name>/<file>'")
         body = {
             "reason": rejection.to_dict(),
             "blob": record.to_json()["blob"],
@@ -320,7 +435,7 @@ class IngestService:
             "what_to_do": (
                 "The file was left untouched where it was uploaded. Fix or replace it at the "
                 "same path (a new upload is ingested automatically), or fix the reference data "
-                "and replay: POST /api/models/{model}/ingestions/{id}/replay"
+                f"and replay: {replay}"
             ),
         }
         self._blobs.write_text(
@@ -329,33 +444,53 @@ class IngestService:
         )
         return f"{self._config.quarantine_container}/{name}"
 
-    def _reject(self, record: IngestionRecord, rejection: Rejection) -> IngestOutcome:
+    def _reject(self, claim: _Claim, record: IngestionRecord,
+                rejection: Rejection) -> IngestOutcome:
         location = self._quarantine(record, rejection)
         done = replace(
             record, status="rejected", rejection=rejection, quarantine_record=location,
             updated_at=self._clock(), lease_until=0.0,
         )
-        done = self._ledger.save(done)
+        done = claim.save(done)
         log.warning("rejected %s: %s", record.blob.path, rejection.message)
         return IngestOutcome("rejected", done, rejection.message)
 
-    def _reject_unsorted(self, blob: BlobRef, rejection: Rejection) -> IngestOutcome:
-        record = self._new_record(UNSORTED, blob, None, None)
+    def _reject_permanent(self, claim: _Claim, exc: PermanentError) -> IngestOutcome:
+        """A permanent failure during processing: final, recorded with its reason."""
+        code = "invalid_name" if isinstance(exc, InvalidName) else "workspace_refused"
+        return self._reject(claim, claim.record, Rejection(code, str(exc)[:2000]))
+
+    def _reject_path(self, blob: BlobRef, exc: UnsupportedPath) -> IngestOutcome:
+        model = exc.model or UNSORTED
+        record = self._new_record(model, blob, None, None)
         claimed = self._ledger.claim(record, self._config.lease_seconds)
         if claimed is None:
-            existing = self._ledger.get(UNSORTED, record.ingestion_id)
+            existing = self._ledger.get(model, record.ingestion_id)
             return IngestOutcome("duplicate", existing, f"already {existing.status}")
-        return self._reject(claimed, rejection)
+        return self._reject(_Claim(self._ledger, claimed), claimed, Rejection(exc.code, str(exc)))
 
-    def _mark_failed(self, record: IngestionRecord, exc: Exception) -> None:
+    def _lost_lease(self, claim: _Claim) -> IngestOutcome:
+        """A save found the record changed: our lease ended and another delivery took the
+        file over. We write nothing more; if it is done, this delivery is a duplicate."""
+        current = self._ledger.get(claim.record.model, claim.record.ingestion_id)
+        if current.status in ("registered", "rejected", "ignored"):
+            return IngestOutcome("duplicate", current, f"finished by another delivery: "
+                                 f"{current.status}")
+        raise ClaimHeld(f"{claim.record.blob.path}: the lease ended and another delivery took "
+                        "the file over")
+
+    def _mark_failed(self, claim: _Claim, exc: Exception) -> None:
+        """Record a transient failure, only while we still own the record (ETag-checked)."""
         try:
-            current = self._ledger.get(record.model, record.ingestion_id)
-            self._ledger.save(replace(
-                current, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000],
+            claim.save(replace(
+                claim.record, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000],
                 lease_until=0.0, updated_at=self._clock(),
             ))
-        except (Conflict, NotFound, Exception):  # the original error matters more
-            log.exception("could not record the failure of %s", record.ingestion_id)
+        except Conflict:
+            log.warning("%s: not marked failed, another delivery owns it now",
+                        claim.record.ingestion_id)
+        except Exception:  # the original error matters more; the lease runs out, reconcile acts
+            log.exception("could not record the failure of %s", claim.record.ingestion_id)
 
 
 class _closing:

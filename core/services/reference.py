@@ -25,6 +25,9 @@ class ReferenceData:
         # they carry them, they are kept as extra columns).
         self._labels = frozenset(label_columns)
 
+    def asset_name(self, model: str) -> str:
+        return str(self._asset_name_for(model))
+
     def asset(self, model: str) -> DataAssetVersion | None:
         return self._workspace.latest_data(self._asset_name_for(model))
 

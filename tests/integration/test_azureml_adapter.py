@@ -41,7 +41,7 @@ from core.adapters.azureml.workspace import AzureMLWorkspace, UnreadableData
 from core.domain.assets import DataAssetVersion, MLTable
 from core.domain.monitoring import AssetRef, MonitorSpec, MonitorTrigger
 from core.domain.retraining import JobStatus
-from core.ports import NotFound, WorkspaceError
+from core.ports import NotFound, PermanentError, WorkspaceError
 
 SUB, RG, WS = "00000000-0000-0000-0000-000000000001", "rg-test", "ws-test"
 WS_PATH = (
@@ -910,13 +910,19 @@ def test_connection_errors_are_retryable(service):
         ws.get_data("m", "1")
 
 
-def test_client_errors_are_not_retryable(workspace, service):
-    from azure.core.exceptions import HttpResponseError
-
-    service.faults.append(("GET", r"/data/m/versions/1$", _error(400, "UserError", "bad")))
-    with pytest.raises(HttpResponseError) as info:
+@pytest.mark.parametrize("status", [400, 401, 403, 422])
+def test_client_errors_are_permanent(workspace, service, status):
+    service.faults.append(("GET", r"/data/m/versions/1$", _error(status, "UserError", "bad")))
+    with pytest.raises(PermanentError, match="refused") as info:
         workspace.get_data("m", "1")
     assert not isinstance(info.value, (WorkspaceError, NotFound))
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
+def test_throttling_and_server_errors_are_transient(workspace, service, status):
+    service.faults.append(("GET", r"/data/m/versions/1$", _error(status, "Busy", "later")))
+    with pytest.raises(WorkspaceError):
+        workspace.get_data("m", "1")
 
 
 # -- models --------------------------------------------------------------------------------
@@ -1376,10 +1382,8 @@ def test_submit_errors_are_mapped(workspace, service, outside_git):
             tags={},
             experiment_name="churn-retraining",
         )
-    from azure.core.exceptions import HttpResponseError
-
     service.faults.append(("PUT", r"/jobs/", _error(400, "UserError", "bad compute")))
-    with pytest.raises(HttpResponseError) as info:
+    with pytest.raises(PermanentError) as info:
         workspace.submit_job(
             str(FIXTURES / "retrain_command_job.yml"),
             inputs=RETRAIN_INPUTS,

@@ -4,9 +4,12 @@ jobs through `MLClient` (azure-ai-ml) with `DefaultAzureCredential`.
 `azure.ai.ml` is imported inside the constructor and methods only: importing it costs about
 1.5 s, and a cold start that only ingests a file must not pay for it.
 
-Errors: a missing entity raises `core.ports.NotFound`; an unreachable or throttled service
-(connection errors, 408, 429, 5xx) raises `core.ports.WorkspaceError`, which callers may retry.
-Everything else (validation, 400, 401/403) propagates as the SDK raised it.
+Errors, mapped once here (`map_sdk_errors`): a missing entity raises `core.ports.NotFound`; an
+unreachable or throttled service (connection errors, 408, 429, 5xx) raises
+`core.ports.WorkspaceError`, which callers retry; a 409 propagates as the SDK raised it (the
+callers that race on a create handle it); any other 4xx, and the SDK's own validation errors,
+raise `core.ports.PermanentError` (a retry cannot fix them: callers record, acknowledge and say
+why).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from core.domain.assets import (
 )
 from core.domain.monitoring import MonitorSpec
 from core.domain.retraining import JobStatus
-from core.ports import NotFound, StreamOpener, WorkspaceError
+from core.ports import NotFound, PermanentError, StreamOpener, WorkspaceError
 
 if TYPE_CHECKING:  # pragma: no cover
     from azure.ai.ml import MLClient
@@ -71,12 +74,13 @@ def map_sdk_errors(what: str) -> Iterator[None]:
             or getattr(exc, "error_type", None) == ValidationErrorType.RESOURCE_NOT_FOUND
         ):
             raise NotFound(f"{what}: not found") from exc
-        if (
-            isinstance(cause, (ServiceRequestError, ServiceResponseError))
-            or getattr(cause, "status_code", 0) in _RETRYABLE_STATUS
-        ):
+        status = getattr(cause, "status_code", 0) or 0
+        if isinstance(cause, (ServiceRequestError, ServiceResponseError)) \
+                or _retryable(status):
             raise WorkspaceError(f"{what}: {cause}") from exc
-        raise
+        if status == 409:
+            raise
+        raise PermanentError(f"{what}: the workspace refused it: {_first_line(exc)}") from exc
     except ResourceNotFoundError as exc:
         raise NotFound(f"{what}: not found") from exc
     except (ServiceRequestError, ServiceResponseError) as exc:
@@ -84,9 +88,22 @@ def map_sdk_errors(what: str) -> Iterator[None]:
     except HttpResponseError as exc:
         if exc.status_code == 404:
             raise NotFound(f"{what}: not found") from exc
-        if exc.status_code in _RETRYABLE_STATUS:
+        if _retryable(exc.status_code):
             raise WorkspaceError(f"{what}: HTTP {exc.status_code}: {exc.reason}") from exc
-        raise
+        if exc.status_code == 409 or exc.status_code is None:
+            raise
+        raise PermanentError(
+            f"{what}: the workspace refused it (HTTP {exc.status_code}): {_first_line(exc)}"
+        ) from exc
+
+
+def _retryable(status: int | None) -> bool:
+    return status is not None and (status in _RETRYABLE_STATUS or status >= 500)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "message", None) or exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
 
 
 def _http_cause(exc: BaseException) -> BaseException | None:

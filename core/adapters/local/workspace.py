@@ -16,17 +16,25 @@ Models and monitor schedules are stored the same way, as the YAML `az ml model c
     <root>/schedules/<name>.yml           `core.adapters.local.schedule_yaml.monitor_spec_to_yaml`
 
 Writes go to a temporary folder renamed into place, so two processes registering the same
-version end with one complete copy and readers never see a half-written asset.
+version end with one complete copy and readers never see a half-written asset. A writer that
+was killed leaves its staging folder (`.<version>~<pid>~...`): the next write to the same asset
+removes those whose process is gone, and any older than an hour.
+
+Every name and version is checked with Azure ML's rules (`core.domain.names`) and every path
+must resolve inside the workspace root; anything else raises `InvalidName` (a permanent error)
+whose message names no host path, whether or not the file exists.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import re
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -48,17 +56,43 @@ from core.domain.assets import (
     MLTable,
     ModelVersion,
     sorted_versions,
+    version_key,
 )
 from core.domain.events import MODEL_REGISTERED, event_grid_event
 from core.domain.monitoring import MonitorSpec
-from core.ports import Conflict, EventSink, NotFound, StreamOpener
+from core.domain.names import check_blob_path, check_name, check_version, shown
+from core.ports import Conflict, EventSink, InvalidName, NotFound, StreamOpener
 
 log = logging.getLogger(__name__)
 
 DATA_SCHEMA_URL = "https://azuremlschemas.azureedge.net/latest/data.schema.json"
 MODEL_SCHEMA_URL = "https://azuremlschemas.azureedge.net/latest/model.schema.json"
-_ENTITY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 _COPY_CHUNK = 8 * 1024 * 1024
+_STAGING = re.compile(r"^\.[^~]+~(?P<pid>\d+)~")
+_STALE_SECONDS = 3600  # a staging entry older than this is abandoned, whatever its process
+_SWEEP_EVERY = 60.0
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def _names_checked(what: str):
+    """A file name the file system refuses is a permanent error, said without the path."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENAMETOOLONG, errno.EINVAL, errno.EILSEQ):
+            raise InvalidName(f"{what}: the local workspace cannot store this name "
+                              f"({os.strerror(exc.errno)})") from None
+        raise
 
 
 class LocalWorkspace(ToggleByRewrite):
@@ -70,6 +104,47 @@ class LocalWorkspace(ToggleByRewrite):
         self.events = events
         (self.root / "data").mkdir(parents=True, exist_ok=True)
         (self.root / "artifacts").mkdir(parents=True, exist_ok=True)
+        self._swept: dict[Path, float] = {}
+
+    def _inside(self, path: Path, what: str) -> Path:
+        """`path`, resolved, when it lies inside the workspace root; else InvalidName."""
+        resolved = path.resolve()
+        if resolved != self.root and self.root not in resolved.parents:
+            raise InvalidName(f"{what} is outside the workspace")
+        return resolved
+
+    def _staging_prefix(self, version: str) -> str:
+        return f".{version}~{os.getpid()}~"
+
+    def sweep_staging(self, folder: Path, *, force: bool = False) -> list[str]:
+        """Remove staging folders and temporary specs left by writers that died (their process
+        is gone, or they are older than an hour). Returns the names removed."""
+        now = time.time()
+        if not force and now - self._swept.get(folder, 0.0) < _SWEEP_EVERY:
+            return []
+        self._swept[folder] = now
+        removed = []
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(folder):
+                if not entry.name.startswith("."):
+                    continue
+                match = _STAGING.match(entry.name)
+                try:
+                    age = now - entry.stat(follow_symlinks=False).st_mtime
+                except FileNotFoundError:
+                    continue
+                dead = match is not None and not _process_alive(int(match["pid"]))
+                if not dead and age < _STALE_SECONDS:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+                removed.append(entry.name)
+        if removed:
+            log.warning("removed %d abandoned staging entries of %s", len(removed), folder.name)
+        return removed
 
     # ------------------------------------------------------------------ data assets
 
@@ -77,9 +152,12 @@ class LocalWorkspace(ToggleByRewrite):
         return None  # local monitors cannot read Azurite through a datastore: copy the data in
 
     def _asset_dir(self, name: str) -> Path:
-        if "/" in name or name.startswith("."):
-            raise ValueError(f"invalid asset name {name!r}")
-        return self.root / "data" / name
+        check_name(name, "data asset name")
+        return self._inside(self.root / "data" / name, f"data asset {shown(name)}")
+
+    def _data_spec(self, name: str, version: str) -> Path:
+        check_version(version, f"version of data asset {name}")
+        return self._inside(self._asset_dir(name) / f"{version}.yml", f"data {name}:{version}")
 
     def create_mltable_version(
         self,
@@ -91,16 +169,27 @@ class LocalWorkspace(ToggleByRewrite):
         tags: Mapping[str, str],
         description: str = "",
     ) -> DataAssetVersion:
-        asset_dir = self._asset_dir(name)
+        with _names_checked(f"data {name}:{version}"):
+            return self._create_mltable_version(
+                name, str(version), mltable, files=files, tags=tags, description=description)
+
+    def _create_mltable_version(
+        self, name: str, version: str, mltable: MLTable, *,
+        files: Mapping[str, StreamOpener], tags: Mapping[str, str], description: str,
+    ) -> DataAssetVersion:
+        spec = self._data_spec(name, version)
+        asset_dir = spec.parent
+        for filename in files:
+            if "/" in filename:
+                raise InvalidName(f"data file name {shown(filename)} contains '/'")
+            check_blob_path(filename)
         asset_dir.mkdir(parents=True, exist_ok=True)
-        spec = asset_dir / f"{version}.yml"
+        self.sweep_staging(asset_dir)
         if spec.exists():
             return self.get_data(name, version)
-        staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=asset_dir))
+        staging = Path(tempfile.mkdtemp(prefix=self._staging_prefix(version), dir=asset_dir))
         try:
             for filename, opener in files.items():
-                if "/" in filename or filename.startswith("."):
-                    raise ValueError(f"invalid data file name {filename!r}")
                 with opener() as source, open(staging / filename, "wb") as target:
                     shutil.copyfileobj(source, target, _COPY_CHUNK)
             (staging / "MLTable").write_text(mltable.to_yaml())
@@ -119,7 +208,7 @@ class LocalWorkspace(ToggleByRewrite):
                 "description": description,
                 "tags": {k: str(v) for k, v in tags.items()},
             }
-            tmp_spec = asset_dir / f".{version}.{uuid.uuid4().hex}.yml"
+            tmp_spec = asset_dir / f"{self._staging_prefix(version)}{uuid.uuid4().hex}.yml"
             tmp_spec.write_text(yaml.safe_dump(doc, sort_keys=False))
             if spec.exists():
                 tmp_spec.unlink()
@@ -132,7 +221,7 @@ class LocalWorkspace(ToggleByRewrite):
 
     def _load(self, spec: Path) -> DataAssetVersion:
         doc = yaml.safe_load(spec.read_text())
-        created = datetime.fromtimestamp(spec.stat().st_mtime, UTC).isoformat()
+        created = _iso_mtime(spec)
         return DataAssetVersion(
             name=doc["name"],
             version=str(doc["version"]),
@@ -144,10 +233,33 @@ class LocalWorkspace(ToggleByRewrite):
         )
 
     def get_data(self, name: str, version: str) -> DataAssetVersion:
-        spec = self._asset_dir(name) / f"{version}.yml"
+        spec = self._data_spec(name, str(version))
         if not spec.exists():
             raise NotFound(f"data asset {name}:{version} does not exist")
         return self._load(spec)
+
+    def _spec_names(self, folder: Path) -> list[str]:
+        """The versions stored in `folder`, from the file names alone (no YAML parsed)."""
+        try:
+            entries = os.scandir(folder)
+        except FileNotFoundError:
+            return []
+        with entries:
+            return [e.name[:-4] for e in entries
+                    if e.name.endswith(".yml") and not e.name.startswith(".")]
+
+    def _latest_spec(self, folder: Path) -> Path | None:
+        """The latest version's spec by the one version order, reading one YAML only: integer
+        versions by number; named ones need their creation time (a stat each)."""
+        def key(version: str) -> tuple[int, int, str, str]:
+            created = None
+            if not version.isdigit():
+                with contextlib.suppress(FileNotFoundError):
+                    created = _iso_mtime(folder / f"{version}.yml")
+            return version_key(version, created)
+
+        names = self._spec_names(folder)
+        return folder / f"{max(names, key=key)}.yml" if names else None
 
     def list_data_versions(self, name: str) -> list[DataAssetVersion]:
         asset_dir = self._asset_dir(name)
@@ -158,8 +270,8 @@ class LocalWorkspace(ToggleByRewrite):
         return sorted_versions(versions)
 
     def latest_data(self, name: str) -> DataAssetVersion | None:
-        versions = self.list_data_versions(name)
-        return versions[-1] if versions else None
+        spec = self._latest_spec(self._asset_dir(name))
+        return self._load(spec) if spec is not None else None
 
     def register_file_version(
         self, name: str, version: str, source: str | os.PathLike, *, tags: Mapping[str, str],
@@ -177,9 +289,9 @@ class LocalWorkspace(ToggleByRewrite):
         )
 
     def read_table(self, asset: DataAssetVersion, columns: list[str] | None = None) -> pa.Table:
-        folder = Path(asset.path)
+        folder = self._inside(Path(asset.path), f"data of {asset.asset_id}")
         if not folder.exists():
-            raise NotFound(f"data of {asset.asset_id} is not stored at {folder}")
+            raise NotFound(f"data of {asset.asset_id} is missing from the workspace")
         if asset.type != "mltable":
             return read_path(folder, columns=columns)
         return read_mltable(folder, columns=columns)
@@ -188,8 +300,8 @@ class LocalWorkspace(ToggleByRewrite):
 
     def _artifact_path(self, key: str) -> Path:
         path = (self.root / "artifacts" / key).resolve()
-        if not str(path).startswith(str(self.root / "artifacts")):
-            raise ValueError(f"invalid artifact key {key!r}")
+        if (self.root / "artifacts") not in path.parents:
+            raise InvalidName(f"invalid artifact key {shown(key)}")
         return path
 
     def put_artifact(self, key: str, content: bytes) -> None:
@@ -208,9 +320,12 @@ class LocalWorkspace(ToggleByRewrite):
     # ------------------------------------------------------------------ models
 
     def _model_dir(self, name: str) -> Path:
-        if not _ENTITY_NAME.match(name):
-            raise ValueError(f"invalid model name {name!r}")
-        return self.root / "models" / name
+        check_name(name, "model name")
+        return self._inside(self.root / "models" / name, f"model {shown(name)}")
+
+    def _model_spec(self, name: str, version: str) -> Path:
+        check_version(version, f"version of model {name}")
+        return self._inside(self._model_dir(name) / f"{version}.yml", f"model {name}:{version}")
 
     def register_model(
         self,
@@ -228,11 +343,17 @@ class LocalWorkspace(ToggleByRewrite):
         idempotent: registering an existing version with the same tags, properties and
         description returns it unchanged; with different ones raises Conflict.
         """
+        with _names_checked(f"model {name}"):
+            return self._register_model(name, local_path, tags, properties, description,
+                                        version=version)
+
+    def _register_model(self, name, local_path, tags, properties, description, *, version):
         source = Path(local_path)
         if not source.exists():
-            raise NotFound(f"model files {source} do not exist")
+            raise NotFound(f"the files of model {name} to register do not exist")
         model_dir = self._model_dir(name)
         model_dir.mkdir(parents=True, exist_ok=True)
+        self.sweep_staging(model_dir)
         tags = {str(k): str(v) for k, v in (tags or {}).items()}
         properties = {str(k): str(v) for k, v in (properties or {}).items()}
         existed = version is not None and (model_dir / f"{version}.yml").exists()
@@ -240,11 +361,10 @@ class LocalWorkspace(ToggleByRewrite):
             version, folder = self._claim_next_model_version(model_dir)
             _copy_model_files(source, folder)
         else:
-            version = str(version)
-            if not _ENTITY_NAME.match(version):
-                raise ValueError(f"invalid model version {version!r}")
+            version = check_version(str(version), f"version of model {name}")
             if not (model_dir / f"{version}.yml").exists():
-                staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=model_dir))
+                staging = Path(tempfile.mkdtemp(prefix=self._staging_prefix(version),
+                                                dir=model_dir))
                 try:
                     _copy_model_files(source, staging)
                     with contextlib.suppress(OSError):  # another writer won the race
@@ -262,7 +382,7 @@ class LocalWorkspace(ToggleByRewrite):
             "properties": properties,
         }
         spec = model_dir / f"{version}.yml"
-        tmp_spec = model_dir / f".{version}.{uuid.uuid4().hex}.yml"
+        tmp_spec = model_dir / f"{self._staging_prefix(version)}{uuid.uuid4().hex}.yml"
         tmp_spec.write_text(yaml.safe_dump(doc, sort_keys=False))
         try:
             os.link(tmp_spec, spec)  # never replaces: the first complete registration wins
@@ -299,7 +419,7 @@ class LocalWorkspace(ToggleByRewrite):
 
     def _load_model(self, spec: Path) -> ModelVersion:
         doc = yaml.safe_load(spec.read_text())
-        created = datetime.fromtimestamp(spec.stat().st_mtime, UTC).isoformat()
+        created = _iso_mtime(spec)
         return ModelVersion(
             name=doc["name"],
             version=str(doc["version"]),
@@ -312,7 +432,7 @@ class LocalWorkspace(ToggleByRewrite):
         )
 
     def get_model(self, name: str, version: str) -> ModelVersion:
-        spec = self._model_dir(name) / f"{version}.yml"
+        spec = self._model_spec(name, str(version))
         if not spec.exists():
             raise NotFound(f"model {name}:{version} does not exist")
         return self._load_model(spec)
@@ -326,8 +446,8 @@ class LocalWorkspace(ToggleByRewrite):
         return sorted_versions(self._load_model(p) for p in specs)
 
     def latest_model(self, name: str) -> ModelVersion | None:
-        versions = self.list_model_versions(name)
-        return versions[-1] if versions else None
+        spec = self._latest_spec(self._model_dir(name))
+        return self._load_model(spec) if spec is not None else None
 
     def list_models(self) -> list[str]:
         models = self.root / "models"
@@ -342,9 +462,8 @@ class LocalWorkspace(ToggleByRewrite):
     # ------------------------------------------------------------------ monitor schedules
 
     def _schedule_path(self, name: str) -> Path:
-        if not _ENTITY_NAME.match(name):
-            raise ValueError(f"invalid schedule name {name!r}")
-        return self.root / "schedules" / f"{name}.yml"
+        check_name(name, "monitor name")
+        return self._inside(self.root / "schedules" / f"{name}.yml", f"monitor {shown(name)}")
 
     def get_monitor(self, name: str) -> MonitorSpec | None:
         path = self._schedule_path(name)
@@ -395,6 +514,10 @@ def model_registered_event(model: ModelVersion, workspace: str) -> dict:
          "modelTags": dict(model.tags), "modelProperties": dict(model.properties)},
         topic=f"/local/workspaces/{workspace}",
     )
+
+
+def _iso_mtime(path: Path) -> str:
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat()
 
 
 def _copy_model_files(source: Path, folder: Path) -> None:

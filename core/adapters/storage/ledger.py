@@ -1,24 +1,86 @@
 """The ingestion ledger in Table storage: one entity per upload (path and ETag), with ETag
-optimistic concurrency so that instances racing on the same delivery agree on one owner."""
+optimistic concurrency so that instances racing on the same delivery agree on one owner.
+
+Table storage limits a string property to 64 KiB (32K UTF-16 characters) and an entity to
+1 MiB and 252 properties. A record's long fields (the columns of a 2,500-column file, a
+drift summary, an error) are split over `<field>`, `<field>__1`, ... and joined on read; a
+list of columns too long even for that is cut, ending with a marker naming how many were
+left out (the file's header, and the quarantine record for a rejected file, keep them all).
+
+Version counters (`<prefix>Counters`, one partition per data asset): row `next` holds the next
+version, and row `by:<ingestion id>` the version allocated to that ingestion. Both change in
+one entity-group transaction, so allocating a number and recording who has it are one step.
+"""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import TableServiceClient, UpdateMode
+from azure.core.exceptions import (
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
+from azure.data.tables import TableServiceClient, TableTransactionError, UpdateMode
 
 from core.concurrency import retry_on_conflict
 from core.domain.ingestion import BlobRef, IngestionRecord, Rejection
 from core.ports import Conflict, NotFound
 
 _JSON_FIELDS = ("columns", "extra_columns", "rejection", "drift")
+_CHUNKED = ("columns", "extra_columns", "rejection", "drift", "error")
+_CHUNK_CHARS = 30_000  # under 32K UTF-16 characters (64 KiB) per string property
+_MAX_CHUNKS = 8  # per field; with the fixed properties, well under 1 MiB and 252 properties
+_COLUMNS_BUDGET = 3 * _CHUNK_CHARS  # both column lists together, as JSON
+
+
+def _fit_columns(columns: tuple[str, ...], budget: int) -> list[str]:
+    """`columns` as stored: all of them when their JSON fits `budget` characters, else as many
+    as fit followed by a marker saying how many were left out."""
+    names = list(columns)
+    if len(json.dumps(names)) <= budget:
+        return names
+    kept: list[str] = []
+    used = 2
+    for name in names:
+        cost = len(json.dumps(name)) + 2
+        if used + cost > budget - 80:
+            break
+        kept.append(name)
+        used += cost
+    kept.append(f"... and {len(names) - len(kept)} more columns (see the file's header)")
+    return kept
+
+
+def _chunk(entity: dict, key: str, text: str) -> None:
+    parts = [text[i:i + _CHUNK_CHARS] for i in range(0, len(text), _CHUNK_CHARS)] or [""]
+    if len(parts) > _MAX_CHUNKS:
+        parts = parts[:_MAX_CHUNKS]
+        if key == "error":  # free text: cut it
+            parts[-1] = parts[-1][:-20] + " ... (truncated)"
+        else:  # JSON must stay whole: keep a note instead
+            parts = [json.dumps({"truncated": True, "chars": len(text)})]
+    entity[key] = parts[0]
+    for n, part in enumerate(parts[1:], start=1):
+        entity[f"{key}__{n}"] = part
+    if len(parts) > 1:
+        entity[f"{key}__chunks"] = len(parts)
+
+
+def _unchunk(entity, key: str) -> str:
+    first = entity.get(key) or ""
+    count = int(entity.get(f"{key}__chunks") or 1)
+    return first + "".join(entity.get(f"{key}__{n}") or "" for n in range(1, count))
 
 
 def _to_entity(record: IngestionRecord) -> dict:
+    budget = _COLUMNS_BUDGET
+    columns = _fit_columns(record.columns, budget)
+    extra = _fit_columns(record.extra_columns, max(budget - len(json.dumps(columns)), 200))
     entity = {
         "PartitionKey": record.model,
         "RowKey": record.ingestion_id,
@@ -35,17 +97,21 @@ def _to_entity(record: IngestionRecord) -> dict:
         "owner": record.owner,
         "layout": record.layout,
         "rows": record.rows if record.rows is not None else -1,
-        "columns": json.dumps(list(record.columns)),
-        "extra_columns": json.dumps(list(record.extra_columns)),
         "asset_name": record.asset_name or "",
         "asset_version": record.asset_version or "",
-        "rejection": json.dumps(record.rejection.to_dict()) if record.rejection else "",
-        "error": record.error or "",
         "quarantine_record": record.quarantine_record or "",
         "replay_of": record.replay_of or "",
-        "drift": json.dumps(record.drift) if record.drift is not None else "",
         "partition": record.partition or "",
     }
+    long_fields = {
+        "columns": json.dumps(columns),
+        "extra_columns": json.dumps(extra),
+        "rejection": json.dumps(record.rejection.to_dict()) if record.rejection else "",
+        "error": record.error or "",
+        "drift": json.dumps(record.drift) if record.drift is not None else "",
+    }
+    for key, text in long_fields.items():
+        _chunk(entity, key, text)
     return entity
 
 
@@ -56,8 +122,11 @@ def _from_entity(entity) -> IngestionRecord:
 
     size = entity.get("blob_size", -1)
     rows = entity.get("rows", -1)
-    rejection = opt("rejection")
-    drift = opt("drift")
+    rejection = _unchunk(entity, "rejection") or None
+    drift_text = _unchunk(entity, "drift") or None
+    drift = json.loads(drift_text) if drift_text else None
+    if isinstance(drift, dict) and drift.get("truncated") is True and len(drift) == 2:
+        drift = {"note": f"drift summary of {drift['chars']} characters was too large to keep"}
     return IngestionRecord(
         model=entity["PartitionKey"],
         ingestion_id=entity["RowKey"],
@@ -76,15 +145,15 @@ def _from_entity(entity) -> IngestionRecord:
         owner=entity.get("owner", ""),
         layout=entity.get("layout", ""),
         rows=None if rows is None or rows < 0 else int(rows),
-        columns=tuple(json.loads(entity.get("columns") or "[]")),
-        extra_columns=tuple(json.loads(entity.get("extra_columns") or "[]")),
+        columns=tuple(json.loads(_unchunk(entity, "columns") or "[]")),
+        extra_columns=tuple(json.loads(_unchunk(entity, "extra_columns") or "[]")),
         asset_name=opt("asset_name"),
         asset_version=opt("asset_version"),
         rejection=Rejection(**json.loads(rejection)) if rejection else None,
-        error=opt("error"),
+        error=_unchunk(entity, "error") or None,
         quarantine_record=opt("quarantine_record"),
         replay_of=opt("replay_of"),
-        drift=json.loads(drift) if drift else None,
+        drift=drift,
         partition=opt("partition"),
         etag=entity.metadata.get("etag") if hasattr(entity, "metadata") else None,
     )
@@ -162,29 +231,72 @@ class TableIngestionLedger:
         records = [_from_entity(e) for e in entities]
         return sorted(records, key=lambda r: r.created_at, reverse=True)
 
-    def next_version(self, asset_name: str, at_least: int = 1) -> str:
+    def allocate_version(
+        self, asset_name: str, ingestion_id: str, *, seed: Callable[[], int],
+        above: int = 0,
+    ) -> str:
+        mine = f"by:{ingestion_id}"
+
         def attempt() -> str:
             try:
-                entity = self._counters.get_entity(asset_name, "next")
+                held = self._counters.get_entity(asset_name, mine)
             except ResourceNotFoundError:
-                try:
-                    self._counters.create_entity(
-                        {"PartitionKey": asset_name, "RowKey": "next", "value": at_least + 1}
-                    )
-                except ResourceExistsError:
-                    raise Conflict(f"counter of {asset_name} created meanwhile") from None
-                return str(at_least)
-            value = max(int(entity["value"]), at_least)
-            entity["value"] = value + 1
+                held = None
+            if held is not None and int(held["version"]) > above:
+                return str(held["version"])
             try:
-                self._counters.update_entity(
-                    entity, mode=UpdateMode.REPLACE, etag=entity.metadata["etag"],
-                    match_condition=MatchConditions.IfNotModified,
-                )
-            except ResourceModifiedError:
-                raise Conflict(f"counter of {asset_name} changed meanwhile") from None
-            return str(value)
+                counter = self._counters.get_entity(asset_name, "next")
+            except ResourceNotFoundError:
+                counter = None
+            start = int(counter["value"]) if counter is not None else seed() + 1
+            version = max(start, above + 1)
+            operations: list[tuple] = []
+            new_counter = {"PartitionKey": asset_name, "RowKey": "next", "value": version + 1}
+            if counter is None:
+                operations.append(("create", new_counter))
+            else:
+                operations.append(("update", new_counter, {
+                    "mode": UpdateMode.REPLACE, "etag": counter.metadata["etag"],
+                    "match_condition": MatchConditions.IfNotModified}))
+            claim = {"PartitionKey": asset_name, "RowKey": mine, "version": version}
+            if held is None:
+                operations.append(("create", claim))
+            else:  # the number it had was taken by someone else: move it on
+                operations.append(("update", claim, {
+                    "mode": UpdateMode.REPLACE, "etag": held.metadata["etag"],
+                    "match_condition": MatchConditions.IfNotModified}))
+            self._transact(operations, f"counter of {asset_name}")
+            return str(version)
 
         return retry_on_conflict(attempt, what=f"allocating a version of {asset_name}")
 
+    def release_version(self, asset_name: str, ingestion_id: str, version: str) -> None:
+        mine = f"by:{ingestion_id}"
 
+        def attempt() -> None:
+            try:
+                counter = self._counters.get_entity(asset_name, "next")
+                held = self._counters.get_entity(asset_name, mine)
+            except ResourceNotFoundError:
+                return
+            if str(held["version"]) != str(version) or int(counter["value"]) != int(version) + 1:
+                return  # a later number was handed out: this one stays a gap
+            self._transact([
+                ("update", {"PartitionKey": asset_name, "RowKey": "next", "value": int(version)},
+                 {"mode": UpdateMode.REPLACE, "etag": counter.metadata["etag"],
+                  "match_condition": MatchConditions.IfNotModified}),
+                ("delete", held, {"etag": held.metadata["etag"],
+                                  "match_condition": MatchConditions.IfNotModified}),
+            ], f"counter of {asset_name}")
+
+        retry_on_conflict(attempt, what=f"releasing {asset_name}:{version}")
+
+    def _transact(self, operations: Sequence[tuple], what: str) -> None:
+        try:
+            self._counters.submit_transaction(operations)
+        except TableTransactionError as exc:
+            if exc.status_code in (409, 412, 404):  # someone else changed it first
+                raise Conflict(f"{what} changed meanwhile") from None
+            raise
+        except (ResourceExistsError, ResourceModifiedError):
+            raise Conflict(f"{what} changed meanwhile") from None
