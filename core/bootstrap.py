@@ -318,15 +318,46 @@ class Services:
             backend=s.backend,
             settings=s.describe(),
             reference_asset=s.reference_asset,
-            probes={
-                "ledger": lambda: self.ledger.list(model="_health"),
-                "state": lambda: self.state.get("_health", "probe"),
-                "retrain_queue": lambda: self.retrain_queue.peek(1),
-            },
         )
         return Admin(context, ledger=self.ledger, ingest=self.ingest, drift=self.drift,
                      monitors=self.monitors, monitor_runs=self.monitor_runs,
                      retraining=self.retraining)
+
+
+    @cached_property
+    def health(self):
+        from core.services.health import Health
+
+        return Health(self.settings.backend, self.health_probes,
+                      settings=self.settings.describe(), versions=_versions())
+
+    @cached_property
+    def health_probes(self) -> dict[str, Callable[[], object]]:
+        """Dependency name -> a bounded probe (no SDK retries, short timeouts)."""
+        from core.adapters.storage.probes import folder_probe, storage_probes
+
+        s = self.settings
+        probes = storage_probes(
+            tables_connection=s.storage_connection, blobs_connection=s.inference_connection,
+            queue_connection=s.storage_connection, queue_name=s.retrain_queue,
+            inference_container=s.inference_container,
+        )
+        if s.backend == "local":
+            probes["workspace"] = folder_probe(s.local_workspace_dir)
+        return probes
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {}
+    for package in ("azure-functions", "azure-ai-ml", "azure-storage-blob", "azure-data-tables",
+                    "pyarrow", "numpy", "scipy", "scikit-learn"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
 
 
 _lock = threading.Lock()

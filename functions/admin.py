@@ -15,8 +15,17 @@ KEY = func.AuthLevel.FUNCTION
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @handles_errors
 def health(req: func.HttpRequest) -> func.HttpResponse:
-    body = services().admin.health()
-    return json_response(body, 200 if body["status"] == "healthy" else 503)
+    """Anonymous: up or down per dependency, nothing else (503 names the failing ones)."""
+    body = services().health.health()
+    return json_response(body, 200 if body["status"] == "up" else 503)
+
+
+@bp.function_name("health_details")
+@bp.route(route="health/details", methods=["GET"], auth_level=KEY)
+@handles_errors
+def health_details(req: func.HttpRequest) -> func.HttpResponse:
+    body = services().health.details()
+    return json_response(body, 200 if body["status"] == "up" else 503)
 
 
 @bp.function_name("list_ingestions")

@@ -5,13 +5,20 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
+import uuid
 
 import azure.functions as func
 
-from core.ports import Conflict, NotFound, WorkspaceError
+from core.domain.names import check_name, shown
+from core.ports import ClaimHeld, Conflict, InvalidName, NotFound, PermanentError, WorkspaceError
 from core.services.admin import BadRequest
 
 log = logging.getLogger(__name__)
+
+# An absolute host path in a message ("/home/...", "/tmp/..."): answers never show one.
+_HOST_PATH = re.compile(r"(?<![\w:/.])/(?!api/)(?:[^\s'\"/<>]+/)+[^\s'\",;)<>]*")
+_ROUTE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 
 
 def json_response(body, status: int = 200) -> func.HttpResponse:
@@ -20,8 +27,23 @@ def json_response(body, status: int = 200) -> func.HttpResponse:
     )
 
 
+def public(message: str) -> str:
+    """`message` as an answer may say it: host paths replaced by `<path>`."""
+    return _HOST_PATH.sub("<path>", message)
+
+
 def error(status: int, code: str, message: str) -> func.HttpResponse:
-    return json_response({"error": {"code": code, "message": message}}, status)
+    return json_response({"error": {"code": code, "message": public(message)}}, status)
+
+
+def check_route(req: func.HttpRequest) -> None:
+    """Route parameters, checked before anything is looked up (the answer is the same whether
+    or not something of that name exists): `model` by Azure ML's naming rules, ids by shape."""
+    for key, value in (req.route_params or {}).items():
+        if key == "model":
+            check_name(value, "model name")
+        elif not _ROUTE_ID.match(value or ""):
+            raise InvalidName(f"{shown(value)} is not a valid {key}")
 
 
 def json_body(req: func.HttpRequest) -> dict:
@@ -32,6 +54,8 @@ def json_body(req: func.HttpRequest) -> dict:
         body = json.loads(raw)
     except ValueError as exc:
         raise BadRequest(f"the request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest("the request body is nested too deeply") from None
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")
     return body
@@ -43,17 +67,27 @@ def handles_errors(handler):
     @functools.wraps(handler)
     def wrapper(req: func.HttpRequest) -> func.HttpResponse:
         try:
+            check_route(req)
             return handler(req)
         except BadRequest as exc:
             return error(400, "bad_request", str(exc))
+        except InvalidName as exc:
+            return error(400, "invalid_name", str(exc))
         except NotFound as exc:
             return error(404, "not_found", str(exc))
-        except Conflict as exc:
+        except (Conflict, ClaimHeld) as exc:
             return error(409, "conflict", str(exc))
+        except PermanentError as exc:
+            return error(422, "refused", str(exc))
         except WorkspaceError as exc:
             return error(503, "workspace_unavailable", str(exc))
-        except Exception as exc:
-            log.exception("unhandled error in %s", handler.__name__)
-            return error(500, "internal_error", f"{type(exc).__name__}: {exc}")
+        except RecursionError:
+            return error(400, "bad_request", "the request is nested too deeply")
+        except Exception:
+            incident = uuid.uuid4().hex[:12]
+            log.exception("unhandled error in %s (incident %s)", handler.__name__, incident)
+            return error(500, "internal_error",
+                         f"internal error; the function's log has the details (incident "
+                         f"{incident})")
 
     return wrapper

@@ -10,7 +10,7 @@ import azure.functions as func
 
 from core.bootstrap import services
 from core.domain.events import MalformedEvent, ModelRegistered, parse_event
-from core.ports import NotFound
+from core.ports import NotFound, PermanentError
 from functions.events import event_to_dict
 from functions.http import handles_errors, json_response
 
@@ -33,13 +33,18 @@ def on_model_registered(event: func.EventGridEvent) -> None:
         log.info("event %s of type %s is not for this function; acknowledged",
                  parsed.event_id, getattr(parsed, "event_type", type(parsed).__name__))
         return
+    monitors = services().monitors
     try:
-        outcome = services().monitors.ensure(
+        outcome = monitors.ensure(
             parsed.model_name, reason=f"ModelRegistered {parsed.model} (event {parsed.event_id})",
             hint_version=parsed.model_version,
         )
     except NotFound as exc:
-        log.warning("event %s: %s; recorded and acknowledged", parsed.event_id, exc)
+        log.warning("event %s: %s; acknowledged", parsed.event_id, exc)
+        return
+    except PermanentError as exc:  # a name the workspace refuses, a 4xx: a retry cannot help
+        log.error("event %s: %s; recorded and acknowledged", parsed.event_id, exc)
+        monitors.record_refused(parsed.event_id, model=parsed.model_name, reason=str(exc))
         return
     log.info("event %s: monitor %s %s (%s)", parsed.event_id, outcome.monitor, outcome.action,
              outcome.reason)
@@ -49,18 +54,40 @@ def on_model_registered(event: func.EventGridEvent) -> None:
 @bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False)
 def monitor_scheduler(timer: func.TimerRequest) -> None:
     """Every 5 minutes: reconcile every model's monitor (repairs anything an event missed), on
-    the local backend run the monitors whose schedule fired, and repair retraining requests
-    that nothing else would move (core/services/retraining/repair.py)."""
+    the local backend run the monitors whose schedule fired, repair retraining requests
+    that nothing else would move (core/services/retraining/repair.py), and finish or re-drive
+    ingestions whose claim outlived its lease (`IngestService.reconcile`)."""
     svc = services()
-    outcomes = svc.monitors.ensure_all(reason="reconcile timer")
-    changed = [o for o in outcomes if o.action in ("created", "updated", "disabled")]
-    log.info("reconciled %d models, %d changed", len(outcomes), len(changed))
-    runs = svc.monitor_runs.run_due()
-    if runs:
-        log.info("ran %d due monitors", len(runs))
-    repaired = svc.retraining.reconcile()
-    if repaired:
-        log.warning("retraining repairs: %s", repaired)
+
+    def reconcile_monitors() -> None:
+        outcomes = svc.monitors.ensure_all(reason="reconcile timer")
+        changed = [o for o in outcomes if o.action in ("created", "updated", "disabled")]
+        log.info("reconciled %d models, %d changed", len(outcomes), len(changed))
+
+    def run_due_monitors() -> None:
+        runs = svc.monitor_runs.run_due()
+        if runs:
+            log.info("ran %d due monitors", len(runs))
+
+    def repair_retraining() -> None:
+        repaired = svc.retraining.reconcile()
+        if repaired:
+            log.warning("retraining repairs: %s", repaired)
+
+    def redrive_ingestions() -> None:
+        redriven = svc.ingest.reconcile()
+        if redriven:
+            log.warning("re-drove %d stale or failed ingestions", len(redriven))
+
+    failed = []
+    for step in (reconcile_monitors, run_due_monitors, repair_retraining, redrive_ingestions):
+        try:  # one failing step must not starve the others; the next tick retries it
+            step()
+        except Exception as exc:
+            log.exception("monitor_scheduler: %s failed", step.__name__)
+            failed.append(exc)
+    if failed:
+        raise failed[0]
 
 
 @bp.function_name("list_monitors")

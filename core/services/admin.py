@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from core.domain.names import check_name, check_version
 from core.ports import IngestionLedger, NotFound
 
 if TYPE_CHECKING:  # the entry points import this module at start-up: no numpy, no pyarrow
@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # the entry points import this module at start-up: no numpy, 
     from core.services.monitors import MonitorService
     from core.services.retraining import Retraining
 
-INGESTION_STATUSES = ("processing", "registered", "rejected", "failed")
+INGESTION_STATUSES = ("processing", "registered", "rejected", "failed", "ignored")
 
 
 class BadRequest(ValueError):
@@ -30,7 +30,6 @@ class AdminContext:
     backend: str
     settings: Mapping[str, Any]  # safe to show (no connection strings)
     reference_asset: Callable[[str], str]
-    probes: Mapping[str, Callable[[], object]]  # dependency name -> a cheap call that raises
 
 
 class Admin:
@@ -44,24 +43,6 @@ class Admin:
         self._monitors = monitors
         self._runs = monitor_runs
         self._retraining = retraining
-
-    def health(self) -> dict:
-        checks = {}
-        started = time.perf_counter()
-        for name, probe in self._context.probes.items():
-            try:
-                probe()
-                checks[name] = "ok"
-            except Exception as exc:  # reported, not raised: health must answer
-                checks[name] = f"error: {type(exc).__name__}: {exc}"[:300]
-        checks["backend"] = self._context.backend
-        healthy = all(v == "ok" for k, v in checks.items() if k != "backend")
-        return {
-            "status": "healthy" if healthy else "degraded",
-            "checks": checks,
-            "elapsed_ms": round((time.perf_counter() - started) * 1000, 1),
-            "settings": dict(self._context.settings),
-        }
 
     def list_ingestions(self, model: str | None, status: str | None) -> dict:
         if status is not None and status not in INGESTION_STATUSES:
@@ -108,6 +89,11 @@ class Admin:
         for name, part in (("production", production), ("baseline", baseline or {})):
             if not isinstance(part, dict):
                 raise BadRequest(f"'{name}' must be an object with 'name' and/or 'version'")
+            # Checked before anything is read: the answer never tells whether a file exists.
+            if part.get("name") is not None:
+                check_name(part["name"], f"{name} data asset name")
+            if part.get("version") is not None:
+                check_version(part["version"], f"{name} version")
         try:
             result, summary = self._drift.check(
                 model,
@@ -131,7 +117,7 @@ class Admin:
     def list_monitors(self) -> dict:
         monitors = self._monitors.list_all()
         return {"count": len(monitors), "backend": self._context.backend,
-                "monitors": monitors}
+                "monitors": monitors, "refused_events": self._monitors.refused_events()}
 
     def get_monitor(self, model: str) -> dict:
         return self._monitors.describe(model)

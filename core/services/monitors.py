@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -38,11 +39,14 @@ from core.domain.monitor_decision import (
     reference_wanted,
 )
 from core.domain.monitoring import MonitorSpec
+from core.domain.names import check_name, check_version
 from core.ports import Conflict, NotFound, StateStore, Stored, Workspace
 
 log = logging.getLogger(__name__)
 
 KIND = "monitor"
+REFUSED_KIND = "refused-event"  # events acknowledged without action, and why
+_REFUSED_SHOWN = 20
 
 # Status of a model's monitor as the admin API shows it.
 STATUS_BY_DECISION = {
@@ -110,12 +114,19 @@ class MonitorService:
     def ensure(self, model: str, *, reason: str, hint_version: str | None = None) -> EnsureOutcome:
         """Create, update or leave the model's monitor so it matches what it should be now.
 
-        Raises NotFound when the workspace has no version of the model (after recording it),
-        WorkspaceError when the workspace cannot be reached (the caller retries)."""
+        Raises InvalidName for a name or version Azure ML would refuse (before any call),
+        NotFound when the workspace has no version of the model (recorded only when the model
+        had a monitor state already: a typo leaves nothing behind), WorkspaceError when the
+        workspace cannot be reached (the caller retries)."""
+        check_name(model, "model name")
+        if hint_version is not None:
+            check_version(hint_version, "model version")
 
         def attempt() -> EnsureOutcome:
             current = self._state.get(KIND, model)
             outcome, spec_to_write, doc = self._decide(model, hint_version, reason, current)
+            if outcome.action == "model_not_found" and current is None:
+                return outcome  # no state for a model that never existed
             written = write(self._state, KIND, model, current, doc)
             if spec_to_write is not None:
                 self._ws.create_or_update_monitor(spec_to_write)
@@ -143,6 +154,21 @@ class MonitorService:
             except Exception:  # one model must not stop the others; the next tick retries
                 log.exception("reconcile of %s failed", model)
         return out
+
+    def record_refused(self, event_id: str, *, model: str, reason: str) -> None:
+        """An event acknowledged without action because it can never succeed (a name the
+        workspace refuses): kept, with why, for `GET /api/monitors`."""
+        key = hashlib.sha256(event_id.encode()).hexdigest()[:32]
+        self._state.put(REFUSED_KIND, key, {
+            "event_id": event_id[:200], "model": model[:300], "reason": reason[:1000],
+            "at": self._clock(),
+        })
+
+    def refused_events(self) -> list[dict]:
+        """The newest refused events first (at most 20)."""
+        docs = sorted((s.doc for s in self._state.list(REFUSED_KIND)),
+                      key=lambda d: d.get("at", 0), reverse=True)
+        return docs[:_REFUSED_SHOWN]
 
     def set_enabled(self, model: str, enabled: bool) -> dict:
         name = self.monitor_name(model)

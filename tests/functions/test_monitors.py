@@ -137,9 +137,21 @@ def test_transient_workspace_failure_raises_so_event_grid_retries(host, svc, dat
     monkeypatch.undo()
 
 
-def test_event_for_a_model_the_workspace_does_not_have_is_recorded(host, svc, data):
+def test_event_for_a_model_the_workspace_does_not_have_is_acknowledged_leaving_no_row(
+    host, svc, data
+):
     assert deliver(host, eg("ghost", 4)).ok
-    state = svc.monitors.state("ghost")
+    assert svc.monitors.state("ghost") is None
+    listed = json.loads(host.http("GET", "/api/monitors").get_body())
+    assert "ghost" not in [m["model"] for m in listed["monitors"]]
+
+
+def test_a_model_that_had_a_monitor_state_and_is_gone_is_recorded_as_not_found(
+    host, svc, data
+):
+    svc.monitors.record("gone", status="waiting_for_reference")
+    assert deliver(host, eg("gone", 4)).ok
+    state = svc.monitors.state("gone")
     assert state["status"] == "model_not_found"
     assert "event named version 4" in state["reason"]
 
