@@ -206,7 +206,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 
 
 def _monitor_settings(env: Mapping[str, str]) -> dict:
-    from core.domain.monitoring import MonitorTrigger, is_lookback, parse_emails
+    from core.domain.monitoring import MonitorTrigger, check_time_zone, is_lookback, parse_emails
 
     task = _get(env, "MONITOR_ML_TASK", "classification").lower()
     if task not in ("classification", "regression"):
@@ -215,6 +215,10 @@ def _monitor_settings(env: Mapping[str, str]) -> dict:
         )
     schedule = _get(env, "MONITOR_SCHEDULE", "03:00")
     time_zone = _get(env, "MONITOR_TIME_ZONE", "UTC")
+    try:
+        check_time_zone(time_zone)
+    except ValueError as exc:
+        raise SettingsError(f"setting MONITOR_TIME_ZONE: {exc}") from None
     try:
         MonitorTrigger.parse(schedule, time_zone)
     except ValueError as exc:

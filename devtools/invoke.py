@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import logging
 import os
 import re
 import sys
@@ -115,9 +116,17 @@ class LocalHost:
     def event_grid(
         self, events: list[dict] | dict, function: str | None = None
     ) -> list[Invocation]:
-        """Event Grid posts an array; the host invokes the function once per event."""
+        """Event Grid posts an array; the host invokes the function once per event. Raises
+        ValueError, naming the position, for an element that is not a JSON object."""
         if isinstance(events, dict):
             events = [events]
+        if not isinstance(events, list):
+            raise ValueError(f"events must be a JSON object or an array of objects, not "
+                             f"{type(events).__name__}")
+        for n, event in enumerate(events):
+            if not isinstance(event, dict):
+                raise ValueError(f"event {n} of {len(events)} is {type(event).__name__} "
+                                 f"{json.dumps(event)[:60]}, not an Event Grid event object")
         return self._events(events, function)
 
     def queue(
@@ -280,6 +289,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--body")
     args = parser.parse_args(argv)
 
+    # What the functions log is the outcome (ingested, rejected and why, monitor re-aimed).
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("azure", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     load_local_settings()
     host = LocalHost()
     if args.kind == "http":
@@ -290,8 +304,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.kind == "blob":
         results = [host.blob(args.path)]
     elif args.kind == "event":
-        events = json.loads(Path(args.file).read_text())
-        results = host.event_grid(events, function=args.function)
+        try:
+            events = json.loads(Path(args.file).read_text())
+            results = host.event_grid(events, function=args.function)
+        except (OSError, ValueError) as exc:
+            print(f"invoke event: {args.file}: {exc}", file=sys.stderr)
+            return 2
     elif args.kind == "drain":
         results = host.drain(args.queue)
     elif args.kind == "timer":

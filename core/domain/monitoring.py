@@ -47,6 +47,37 @@ TAG_PREDICTION_REFERENCE = _tags.SCHEDULE_PREDICTION_REFERENCE
 
 _DURATION = re.compile(r"^P(?:\d+D|T\d+H|\d+DT\d+H|\d+W)$")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def check_cron(expression: str) -> str:
+    """A 5-field cron expression croniter can compute fires of (the one validator for the
+    MONITOR_SCHEDULE setting and the `autopilot.schedule` tag). Raises ValueError."""
+    from croniter import croniter  # pure computation; only where a cron expression is checked
+
+    if len(expression.split()) != 5:
+        raise ValueError(f"cron expression must have 5 fields, got {expression!r}")
+    if not croniter.is_valid(expression):
+        raise ValueError(f"{expression!r} is not a valid cron expression (minute hour "
+                         "day-of-month month day-of-week)")
+    return expression
+
+
+def check_time_zone(name: str) -> str:
+    """A time zone Azure ML schedules take (its Windows names, "W. Europe Standard Time") or
+    an IANA name zoneinfo knows ("UTC", "Europe/Paris"). Raises ValueError."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from core.domain.time_zones import AZURE_ML_TIME_ZONES
+
+    if name in AZURE_ML_TIME_ZONES:
+        return name
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValueError(f"{name!r} is not a known time zone (an IANA name such as "
+                         "Europe/Paris, or an Azure ML one such as W. Europe Standard Time)"
+                         ) from None
+    return name
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 
 
@@ -111,8 +142,9 @@ class MonitorTrigger:
             raise ValueError("a monitor trigger needs exactly one of cron or daily_at")
         if self.daily_at is not None and not _HHMM.match(self.daily_at):
             raise ValueError(f"daily_at must be HH:MM, got {self.daily_at!r}")
-        if self.cron is not None and len(self.cron.split()) != 5:
-            raise ValueError(f"cron expression must have 5 fields, got {self.cron!r}")
+        if self.cron is not None:
+            check_cron(self.cron)
+        check_time_zone(self.time_zone)
 
     @classmethod
     def daily(cls, at: str = "03:00", time_zone: str = "UTC") -> MonitorTrigger:

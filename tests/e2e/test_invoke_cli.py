@@ -49,3 +49,35 @@ def test_drain_from_the_command_line_re_aims_the_monitor(app_env, tmp_path, monk
     assert request["status"] == "registered", request
     spec = svc.workspace.get_monitor("fraud-monitor")
     assert (spec.model_version, str(spec.reference_data)) == ("2", "fraud-training:2")
+
+
+def _invoke(args, tmp_path):
+    return subprocess.run(
+        [sys.executable, "-m", "devtools.invoke", *args], cwd=ROOT, env=dict(os.environ),
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_invoke_event_shows_the_outcome_in_the_log(app_env, tmp_path):
+    import json
+
+    events = tmp_path / "events.json"
+    events.write_text(json.dumps([{
+        "id": "evt-1", "topic": "/t", "subject": "models/ghost:1",
+        "eventType": "Microsoft.MachineLearningServices.ModelRegistered",
+        "eventTime": "2026-11-23T10:00:00Z", "dataVersion": "2",
+        "data": {"modelName": "ghost", "modelVersion": "1"}}]))
+    proc = _invoke(["event", str(events), "--function", "on_model_registered"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "on_model_registered (eventGridTrigger) succeeded" in proc.stdout
+    # The function's own log line says what happened to the event.
+    assert "model ghost has no registered version" in proc.stderr, proc.stderr
+
+
+def test_invoke_event_with_a_non_object_in_the_array_says_what_is_wrong(app_env, tmp_path):
+    events = tmp_path / "events.json"
+    events.write_text('[{"id": "a", "eventType": "x", "data": {}}, 42]')
+    proc = _invoke(["event", str(events)], tmp_path)
+    assert proc.returncode == 2
+    assert "event 1 of 2 is int 42, not an Event Grid event object" in proc.stderr
+    assert "Traceback" not in proc.stderr

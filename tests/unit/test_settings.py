@@ -40,6 +40,10 @@ def test_a_subscription_selects_the_azure_backend():
         ({**BASE, "EARLY_DRIFT_CHECK": "maybe"}, "EARLY_DRIFT_CHECK"),
         ({**BASE, "MONITOR_SCHEDULE": "25:00"}, "MONITOR_SCHEDULE"),
         ({**BASE, "MONITOR_SCHEDULE": "* * *"}, "MONITOR_SCHEDULE"),
+        ({**BASE, "MONITOR_SCHEDULE": "99 99 * * *"}, "MONITOR_SCHEDULE"),
+        ({**BASE, "MONITOR_SCHEDULE": "a b c d e"}, "MONITOR_SCHEDULE"),
+        ({**BASE, "MONITOR_TIME_ZONE": "Mars/Olympus"}, "MONITOR_TIME_ZONE"),
+        ({**BASE, "MONITOR_TIME_ZONE": "../../etc/passwd"}, "MONITOR_TIME_ZONE"),
         ({**BASE, "MONITOR_ML_TASK": "ranking"}, "MONITOR_ML_TASK"),
         ({**BASE, "MONITOR_ALERT_EMAILS": "ops"}, "MONITOR_ALERT_EMAILS"),
         ({**BASE, "MONITOR_LOOKBACK": "7 days"}, "MONITOR_LOOKBACK"),
@@ -85,3 +89,16 @@ def test_the_example_local_settings_load_and_the_readme_documents_each():
     undocumented = [k for k in values if k not in host_only
                     and not re.search(rf"`{re.escape(k)}`", readme)]
     assert undocumented == []
+
+
+def test_the_azure_ml_time_zone_names_are_the_sdks():
+    from azure.ai.ml.constants import TimeZone
+
+    from core.domain.time_zones import AZURE_ML_TIME_ZONES
+
+    assert {t.value for t in TimeZone} == AZURE_ML_TIME_ZONES
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Paris", "W. Europe Standard Time"])
+def test_time_zones_of_either_naming_are_accepted(zone):
+    assert load_settings({**BASE, "MONITOR_TIME_ZONE": zone}).monitor_time_zone == zone
