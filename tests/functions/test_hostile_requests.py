@@ -267,3 +267,39 @@ def test_health_with_storage_unreachable_answers_503_within_5_seconds(
     assert set(body["failing"]) == {"table_storage", "inference_storage", "queue_storage"}
     assert set(body) == {"status", "dependencies", "failing"}
     assert elapsed < 5.0, elapsed
+
+
+# ---------------------------------------------------------------- 11: refused model names
+
+@pytest.mark.parametrize("name", ["my model", "team/fraud", "../../etc", "a" * 300])
+def test_model_registered_for_a_name_the_workspace_refuses_is_acknowledged_and_recorded(
+    host, services, name
+):
+    event = {"id": f"evt-{len(name)}", "topic": "/t", "subject": "",
+             "eventType": "Microsoft.MachineLearningServices.ModelRegistered",
+             "eventTime": "2026-11-23T10:00:00Z", "dataVersion": "2",
+             "data": {"modelName": name, "modelVersion": "1"}}
+    [result] = host.event_grid(event, function="on_model_registered")
+    assert result.ok, result.error  # Event Grid does not retry what can never succeed
+    [refused] = services.monitors.refused_events()
+    assert refused["event_id"] == event["id"]
+    assert "not a valid model name" in refused["reason"]
+    assert str(services.workspace.root) not in refused["reason"]
+
+
+def test_a_workspace_4xx_on_model_registered_is_acknowledged_and_recorded(
+    host, services, monkeypatch
+):
+    from core.ports import PermanentError
+
+    def refused(name):
+        raise PermanentError(f"model {name}: the workspace refused it (HTTP 403): Forbidden")
+
+    monkeypatch.setattr(services.workspace, "list_model_versions", refused)
+    event = {"id": "evt-403", "topic": "/t", "subject": "models/fraud:1",
+             "eventType": "Microsoft.MachineLearningServices.ModelRegistered",
+             "eventTime": "2026-11-23T10:00:00Z", "dataVersion": "2",
+             "data": {"modelName": "fraud", "modelVersion": "1"}}
+    [result] = host.event_grid(event, function="on_model_registered")
+    assert result.ok, result.error
+    assert services.monitors.refused_events()[0]["reason"].endswith("Forbidden")

@@ -1391,3 +1391,41 @@ def test_submit_errors_are_mapped(workspace, service, outside_git):
             experiment_name="churn-retraining",
         )
     assert not isinstance(info.value, (WorkspaceError, NotFound))
+
+
+# -- ingestion against the SDK's operations ----------------------------------------------------
+
+
+def test_ingesting_files_lists_no_data_versions_and_keeps_them_contiguous(workspace, service):
+    """Per-file cost on Azure must not grow with versions: the version comes from the ledger's
+    counter (seeded once from the `latest` label), never from `data.list`."""
+
+    from core.domain.ingestion import BlobRef
+    from core.services.ingest import IngestConfig, IngestService
+    from core.services.reference import ReferenceData
+    from tests.fakes import FakeBlobStore, FakeLedger, FakeWorkspace
+
+    blobs, ledger = FakeBlobStore(), FakeLedger()
+    ingest = IngestService(
+        IngestConfig(inference_container=INFERENCE_CONTAINER, quarantine_container="q",
+                     max_file_bytes=1 << 30, lease_seconds=60,
+                     inference_asset=lambda m: f"{m}-inference"),
+        workspace, blobs, ledger,
+        ReferenceData(workspace, FakeWorkspace(), lambda m: f"{m}-training"),
+    )
+    for n in range(6):
+        blobs.upload(INFERENCE_CONTAINER, f"m/batch-{n}.csv", b"a,b\n1,x\n2,y\n")
+        outcome = ingest.ingest(BlobRef(INFERENCE_CONTAINER, f"m/batch-{n}.csv"))
+        assert outcome.kind == "registered", outcome.message
+    assert sorted(int(v) for (name, v) in service.data if name == "m-inference") == \
+        [1, 2, 3, 4, 5, 6]
+    paths = [(r.method, urlsplit(r.url).path.split("/workspaces/ws-test")[1])
+             for r in service.requests if "/data/" in r.url]
+    assert not [p for p in paths if p[1].endswith("/versions")]  # no data.list, ever
+    # The counter is seeded once from the `latest` label (GET of the asset container)...
+    assert paths.count(("GET", "/data/m-inference")) == 1
+    # ...and each file then costs the same: the reference's latest, a version check, the PUT.
+    for n in range(2, 7):
+        assert paths.count(("PUT", f"/data/m-inference/versions/{n}")) == 1
+    assert paths.count(("GET", "/data/m-training")) == 6
+    assert len(paths) == 1 + 6 * 3

@@ -34,8 +34,10 @@ from core.ports import Conflict, NotFound
 _JSON_FIELDS = ("columns", "extra_columns", "rejection", "drift")
 _CHUNKED = ("columns", "extra_columns", "rejection", "drift", "error")
 _CHUNK_CHARS = 30_000  # under 32K UTF-16 characters (64 KiB) per string property
-_MAX_CHUNKS = 8  # per field; with the fixed properties, well under 1 MiB and 252 properties
-_COLUMNS_BUDGET = 3 * _CHUNK_CHARS  # both column lists together, as JSON
+# Chunks per field. Together (12 x 30K characters, 2 bytes each in Table storage's count)
+# about 720 KB: under the 1 MiB entity limit with room for the fixed properties.
+_MAX_CHUNKS = {"columns": 6, "extra_columns": 6, "drift": 4, "error": 1, "rejection": 1}
+_COLUMNS_BUDGET = 6 * _CHUNK_CHARS  # both column lists together, as JSON (~5,000 long names)
 
 
 def _fit_columns(columns: tuple[str, ...], budget: int) -> list[str]:
@@ -58,8 +60,8 @@ def _fit_columns(columns: tuple[str, ...], budget: int) -> list[str]:
 
 def _chunk(entity: dict, key: str, text: str) -> None:
     parts = [text[i:i + _CHUNK_CHARS] for i in range(0, len(text), _CHUNK_CHARS)] or [""]
-    if len(parts) > _MAX_CHUNKS:
-        parts = parts[:_MAX_CHUNKS]
+    if len(parts) > _MAX_CHUNKS[key]:
+        parts = parts[:_MAX_CHUNKS[key]]
         if key == "error":  # free text: cut it
             parts[-1] = parts[-1][:-20] + " ... (truncated)"
         else:  # JSON must stay whole: keep a note instead
