@@ -90,30 +90,14 @@ def running_azurite(location: Path | None = None) -> Iterator[str]:
 @contextlib.contextmanager
 def azurite_process(location: Path | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
     """Start Azurite, yield its connection string and its process, stop it on exit."""
-    exe = ROOT / "node_modules" / ".bin" / "azurite"
-    if not exe.exists():
-        raise RuntimeError("Azurite is not installed in node_modules: run `npm ci` (./dev does).")
     own_dir = location is None
     location = location or Path(tempfile.mkdtemp(prefix="azurite-"))
     for attempt in range(3):
         blob, queue, table = choose_ports()
-        log = open(location / "azurite.log", "ab")
-        proc = subprocess.Popen(
-            [
-                str(exe), "--silent", "--location", str(location),
-                "--blobHost", "127.0.0.1", "--blobPort", str(blob),
-                "--queueHost", "127.0.0.1", "--queuePort", str(queue),
-                "--tableHost", "127.0.0.1", "--tablePort", str(table),
-                "--skipApiVersionCheck", "--disableTelemetry", "--loose",
-            ],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
         try:
-            _wait_listening((blob, queue, table), proc)
+            proc, log = start_azurite_on(location, (blob, queue, table))
             break
         except RuntimeError:
-            _stop(proc)
-            log.close()
             if attempt == 2:
                 raise
     try:
@@ -123,6 +107,40 @@ def azurite_process(location: Path | None = None) -> Iterator[tuple[str, subproc
         log.close()
         if own_dir:
             shutil.rmtree(location, ignore_errors=True)
+
+
+def start_azurite_on(location: Path, ports: tuple[int, int, int]):
+    """Start Azurite on these (blob, queue, table) ports, keeping its data in `location`;
+    returns the process and its log file once it listens. Starting again on the same
+    location and ports after `stop_azurite` brings the same data back (the load benchmark's
+    storage outage)."""
+    exe = ROOT / "node_modules" / ".bin" / "azurite"
+    if not exe.exists():
+        raise RuntimeError("Azurite is not installed in node_modules: run `npm ci` (./dev does).")
+    blob, queue, table = ports
+    log = open(location / "azurite.log", "ab")
+    proc = subprocess.Popen(
+        [
+            str(exe), "--silent", "--location", str(location),
+            "--blobHost", "127.0.0.1", "--blobPort", str(blob),
+            "--queueHost", "127.0.0.1", "--queuePort", str(queue),
+            "--tableHost", "127.0.0.1", "--tablePort", str(table),
+            "--skipApiVersionCheck", "--disableTelemetry", "--loose",
+        ],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        _wait_listening((blob, queue, table), proc)
+    except RuntimeError:
+        _stop(proc)
+        log.close()
+        raise
+    return proc, log
+
+
+def stop_azurite(proc: subprocess.Popen) -> None:
+    """Stop an Azurite started by `start_azurite_on` (SIGTERM, then SIGKILL after 10 s)."""
+    _stop(proc)
 
 
 def _stop(proc: subprocess.Popen) -> None:

@@ -10,14 +10,12 @@ import uuid
 
 import azure.functions as func
 
-from core.domain.names import check_name, shown
+from core.domain.names import check_name, redact_paths, shown
 from core.ports import ClaimHeld, Conflict, InvalidName, NotFound, PermanentError, WorkspaceError
 from core.services.admin import BadRequest
 
 log = logging.getLogger(__name__)
 
-# An absolute host path in a message ("/home/...", "/tmp/..."): answers never show one.
-_HOST_PATH = re.compile(r"(?<![\w:/.])/(?!api/)(?:[^\s'\"/<>]+/)+[^\s'\",;)<>]*")
 _ROUTE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 
 
@@ -29,7 +27,7 @@ def json_response(body, status: int = 200) -> func.HttpResponse:
 
 def public(message: str) -> str:
     """`message` as an answer may say it: host paths replaced by `<path>`."""
-    return _HOST_PATH.sub("<path>", message)
+    return redact_paths(message)
 
 
 def error(status: int, code: str, message: str) -> func.HttpResponse:

@@ -25,6 +25,14 @@ _VERSION = re.compile(r"^(?![-_.])[A-Za-z0-9_.-]{1,64}(?<!\.)$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_SEGMENT_BYTES = 255
 _SHOWN = 80  # a hostile name is quoted in messages only up to this many characters
+# An absolute host path ("/home/...", "/tmp/...", "C:\\..."); never shown in answers or records.
+_HOST_PATH = re.compile(
+    r"(?<![\w:/.])/(?!api/)(?:[^\s'\"/<>]+/)+[^\s'\",;)<>]*|\b[A-Za-z]:\\[^\s'\",;)<>]+")
+
+
+def redact_paths(text: str) -> str:
+    """`text` with every absolute host path replaced by `<path>` (API routes are kept)."""
+    return _HOST_PATH.sub("<path>", text)
 
 
 def shown(value: object) -> str:
@@ -79,4 +87,5 @@ def check_blob_path(relative: str) -> str:
     return relative
 
 
-__all__ = ["InvalidName", "check_blob_path", "check_name", "check_version", "shown"]
+__all__ = ["InvalidName", "check_blob_path", "check_name", "check_version", "redact_paths",
+           "shown"]

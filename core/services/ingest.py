@@ -33,7 +33,7 @@ from core.domain.ingestion import (
     ingestion_id,
     parse_inference_path,
 )
-from core.domain.names import check_name
+from core.domain.names import check_name, redact_paths
 from core.domain.validation import (
     ReferenceSchema,
     ValidationResult,
@@ -458,7 +458,7 @@ class IngestService:
     def _reject_permanent(self, claim: _Claim, exc: PermanentError) -> IngestOutcome:
         """A permanent failure during processing: final, recorded with its reason."""
         code = "invalid_name" if isinstance(exc, InvalidName) else "workspace_refused"
-        return self._reject(claim, claim.record, Rejection(code, str(exc)[:2000]))
+        return self._reject(claim, claim.record, Rejection(code, redact_paths(str(exc))[:2000]))
 
     def _reject_path(self, blob: BlobRef, exc: UnsupportedPath) -> IngestOutcome:
         model = exc.model or UNSORTED
@@ -483,7 +483,8 @@ class IngestService:
         """Record a transient failure, only while we still own the record (ETag-checked)."""
         try:
             claim.save(replace(
-                claim.record, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000],
+                claim.record, status="failed",
+                error=redact_paths(f"{type(exc).__name__}: {exc}")[:2000],
                 lease_until=0.0, updated_at=self._clock(),
             ))
         except Conflict:

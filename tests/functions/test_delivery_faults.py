@@ -272,10 +272,10 @@ def test_a_killed_writers_staging_folder_is_removed_by_the_next_write(
     finally:
         os.kill(writer.pid, signal.SIGKILL)
         writer.wait()
-    asset_dir = services.workspace.root / "data" / asset
-    assert [p.name for p in asset_dir.iterdir() if p.name.startswith(".")]  # left behind
+    staging = services.workspace.root / "data" / asset / ".staging"
+    assert list(staging.iterdir())  # left behind by the killed writer
     assert host.blob(upload(f"{MODEL}/after.csv", GOOD_CSV.encode())).ok
-    assert [p.name for p in asset_dir.iterdir() if p.name.startswith(".")] == []
+    assert list(staging.iterdir()) == []
     assert _versions(services) == ["1"]
 
 
@@ -413,3 +413,23 @@ def test_replay_of_a_record_held_by_a_live_claim_is_409(host, upload, reference,
     services.ledger.save(replace(claimed, status="failed"))
     response = host.http("POST", f"/api/models/{MODEL}/ingestions/{claimed.ingestion_id}/replay")
     assert response.status_code == 200, response.get_body()
+
+
+def test_a_transient_failure_is_recorded_without_host_paths(host, upload, reference, services):
+    import errno
+
+    reference(MODEL, REFERENCE_CSV)
+    root = services.workspace.root
+
+    def disk_trouble(*args, **kwargs):
+        raise OSError(errno.EIO, "Input/output error", str(root / "data" / "x" / "1.yml"))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(services.workspace, "create_mltable_version", disk_trouble)
+        result = host.blob(upload(f"{MODEL}/io.csv", GOOD_CSV.encode()))
+    assert not result.ok  # transient: raised, so the host retries
+    [record] = _records(services)
+    assert record.status == "failed" and "<path>" in record.error
+    assert str(root) not in record.error
+    body = host.http("GET", f"/api/models/{MODEL}/ingestions").get_body().decode()
+    assert str(root) not in body

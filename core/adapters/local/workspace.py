@@ -16,9 +16,10 @@ Models and monitor schedules are stored the same way, as the YAML `az ml model c
     <root>/schedules/<name>.yml           `core.adapters.local.schedule_yaml.monitor_spec_to_yaml`
 
 Writes go to a temporary folder renamed into place, so two processes registering the same
-version end with one complete copy and readers never see a half-written asset. A writer that
-was killed leaves its staging folder (`.<version>~<pid>~...`): the next write to the same asset
-removes those whose process is gone, and any older than an hour.
+version end with one complete copy and readers never see a half-written asset. Staging lives in
+`<asset or model folder>/.staging/<version>~<pid>~...`; a writer that was killed leaves its
+staging folder there, and the next write to the same asset removes those whose process is gone,
+and any older than an hour (a listing of `.staging` only: its cost does not grow with versions).
 
 Every name and version is checked with Azure ML's rules (`core.domain.names`) and every path
 must resolve inside the workspace root; anything else raises `InvalidName` (a permanent error)
@@ -68,9 +69,8 @@ log = logging.getLogger(__name__)
 DATA_SCHEMA_URL = "https://azuremlschemas.azureedge.net/latest/data.schema.json"
 MODEL_SCHEMA_URL = "https://azuremlschemas.azureedge.net/latest/model.schema.json"
 _COPY_CHUNK = 8 * 1024 * 1024
-_STAGING = re.compile(r"^\.[^~]+~(?P<pid>\d+)~")
+_STAGING = re.compile(r"^[^~]+~(?P<pid>\d+)~")
 _STALE_SECONDS = 3600  # a staging entry older than this is abandoned, whatever its process
-_SWEEP_EVERY = 60.0
 
 
 def _process_alive(pid: int) -> bool:
@@ -104,7 +104,6 @@ class LocalWorkspace(ToggleByRewrite):
         self.events = events
         (self.root / "data").mkdir(parents=True, exist_ok=True)
         (self.root / "artifacts").mkdir(parents=True, exist_ok=True)
-        self._swept: dict[Path, float] = {}
 
     def _inside(self, path: Path, what: str) -> Path:
         """`path`, resolved, when it lies inside the workspace root; else InvalidName."""
@@ -113,21 +112,21 @@ class LocalWorkspace(ToggleByRewrite):
             raise InvalidName(f"{what} is outside the workspace")
         return resolved
 
-    def _staging_prefix(self, version: str) -> str:
-        return f".{version}~{os.getpid()}~"
+    @staticmethod
+    def _staging(folder: Path, version: str) -> tuple[Path, str]:
+        """Where a writer stages `version` of the entity in `folder`, and its name prefix."""
+        area = folder / ".staging"
+        area.mkdir(exist_ok=True)
+        return area, f"{version}~{os.getpid()}~"
 
-    def sweep_staging(self, folder: Path, *, force: bool = False) -> list[str]:
-        """Remove staging folders and temporary specs left by writers that died (their process
-        is gone, or they are older than an hour). Returns the names removed."""
+    def sweep_staging(self, folder: Path) -> list[str]:
+        """Remove staging folders and temporary specs left in `folder/.staging` by writers that
+        died (their process is gone, or they are older than an hour). Returns the names
+        removed."""
         now = time.time()
-        if not force and now - self._swept.get(folder, 0.0) < _SWEEP_EVERY:
-            return []
-        self._swept[folder] = now
         removed = []
         with contextlib.suppress(FileNotFoundError):
-            for entry in os.scandir(folder):
-                if not entry.name.startswith("."):
-                    continue
+            for entry in os.scandir(folder / ".staging"):
                 match = _STAGING.match(entry.name)
                 try:
                     age = now - entry.stat(follow_symlinks=False).st_mtime
@@ -187,7 +186,8 @@ class LocalWorkspace(ToggleByRewrite):
         self.sweep_staging(asset_dir)
         if spec.exists():
             return self.get_data(name, version)
-        staging = Path(tempfile.mkdtemp(prefix=self._staging_prefix(version), dir=asset_dir))
+        area, prefix = self._staging(asset_dir, version)
+        staging = Path(tempfile.mkdtemp(prefix=prefix, dir=area))
         try:
             for filename, opener in files.items():
                 with opener() as source, open(staging / filename, "wb") as target:
@@ -208,7 +208,7 @@ class LocalWorkspace(ToggleByRewrite):
                 "description": description,
                 "tags": {k: str(v) for k, v in tags.items()},
             }
-            tmp_spec = asset_dir / f"{self._staging_prefix(version)}{uuid.uuid4().hex}.yml"
+            tmp_spec = area / f"{prefix}{uuid.uuid4().hex}.yml"
             tmp_spec.write_text(yaml.safe_dump(doc, sort_keys=False))
             if spec.exists():
                 tmp_spec.unlink()
@@ -363,8 +363,8 @@ class LocalWorkspace(ToggleByRewrite):
         else:
             version = check_version(str(version), f"version of model {name}")
             if not (model_dir / f"{version}.yml").exists():
-                staging = Path(tempfile.mkdtemp(prefix=self._staging_prefix(version),
-                                                dir=model_dir))
+                area, prefix = self._staging(model_dir, version)
+                staging = Path(tempfile.mkdtemp(prefix=prefix, dir=area))
                 try:
                     _copy_model_files(source, staging)
                     with contextlib.suppress(OSError):  # another writer won the race
@@ -382,7 +382,8 @@ class LocalWorkspace(ToggleByRewrite):
             "properties": properties,
         }
         spec = model_dir / f"{version}.yml"
-        tmp_spec = model_dir / f"{self._staging_prefix(version)}{uuid.uuid4().hex}.yml"
+        area, prefix = self._staging(model_dir, version)
+        tmp_spec = area / f"{prefix}{uuid.uuid4().hex}.yml"
         tmp_spec.write_text(yaml.safe_dump(doc, sort_keys=False))
         try:
             os.link(tmp_spec, spec)  # never replaces: the first complete registration wins
