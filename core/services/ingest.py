@@ -200,8 +200,12 @@ class IngestService:
             return self._process(claim, file)
         except PermanentError as exc:
             return self._reject_permanent(claim, exc)
-        except Conflict:
-            return self._lost_lease(claim)
+        except Conflict as exc:
+            current = self._ledger.get(claim.record.model, claim.record.ingestion_id)
+            if current.etag != claim.record.etag:
+                return self._lost_lease(current)
+            self._mark_failed(claim, exc)  # contention elsewhere (a counter): transient
+            raise
         except Exception as exc:
             self._mark_failed(claim, exc)
             raise
@@ -469,14 +473,13 @@ class IngestService:
             return IngestOutcome("duplicate", existing, f"already {existing.status}")
         return self._reject(_Claim(self._ledger, claimed), claimed, Rejection(exc.code, str(exc)))
 
-    def _lost_lease(self, claim: _Claim) -> IngestOutcome:
+    def _lost_lease(self, current: IngestionRecord) -> IngestOutcome:
         """A save found the record changed: our lease ended and another delivery took the
         file over. We write nothing more; if it is done, this delivery is a duplicate."""
-        current = self._ledger.get(claim.record.model, claim.record.ingestion_id)
         if current.status in ("registered", "rejected", "ignored"):
             return IngestOutcome("duplicate", current, f"finished by another delivery: "
                                  f"{current.status}")
-        raise ClaimHeld(f"{claim.record.blob.path}: the lease ended and another delivery took "
+        raise ClaimHeld(f"{current.blob.path}: the lease ended and another delivery took "
                         "the file over")
 
     def _mark_failed(self, claim: _Claim, exc: Exception) -> None:
