@@ -69,6 +69,10 @@ EXPECTED: dict[str, dict] = {
         "bindings": _http("health", "GET", "ANONYMOUS"),
         "params": HTTP_REQUEST,
     },
+    "health_details": {
+        "bindings": _http("health/details", "GET", "FUNCTION"),
+        "params": HTTP_REQUEST,
+    },
     "list_ingestions": {
         "bindings": _http("ingestions", "GET", "FUNCTION"),
         "params": HTTP_REQUEST,
