@@ -10,7 +10,7 @@ import pytest
 from core.domain.ingestion import BlobRef
 from core.ports import NotFound
 from core.services.admin import BadRequest
-from tests.fakes import FakeMonitorRunner, FakeQueue
+from tests.fakes import FakeMonitorRunner
 from tests.unit.services.conftest import (
     CLEAN_CSV,
     DRIFTED_CSV,
@@ -38,32 +38,65 @@ def ingest(world: World, name: str, text: str):
 # --------------------------------------------------------------------------- health
 
 
-def test_health_with_every_dependency_reachable(admin):
-    health = admin.health()
+def _probes(**failing):
+    def ok():
+        return True
 
-    assert health["status"] == "healthy"
-    assert health["checks"] == {"ledger": "ok", "state": "ok", "retrain_queue": "ok",
-                                "backend": "local"}
-    assert health["settings"]["inference_container"] == "inference"
-    assert "storage_connection" not in health["settings"]
-    assert "inference_connection" not in health["settings"]
-    assert "UseDevelopmentStorage" not in json.dumps(health)
+    def fails(exc):
+        def probe():
+            raise exc
+        return probe
 
-
-class UnreachableQueue(FakeQueue):
-    def peek(self, limit: int = 32):
-        raise ConnectionError("queue endpoint unreachable")
+    names = ("table_storage", "inference_storage", "queue_storage", "workspace")
+    return {n: fails(failing[n]) if n in failing else ok for n in names}
 
 
-def test_health_with_a_failing_probe_is_degraded_and_says_why(world):
-    world.queue = UnreachableQueue()
+def test_health_with_every_dependency_reachable(world):
+    svc = world.services()
+    svc.__dict__["health_probes"] = _probes()
+    health = svc.health.health()
 
-    health = world.services().admin.health()
+    assert health == {"status": "up", "dependencies": {
+        "table_storage": "up", "inference_storage": "up", "queue_storage": "up",
+        "workspace": "up"}}
+    details = svc.health.details()
+    assert details["settings"]["inference_container"] == "inference"
+    assert "storage_connection" not in details["settings"]
+    assert "inference_connection" not in details["settings"]
+    assert "UseDevelopmentStorage" not in json.dumps(details)
 
-    assert health["status"] == "degraded"
-    assert health["checks"]["retrain_queue"] == \
-        "error: ConnectionError: queue endpoint unreachable"
-    assert health["checks"]["ledger"] == health["checks"]["state"] == "ok"
+
+def test_health_with_a_failing_probe_is_down_and_says_why_only_behind_the_key(world):
+    svc = world.services()
+    svc.__dict__["health_probes"] = _probes(
+        queue_storage=ConnectionError("queue endpoint unreachable"))
+
+    health = svc.health.health()
+    details = svc.health.details()
+
+    assert health["status"] == "down" and health["failing"] == ["queue_storage"]
+    assert "unreachable" not in json.dumps(health)  # anonymous: up/down only
+    assert details["errors"] == {"queue_storage": "ConnectionError: queue endpoint unreachable"}
+    assert details["dependencies"]["table_storage"] == "up"
+
+
+def test_a_hung_probe_is_down_within_the_deadline(world):
+    import threading
+    import time
+
+    from core.services.health import HEALTH_DEADLINE_SECONDS
+
+    release = threading.Event()
+    svc = world.services()
+    probes = _probes()
+    probes["table_storage"] = lambda: release.wait(30)
+    svc.__dict__["health_probes"] = probes
+    started = time.monotonic()
+    health = svc.health.health()
+    elapsed = time.monotonic() - started
+    release.set()
+    assert health["failing"] == ["table_storage"]
+    assert HEALTH_DEADLINE_SECONDS <= elapsed < HEALTH_DEADLINE_SECONDS + 1
 
 
 # --------------------------------------------------------------------------- ingestions

@@ -9,7 +9,7 @@ import pytest
 
 from core.domain.assets import MLTable
 from core.domain.ingestion import BlobRef, IngestionRecord, ingestion_id
-from core.ports import Conflict, WorkspaceError
+from core.ports import ClaimHeld, Conflict, WorkspaceError
 from core.services.ingest import IngestService
 from tests.fakes import FakeBlobStore, FakeWorkspace
 from tests.samples import BAD_FILES, COLLECTOR_PATH, GOOD_CSV, GOOD_JSONL, HEADER, bad_blob_name
@@ -270,18 +270,33 @@ def test_a_file_over_the_size_limit_is_rejected_without_reading_it(world):
     assert "limit is 100" in outcome.message and "MAX_INFERENCE_FILE_BYTES" in outcome.message
 
 
-@pytest.mark.parametrize("name", [
-    "loose.csv", "churn/notes.txt", "churn/x/y.jsonl", "bad name/a.csv"])
-def test_an_unsupported_path_is_recorded_under_unsorted(world, svc, name):
+@pytest.mark.parametrize(("name", "code"), [
+    ("loose.csv", "unsupported_path"), ("bad name/a.csv", "invalid_name")])
+def test_a_path_naming_no_model_is_recorded_under_unsorted(world, svc, name, code):
     blob = world.upload(name, GOOD_CSV)
 
     outcome = svc.ingest(BlobRef(INFERENCE, name))
 
     assert outcome.kind == "rejected"
     record = world.ledger.get("_unsorted", ingestion_id(blob))
-    assert record.rejection.code == "unsupported_path"
-    assert record.quarantine_record.startswith(f"{QUARANTINE}/_unsorted/")
+    assert record.rejection.code == code
+    assert record.quarantine_record == f"{QUARANTINE}/_unsorted/{name}.{record.ingestion_id}.json"
     assert (QUARANTINE, record.quarantine_record.split("/", 1)[1]) in world.blobs.blobs
+    assert svc.ingest(BlobRef(INFERENCE, name)).kind == "duplicate"
+
+
+@pytest.mark.parametrize("name", ["churn/notes.txt", "churn/x/y.jsonl", "churn/.hidden.csv"])
+def test_an_unsupported_file_under_a_model_is_recorded_under_that_model(world, svc, name):
+    blob = world.upload(name, GOOD_CSV)
+
+    outcome = svc.ingest(BlobRef(INFERENCE, name))
+
+    assert outcome.kind == "rejected"
+    record = world.ledger.get(MODEL, ingestion_id(blob))
+    assert record.rejection.code in ("unsupported_path", "invalid_name")
+    assert record.quarantine_record == f"{QUARANTINE}/{name}.{record.ingestion_id}.json"
+    body = json.loads(world.blobs.read_text(QUARANTINE, record.quarantine_record.split("/", 1)[1]))
+    assert f"/api/models/{MODEL}/ingestions/{record.ingestion_id}/replay" in body["what_to_do"]
     assert svc.ingest(BlobRef(INFERENCE, name)).kind == "duplicate"
 
 
@@ -324,14 +339,14 @@ def claim_by_another_instance(world, blob: BlobRef, lease_seconds: int = 600) ->
     return claimed
 
 
-def test_a_live_claim_by_another_instance_is_left_alone(world, svc):
+def test_a_live_claim_by_another_instance_raises_so_the_host_delivers_again(world, svc):
     blob = world.upload(GOOD, GOOD_CSV)
     claim_by_another_instance(world, blob)
 
-    outcome = svc.ingest(BlobRef(INFERENCE, GOOD))
+    with pytest.raises(ClaimHeld):
+        svc.ingest(BlobRef(INFERENCE, GOOD))
 
-    assert outcome.kind == "in_progress"
-    assert outcome.record.owner == "other-instance"
+    assert world.ledger.get(MODEL, ingestion_id(blob)).owner == "other-instance"
     assert versions(world) == []
 
 
@@ -339,7 +354,8 @@ def test_a_claim_whose_owner_died_is_taken_over_when_its_lease_expires(world, sv
     blob = world.upload(GOOD, GOOD_CSV)
     claim_by_another_instance(world, blob, lease_seconds=600)
     world.clock.advance(599)
-    assert svc.ingest(BlobRef(INFERENCE, GOOD)).kind == "in_progress"
+    with pytest.raises(ClaimHeld):
+        svc.ingest(BlobRef(INFERENCE, GOOD))
     world.clock.advance(1)
 
     outcome = svc.ingest(BlobRef(INFERENCE, GOOD))
@@ -368,7 +384,8 @@ def test_an_instance_that_dies_holds_its_claim_for_ingest_lease_seconds(world):
     assert held.status == "processing" and held.lease_until == world.clock() + 30
 
     world.clock.advance(29)
-    assert other_instance.ingest(BlobRef(INFERENCE, GOOD)).kind == "in_progress"
+    with pytest.raises(ClaimHeld):
+        other_instance.ingest(BlobRef(INFERENCE, GOOD))
     world.clock.advance(1)
     outcome = other_instance.ingest(BlobRef(INFERENCE, GOOD))
 

@@ -222,12 +222,30 @@ def test_before_the_first_batch_it_waits_for_data(world):
     assert described["model_version"] == "1"
 
 
-def test_a_model_with_no_version_is_recorded_and_not_found(world):
+def test_a_model_that_never_existed_is_not_found_and_leaves_no_state(world):
+    with pytest.raises(NotFound, match="has no registered version"):
+        ensure(world, model="ghost", hint_version="3")
+
+    assert world.state.get(KIND, "ghost") is None
+
+
+def test_a_model_with_a_monitor_state_and_no_version_is_recorded_as_not_found(world):
+    world.services().monitors.record("ghost", status="active")
     with pytest.raises(NotFound, match="has no registered version"):
         ensure(world, model="ghost", hint_version="3")
 
     doc = state(world, "ghost")
     assert doc["status"] == "model_not_found" and "event named version 3" in doc["reason"]
+
+
+@pytest.mark.parametrize(("model", "version"), [("my model", None), ("team/fraud", None),
+                                                ("../../etc", None), ("churn", "../x")])
+def test_names_the_workspace_would_refuse_are_refused_before_any_call(world, model, version):
+    from core.ports import InvalidName
+
+    with pytest.raises(InvalidName):
+        ensure(world, model=model, hint_version=version)
+    assert world.state.list(KIND) == []
 
 
 # --------------------------------------------------------------------------- opting out, disabling
