@@ -90,7 +90,8 @@ def _read_with_mltable_package(folder: Path) -> pa.Table:
     # As strings, then typed by pyarrow like every other read here and in the service: mltable's
     # own inference makes a 0/1 column boolean, which would not match the champion's labels.
     frame = mltable.from_delimited_files(
-        paths, delimiter=spec.delimiter, infer_column_types=False
+        paths, delimiter=spec.delimiter, infer_column_types=False,
+        support_multi_line=spec.support_multi_line,
     ).to_pandas_dataframe()
     return tables.read_csv(io.BytesIO(frame.to_csv(index=False).encode("utf-8")))
 

@@ -20,21 +20,24 @@ class UnreadableData(ValueError):
 
 def read_file(path: Path, *, columns: list[str] | None = None,
               mltable: MLTable | None = None) -> pa.Table:
-    """One data file. An MLTable says how to read every file it lists; otherwise the file's
-    name does."""
+    """One data file. An MLTable says how to read every file it lists (delimiter, declared
+    column types); otherwise the file's name does."""
+    column_types: dict[str, str] = {}
     if mltable is not None:
         fmt: tables.TableFormat = (
             "parquet" if path.suffix.lower() in (".parquet", ".pq")
             else "json_lines" if mltable.data_format == "json_lines" else "delimited"
         )
         delimiter = mltable.delimiter
+        column_types = {c: t for c, t in mltable.column_types if t in tables.MLTABLE_COLUMN_TYPES}
     else:
         found = tables.format_of(path.name)
         if found is None:
             raise UnreadableData(f"unsupported file type {path.name!r}")
         fmt, delimiter = found
     with open(path, "rb") as source:
-        return tables.read(source, fmt, delimiter=delimiter, columns=columns)
+        return tables.read(source, fmt, delimiter=delimiter, columns=columns,
+                           column_types=column_types)
 
 
 def data_files(folder: Path) -> list[Path]:

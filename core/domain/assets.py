@@ -24,21 +24,35 @@ class MLTable:
     Monitoring's Spark jobs are only guaranteed to read this form (azure-facts section 5).
     `paths` are relative to the MLTable file (``./batch.csv``) or absolute URIs
     (``azureml://datastores/<ds>/paths/<container>/<blob>``).
+
+    What a delimited file needs to be read as it was validated is declared in `read_delimited`
+    (options of the MLTable schema, read by the official `mltable` package and so by Azure ML):
+    `support_multi_line` when a quoted value holds a line break (without it the reader splits
+    the row there), and `column_types`, the types ingestion checked every value against
+    (`infer_column_types.column_type_overrides`: without them the reader types a column from its
+    first 200 rows and turns a later value that does not fit into a null, or truncates it).
     """
 
     paths: tuple[str, ...]
     data_format: DataFormat = "delimited"
     delimiter: str = ","
+    support_multi_line: bool = False
+    column_types: tuple[tuple[str, str], ...] = ()  # (column, "float"|"int"|"boolean"|"string")
 
     def to_dict(self) -> dict[str, Any]:
         if self.data_format == "delimited":
-            transformation = {
-                "read_delimited": {
-                    "delimiter": self.delimiter,
-                    "header": "all_files_same_headers",
-                    "encoding": "utf8",
-                }
+            options: dict[str, Any] = {
+                "delimiter": self.delimiter,
+                "header": "all_files_same_headers",
+                "encoding": "utf8",
+                "support_multi_line": self.support_multi_line,
+                "empty_as_string": False,
             }
+            if self.column_types:
+                options["infer_column_types"] = {"column_type_overrides": [
+                    {"columns": name, "column_type": kind} for name, kind in self.column_types
+                ]}
+            transformation = {"read_delimited": options}
         else:
             transformation = {"read_json_lines": {"encoding": "utf8", "invalid_lines": "error"}}
         return {
@@ -59,8 +73,22 @@ class MLTable:
         transformation = (doc.get("transformations") or [{}])[0]
         if "read_json_lines" in transformation:
             return cls(paths=paths, data_format="json_lines")
-        delimited = transformation.get("read_delimited", {})
-        return cls(paths=paths, data_format="delimited", delimiter=delimited.get("delimiter", ","))
+        delimited = transformation.get("read_delimited") or {}
+        inference = delimited.get("infer_column_types")
+        declared: list[tuple[str, str]] = []
+        if isinstance(inference, dict):
+            for entry in inference.get("column_type_overrides") or []:
+                kind = entry.get("column_type")
+                columns = entry.get("columns")
+                if not isinstance(kind, str):
+                    continue  # a typed object (datetime formats...): left to inference here
+                for name in [columns] if isinstance(columns, str) else (columns or []):
+                    declared.append((str(name), kind))
+        return cls(
+            paths=paths, data_format="delimited", delimiter=delimited.get("delimiter", ","),
+            support_multi_line=bool(delimited.get("support_multi_line", False)),
+            column_types=tuple(declared),
+        )
 
 
 @dataclass(frozen=True)

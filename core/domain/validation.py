@@ -1,9 +1,13 @@
 """Streaming validation of inference files against a model's reference schema.
 
 A file is read once, in blocks, and never has to fit in memory. CSV goes through pyarrow's
-streaming reader (fast path). When that reader refuses the file, a second, slow pass with the
-standard `csv` module finds the exact line and column for the operator: errors are rare, so
-precision is paid for only then. Data-collector JSON lines are read line by line; their rows
+streaming reader (fast path) with the product's CSV rules (`core.domain.tables`). When that
+reader refuses the file, a second, slow pass finds the exact line and column for the operator,
+tokenising as pyarrow does and checking values with pyarrow's own converter, so it names what
+pyarrow refused: errors are rare, so precision is paid for only then. An accepted CSV's result
+says what its MLTable must declare to be read back as validated (`ValidationResult.mltable`).
+
+Data-collector JSON lines are read line by line; their rows
 (inside each record's `data` array) are written out flattened, one row object per line,
 because a basic MLTable cannot explode nested arrays.
 """
@@ -15,20 +19,22 @@ import csv
 import io
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from core.domain import tables
+from core.domain.assets import MLTable
 from core.domain.ingestion import Rejection
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
 _HEAD_BYTES = 64 * 1024
-_BLOCK_BYTES = 4 * 1024 * 1024
 _OTHER_DELIMITERS = (";", "\t", "|")
 _UTF8_BOM = codecs.BOM_UTF8
 
@@ -58,6 +64,7 @@ def value_kind(arrow_type: str) -> str:
 _ARROW_FOR_KIND = {
     "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "text": pa.string()
 }
+_KIND_OF_ARROW = {t: k for k, t in _ARROW_FOR_KIND.items()}
 
 
 @dataclass
@@ -67,10 +74,17 @@ class ValidationResult:
     columns: tuple[str, ...] = ()
     extra_columns: tuple[str, ...] = ()
     notes: list[str] = field(default_factory=list)
+    multi_line: bool = False  # a quoted value holds a line break
+    column_types: tuple[tuple[str, str], ...] = ()  # what the MLTable declares (CSV only)
 
     @property
     def ok(self) -> bool:
         return self.rejection is None
+
+    def mltable(self, paths: tuple[str, ...]) -> MLTable:
+        """The basic MLTable over an accepted CSV that reads it back as it was validated."""
+        return MLTable(paths=paths, support_multi_line=self.multi_line,
+                       column_types=self.column_types)
 
 
 BatchSink = Callable[[pa.RecordBatch], None]
@@ -79,9 +93,12 @@ BatchSink = Callable[[pa.RecordBatch], None]
 class _Chain(io.RawIOBase):
     """A readable stream: bytes already read (the sniffed head) followed by the rest."""
 
-    def __init__(self, head: bytes, rest: BinaryIO):
+    def __init__(self, head: bytes, rest: BinaryIO, scan: _ByteScan | None = None):
         self._head = memoryview(head)
         self._rest = rest
+        self._scan = scan
+        if scan is not None:
+            scan.feed(head)
 
     def readable(self) -> bool:
         return True
@@ -95,7 +112,11 @@ class _Chain(io.RawIOBase):
                 return n
             chunk = self._rest.read(len(view))
             if not chunk:
+                if self._scan is not None:
+                    self._scan.finish()
                 return 0
+            if self._scan is not None:
+                self._scan.feed(chunk)
             n = len(chunk)
             view[:n] = chunk
             return n
@@ -194,7 +215,11 @@ def validate_csv(
 ) -> ValidationResult:
     """Validate a CSV batch in one streaming pass; `on_batch` sees each typed record batch.
 
-    `reopen` gives a fresh stream over the same content, used only to locate an error.
+    Parsing follows `core.domain.tables` (the one set of CSV rules). `reopen` gives a fresh
+    stream over the same content, used only for the slow pass that locates a problem: when
+    pyarrow refuses the file, or when the bytes hold an empty line or a carriage return that
+    ends no line (which Azure ML's MLTable reader reads differently; the slow pass tells them
+    from the same bytes inside a quoted value).
     """
     head = _read_head(stream)
     if head.startswith(_UTF8_BOM):
@@ -219,99 +244,337 @@ def validate_csv(
         invalid_rows.append((row.expected_columns, row.actual_columns))
         return "skip"
 
+    scan = _ByteScan()
+    shape = _Shape(column_types)
     rows = 0
     try:
         reader = pacsv.open_csv(
-            io.BufferedReader(_Chain(head, stream), buffer_size=_BLOCK_BYTES),
-            read_options=pacsv.ReadOptions(block_size=_BLOCK_BYTES, use_threads=True),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
-            convert_options=pacsv.ConvertOptions(
-                column_types=column_types, strings_can_be_null=True, check_utf8=True
-            ),
+            io.BufferedReader(_Chain(head, stream, scan), buffer_size=tables.BLOCK_BYTES),
+            read_options=tables.csv_read_options(),
+            parse_options=tables.csv_parse_options(invalid_row_handler=on_invalid),
+            convert_options=tables.csv_convert_options(column_types=column_types),
         )
         for batch in reader:
             if invalid_rows:
                 break
             rows += batch.num_rows
+            shape.add(batch)
             if on_batch is not None and batch.num_rows:
                 on_batch(batch)
     except pa.ArrowInvalid as exc:
         return ValidationResult(
-            rejection=_locate_csv_problem(reopen, header, kinds, str(exc)),
+            rejection=_locate_csv_problem(reopen, header, column_types, str(exc)),
             columns=tuple(header),
         )
     if invalid_rows:
         return ValidationResult(
-            rejection=_locate_csv_problem(reopen, header, kinds, "ragged row"),
+            rejection=_locate_csv_problem(reopen, header, column_types, "ragged row"),
             columns=tuple(header),
         )
+    if scan.suspicious:
+        problem = _locate_csv_problem(reopen, header, column_types, None)
+        if problem is not None:
+            return ValidationResult(rejection=problem, columns=tuple(header))
     if rows == 0:
         return ValidationResult(
             rejection=Rejection("no_rows", "the file has a header but no data rows"),
             columns=tuple(header),
         )
-    return ValidationResult(rows=rows, columns=tuple(header), extra_columns=extra)
+    return ValidationResult(
+        rows=rows, columns=tuple(header), extra_columns=extra,
+        multi_line=shape.multi_line,
+        column_types=shape.declarations(reference or {}, kinds),
+    )
 
 
-_BOOL_WORDS = {"true", "false", "1", "0", "t", "f", "yes", "no", "y", "n"}
-_NULL_WORDS = {"", "na", "n/a", "nan", "null", "none", "#n/a", "-nan", "nul"}
+class _ByteScan:
+    """Watches the raw bytes for what the MLTable reader reads differently from pyarrow: an
+    empty line (Azure's reader turns some into rows of nulls) and a carriage return that ends
+    no line (pyarrow breaks the row there, Azure's reader does not). Either may also sit inside
+    a quoted value, where both readers agree: the slow pass decides."""
+
+    def __init__(self) -> None:
+        self.suspicious = False
+        self._tail = b"\n"  # the header's line end: an empty first data line counts
+
+    def feed(self, chunk: bytes) -> None:
+        if self.suspicious or not chunk:
+            return
+        window = self._tail + chunk
+        empty_line = b"\n\n" in window or b"\n\r\n" in window
+        bare_cr = window.count(b"\r") != window.count(b"\r\n") + window.endswith(b"\r")
+        self.suspicious = empty_line or bare_cr
+        self._tail = window[-2:]
+
+    def finish(self) -> None:
+        if self._tail.endswith(b"\r"):  # the file ends with a bare carriage return
+            self.suspicious = True
 
 
-def _value_fits(value: str, kind: str) -> bool:
-    if kind == "text" or value.strip().lower() in _NULL_WORDS:
-        return True
+class _Shape:
+    """What the accepted batches say about reading the file back: whether a quoted value holds
+    a line break, and which integer columns hold only 0 and 1."""
+
+    def __init__(self, column_types: dict[str, pa.DataType]):
+        self.multi_line = False
+        self._text = [c for c, t in column_types.items() if t == pa.string()]
+        self._ints = {c: False for c, t in column_types.items() if t == pa.int64()}  # seen != 0/1
+        self._int_values = dict.fromkeys(self._ints, False)
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        if not self.multi_line:
+            for c in self._text:
+                if pc.any(pc.match_substring(batch.column(c), "\n")).as_py():
+                    self.multi_line = True
+                    break
+        for c, beyond in self._ints.items():
+            if beyond:
+                continue
+            low_high = pc.min_max(batch.column(c)).as_py()
+            if low_high["min"] is None:
+                continue
+            self._int_values[c] = True
+            if low_high["min"] < 0 or low_high["max"] > 1:
+                self._ints[c] = True
+
+    def declarations(self, reference: ReferenceSchema | dict[str, str],
+                     kinds: dict[str, str]) -> tuple[tuple[str, str], ...]:
+        """The column types the MLTable declares: those ingestion checked every value against.
+
+        An integer column holding only 0 and 1 is left undeclared: Azure ML's reader infers it
+        as boolean, as it does for such a column of the reference data, and a declared `int`
+        would make the two frames' types differ (Azure then leaves the column out). Dates,
+        timestamps and columns the reference does not describe are left to inference too.
+        """
+        out: list[tuple[str, str]] = []
+        for c, kind in kinds.items():
+            if kind == "float":
+                out.append((c, "float"))
+            elif kind == "bool":
+                out.append((c, "boolean"))
+            elif kind == "int" and (self._ints[c] or not self._int_values[c]):
+                out.append((c, "int"))
+            elif kind == "text" and reference.get(c) in ("string", "large_string"):
+                out.append((c, "string"))
+        return tuple(out)
+
+
+# ---------------------------------------------------------------- the slow pass
+
+
+@dataclass
+class _Record:
+    line: int  # physical line the record starts on
+    fields: list[str | None]  # None: an empty field (a null under the CSV rules)
+    bare_cr: bool = False  # a carriage return outside quotes that ends no line
+    empty: bool = False
+
+
+def _records(stream: BinaryIO, delimiter: str = ",") -> Iterator[_Record | Rejection]:
+    """The records of a CSV after its header, tokenised as pyarrow does (double-quote quoting,
+    `""` inside quotes, line breaks inside quotes kept; LF, CRLF or a bare CR end a record),
+    each with the line it starts on; a line that is not UTF-8 yields a Rejection."""
+    quote = '"'
+    fields: list[str | None] = []
+    value: list[str] = []
+    quoted = False  # inside a quoted value
+    was_quoted = False  # the current field started with a quote
+    start = 1
+    bare_cr = False
+    for line_no, raw in enumerate(stream, start=1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield Rejection(
+                "encoding",
+                f"line {line_no} is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at "
+                f"position {exc.start + 1})",
+                line=line_no,
+            )
+            return
+        if line_no == 1:
+            continue  # the header (checked before the fast pass)
+        if not quoted:
+            start = line_no
+            if text in ("\n", "\r\n", ""):
+                yield _Record(line_no, [], empty=True)
+                continue
+            body = text[:-1] if text.endswith("\n") else text
+            if body.endswith("\r") and text.endswith("\n"):
+                body = body[:-1]
+            if quote not in body and "\r" not in body:
+                yield _Record(line_no, [v or None for v in body.split(delimiter)])
+                continue
+        i, n = 0, len(text)
+        while i < n:
+            ch = text[i]
+            if quoted:
+                if ch == quote:
+                    if i + 1 < n and text[i + 1] == quote:
+                        value.append(quote)
+                        i += 2
+                        continue
+                    quoted = False
+                else:
+                    value.append(ch)
+                i += 1
+                continue
+            if ch == quote and not value and not was_quoted:
+                quoted = was_quoted = True
+            elif ch == delimiter:
+                fields.append("".join(value) or None)
+                value, was_quoted = [], False
+            elif ch == "\n" or (ch == "\r" and text[i + 1:i + 2] == "\n"):
+                break
+            elif ch == "\r":
+                bare_cr = True
+                value.append(ch)
+            else:
+                value.append(ch)
+            i += 1
+        if not quoted:
+            fields.append("".join(value) or None)
+            yield _Record(start, fields, bare_cr=bare_cr)
+            fields, value, was_quoted, bare_cr = [], [], False, False
+    if quoted or fields or value:
+        fields.append("".join(value) or None)
+        yield _Record(start, fields, bare_cr=bare_cr)
+
+
+_CHUNK_RECORDS = 4096
+
+
+def _first_refused(
+    records: list[_Record], header: list[str], column_types: dict[str, pa.DataType]
+) -> Rejection | None:
+    """The first value of these records that pyarrow's CSV converter refuses for its column's
+    type (the same converter and options as the fast pass), with its line and column."""
+    for index, name in enumerate(header):
+        target = column_types.get(name, pa.string())
+        if target == pa.string():
+            continue
+        values = [r.fields[index] for r in records]
+        if _converts(values, target):
+            continue
+        lo, hi = 0, len(values)  # the first refused value lies in [lo, hi)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if _converts(values[lo:mid], target):
+                lo = mid
+            else:
+                hi = mid
+        bad = records[lo]
+        value = values[lo] or ""
+        kind = _KIND_OF_ARROW[target]
+        return Rejection(
+            "wrong_type",
+            f"line {bad.line}, column {name!r}: {value[:60]!r} is not a valid {kind} value "
+            f"(the reference column is {kind}; write a missing value as an empty field)",
+            line=bad.line, column=name,
+        )
+    return None
+
+
+def _converts(values: list[str | None], target: pa.DataType) -> bool:
+    body = "".join(
+        "\n" if v is None else '"' + v.replace('"', '""') + '"\n' for v in values
+    )
     try:
-        if kind == "int":
-            int(value)
-        elif kind == "float":
-            float(value)
-        elif kind == "bool":
-            return value.strip().lower() in _BOOL_WORDS
-    except ValueError:
+        pacsv.read_csv(
+            io.BytesIO(("v\n" + body).encode("utf-8")),
+            read_options=tables.csv_read_options(use_threads=False),
+            parse_options=tables.csv_parse_options(ignore_empty_lines=False),
+            convert_options=tables.csv_convert_options(column_types={"v": target}),
+        )
+    except pa.ArrowInvalid:
         return False
     return True
 
 
 def _locate_csv_problem(
-    reopen: Callable[[], BinaryIO], header: list[str], kinds: dict[str, str], arrow_message: str
-) -> Rejection:
-    """Slow pass over a refused CSV, only to tell the operator exactly where it is wrong."""
+    reopen: Callable[[], BinaryIO], header: list[str],
+    column_types: dict[str, pa.DataType], arrow_message: str | None,
+) -> Rejection | None:
+    """Slow pass over a CSV, only to tell the operator exactly where it is wrong.
+
+    Structure is read as pyarrow tokenises it, values are checked with pyarrow's own converter,
+    so the line and column named are those pyarrow refused. `arrow_message` is what the fast
+    pass reported; None when it accepted the file and only the byte scan asked for this pass
+    (then None means the file is fine).
+    """
     stream = reopen()
+    pending: list[_Record] = []
     try:
-        for line_no, raw in enumerate(stream, start=1):
-            try:
-                line = raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as exc:
-                return Rejection(
-                    "encoding",
-                    f"line {line_no} is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at "
-                    f"position {exc.start + 1})",
-                    line=line_no,
-                )
-            if line_no == 1 or not line.strip():
-                continue
-            fields = next(csv.reader([line]))
-            if len(fields) != len(header):
-                return Rejection(
-                    "ragged_row",
-                    f"line {line_no} has {len(fields)} fields; the header has {len(header)}",
-                    line=line_no,
-                )
-            for name, value in zip(header, fields, strict=True):
-                kind = kinds.get(name)
-                if kind and not _value_fits(value, kind):
-                    return Rejection(
-                        "wrong_type",
-                        f"line {line_no}, column {name!r}: {value[:60]!r} is not a valid "
-                        f"{kind} value (the reference column is {kind})",
-                        line=line_no, column=name,
-                    )
+        for record in _records(stream):
+            if isinstance(record, Rejection):
+                return _first_refused(pending, header, column_types) or record
+            problem = _structure_problem(record, header)
+            if problem is not None:
+                return _first_refused(pending, header, column_types) or problem
+            pending.append(record)
+            if len(pending) >= _CHUNK_RECORDS:
+                refused = _first_refused(pending, header, column_types)
+                if refused:
+                    return refused
+                pending = []
+        refused = _first_refused(pending, header, column_types)
+        if refused:
+            return refused
     finally:
         stream.close()
+    if arrow_message is None:
+        return None
     return Rejection("unparseable", f"the CSV parser refused the file: {arrow_message}")
 
 
+def _structure_problem(record: _Record, header: list[str]) -> Rejection | None:
+    line = record.line
+    if record.empty:
+        return Rejection(
+            "empty_line",
+            f"line {line} is empty: Azure ML's MLTable reader reads some empty lines as rows "
+            "of nulls; remove empty lines",
+            line=line,
+        )
+    if record.bare_cr:
+        return Rejection(
+            "line_endings",
+            f"line {line} holds a carriage return (\\r) that ends no line: this parser breaks "
+            "the row there and Azure ML's MLTable reader does not; end lines with \\n or \\r\\n",
+            line=line,
+        )
+    if len(record.fields) != len(header):
+        blank = all(not (f or "").strip() for f in record.fields)
+        what = " (the line holds only whitespace)" if blank else ""
+        return Rejection(
+            "ragged_row",
+            f"line {line} has {len(record.fields)} fields; the header has {len(header)}{what}",
+            line=line,
+        )
+    return None
+
+
 # ---------------------------------------------------------------- data collector JSON lines
+
+
+# JSON string values for numeric and boolean columns follow pyarrow's CSV rules too.
+_JSON_INT_RE = re.compile(r"^\s*-?[0-9]+\s*$")
+_JSON_FLOAT_RE = re.compile(
+    r"^\s*[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|nan|inf|infinity)\s*$", re.I
+)
+_JSON_BOOL_WORDS = {"true", "True", "TRUE", "false", "False", "FALSE", "1", "0"}
+
+
+def _value_fits(value: str, kind: str) -> bool:
+    if kind == "text" or value == "":
+        return True
+    if kind == "int":
+        return bool(_JSON_INT_RE.match(value))
+    if kind == "float":
+        return bool(_JSON_FLOAT_RE.match(value))
+    if kind == "bool":
+        return value in _JSON_BOOL_WORDS
+    return True
 
 
 def _json_value_fits(value: object, kind: str) -> bool:

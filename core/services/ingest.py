@@ -338,12 +338,12 @@ class IngestService:
         if uri is not None:  # Azure: the MLTable points at the blob in place
             with _closing(self._blobs.open(blob)) as stream:
                 result = validate_csv(stream, schema, reopen=reopen, on_batch=on_batch)
-            return result, MLTable(paths=(uri,)), {}
+            return result, result.mltable((uri,)), {}
         with open(local_copy, "wb") as sink, _closing(self._blobs.open(blob)) as stream:
             tee = io.BufferedReader(_Tee(stream, sink))
             result = validate_csv(tee, schema, reopen=reopen, on_batch=on_batch)
         files = {local_copy.name: lambda: open(local_copy, "rb")}
-        return result, MLTable(paths=(f"./{local_copy.name}",)), files
+        return result, result.mltable((f"./{local_copy.name}",)), files
 
     def _validate_jsonl(self, blob, schema, tmp: Path, on_batch):
         rows_file = tmp / "rows.jsonl"
