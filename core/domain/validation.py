@@ -194,6 +194,13 @@ def _parse_header(head: bytes) -> tuple[list[str] | None, Rejection | None]:
     first = head.split(b"\n", 1)[0]
     if first.endswith(b"\r"):
         first = first[:-1]
+    if b"\r" in first and b'"' not in first:
+        return None, Rejection(
+            "line_endings",
+            "line 1 holds a carriage return (\\r) that ends no line (old Mac line endings?): "
+            "Azure ML's MLTable reader cannot read them; end lines with \\n or \\r\\n",
+            line=1,
+        )
     try:
         text = first.decode("utf-8")
     except UnicodeDecodeError as exc:
