@@ -18,7 +18,7 @@ from core.drift import stats
 from core.drift.batch import SignalRows
 from core.drift.config import DriftConfig, judge, note_small_effect, tiny_sample_note
 from core.drift.profile import ReferenceProfile, canonical_keys
-from core.drift.result import Distribution, FeatureResult, MetricValue
+from core.drift.result import Departure, Distribution, FeatureResult, MetricValue
 
 #: Above this many categories a categorical feature gets a "high cardinality" note.
 HIGH_CARDINALITY = 100
@@ -66,9 +66,11 @@ def categorical_feature(
     ref_u, prod_u = ref_full[present], prod_full[present]
     keys_u = [k for k, p in zip(all_keys, present, strict=True) if p]
     notes: list[str] = []
+    departures: list[Departure] = []
     if len(keys_u) == 1:
         notes.append(f"constant column (single category {keys_u[0]!r}): distances are 0 and "
                      "the chi-squared p-value is 1 (Azure's test is undefined here)")
+        departures.append(Departure("constant_column", f"single category {keys_u[0]!r}"))
     if len(unseen_keys):
         shown = ", ".join(repr(k) for k in unseen_keys[:5])
         more = f" and {len(unseen_keys) - 5} more" if len(unseen_keys) > 5 else ""
@@ -116,4 +118,5 @@ def categorical_feature(
         other_production=int(prod_u[tail].sum()),
         total_categories=len(keys_u),
     )
-    return FeatureResult(c, "categorical", tuple(out), dist, tuple(notes))
+    return FeatureResult(c, "categorical", tuple(out), dist, tuple(notes),
+                         departures=tuple(departures))

@@ -19,6 +19,7 @@ from core.drift import types as ftypes
 from core.drift.result import MetricValue
 
 SIGNALS = ("data_drift", "prediction_drift", "data_quality")
+Parity = Literal["azure", "corrected"]
 Progress = Callable[[str, int, int], None]
 
 #: Below this many rows (after the null drop) a drift metric gets a "tiny sample" note.
@@ -42,8 +43,15 @@ class DriftConfig:
     ``metrics``: which metrics to compute (None: every metric that applies); metrics named in
     ``thresholds`` are always computed.
 
-    ``binning``: ``"azure"`` reproduces Azure's histogram, quirks included; ``"corrected"`` puts
-    the last edge at the maximum so every row is counted. ``bins`` overrides Sturges' rule.
+    ``parity``: ``"azure"`` (default) reproduces Azure's components, quirks included;
+    ``"corrected"`` corrects the quirks that are defects: the histogram's last edge is put at
+    the maximum so every row is counted; the row-wise null drop covers only the compared
+    features (Azure drops on every feature named in both frames, also those left out for a type
+    mismatch); the out-of-bounds rate of a boolean or integer categorical feature is computed
+    against the reference's value set (Azure computes none); category sets are compared whole
+    (Azure splits them on ", "); NaN counts in the null value rate (Azure counts nulls only).
+    README "Parity with Azure" lists each. ``binning`` is the former name of ``parity`` and
+    sets it when given. ``bins`` overrides Sturges' rule.
 
     ``max_rows``: above this many production rows, compare a deterministic sample (seeded by
     ``sample_seed``); the result says so. ``progress(stage, done, total)`` is called as features
@@ -56,7 +64,8 @@ class DriftConfig:
     feature_overrides: Mapping[str, str] = field(default_factory=dict)
     prediction_columns: tuple[str, ...] = ()
     features: tuple[str, ...] | None = None
-    binning: Literal["azure", "corrected"] = "azure"
+    parity: Parity = "azure"
+    binning: Parity | None = None  # former name of ``parity``; reads back as ``parity``
     bins: int | None = None
     max_rows: int | None = None
     sample_seed: int = 0
@@ -68,8 +77,11 @@ class DriftConfig:
         unknown = set(self.signals) - set(SIGNALS)
         if unknown:
             raise ValueError(f"unknown signals {sorted(unknown)}; known: {', '.join(SIGNALS)}")
-        if self.binning not in ("azure", "corrected"):
-            raise ValueError("binning must be 'azure' or 'corrected'")
+        if self.binning is not None:
+            object.__setattr__(self, "parity", self.binning)
+        if self.parity not in ("azure", "corrected"):
+            raise ValueError("parity (binning) must be 'azure' or 'corrected'")
+        object.__setattr__(self, "binning", self.parity)
         if self.bins is not None and self.bins < 1:
             raise ValueError("bins must be at least 1")
         if self.max_rows is not None and self.max_rows < 1:
@@ -149,10 +161,11 @@ def judge(
 ) -> MetricValue:
     """One computed metric with its threshold under ``config`` and whether it breaches.
 
-    NaN becomes None (undefined, never breaches).
+    NaN becomes None with ``undefined`` set (never breaches).
     """
     spec = registry.get(metric)
-    if value is not None and isinstance(value, float) and math.isnan(value):
+    undefined = value is not None and isinstance(value, float) and math.isnan(value)
+    if undefined:
         value = None
     threshold = config.thresholds_for(signal).get(feature_type, {}).get(metric)
     return MetricValue(
@@ -167,6 +180,7 @@ def judge(
         effect_size=effect_size,
         count=count,
         notes=notes,
+        undefined=undefined,
     )
 
 

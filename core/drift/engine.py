@@ -10,10 +10,12 @@
 This module is the driver: it samples the batch above ``config.max_rows``, keeps the common
 columns with compatible types and types them from the reference (Azure's steps, azure-facts
 section 3), plans each signal's columns, applies each drift signal's row-wise null drop to both
-frames (leaving all-null columns out of it), and hands every feature to its kind:
+frames (in ``parity="azure"`` over every feature named in both frames, as Azure's ``dropna``
+does, also those left out for a type mismatch; in ``"corrected"`` over the compared features
+only; all-null columns never), and hands every feature to its kind:
 :mod:`core.drift.numerical`, :mod:`core.drift.categorical`, :mod:`core.drift.quality`. Where
 Azure crashes or misleads, the behaviour is defined instead (see ``core/drift/README.md``), and
-each such case leaves a note in the result.
+each such case leaves a note and a structured departure (``result.Departure``) in the result.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from core.drift.config import SIGNALS, DriftConfig
 from core.drift.numerical import numerical_feature
 from core.drift.profile import ReferenceProfile
 from core.drift.quality import quality_feature
-from core.drift.result import DriftResult, FeatureResult, Sampling, SignalResult
+from core.drift.result import Departure, DriftResult, FeatureResult, Sampling, SignalResult
 
 # `SIGNALS` and `DriftConfig` are re-exported: the CLI imports them from here.
 __all__ = ["SIGNALS", "DriftConfig", "compare"]
@@ -40,6 +42,7 @@ class _Comparison:
         self.profile = profile
         self.config = config
         self.notes: list[str] = []
+        self.departures: list[Departure] = []
         self.sampling: Sampling | None = None
         if config.max_rows is not None and production.num_rows > config.max_rows:
             rng = np.random.default_rng(config.sample_seed)
@@ -49,6 +52,9 @@ class _Comparison:
                 f"production sampled: {config.max_rows} of {production.num_rows} rows "
                 f"(deterministic, seed {config.sample_seed})"
             )
+            self.departures.append(Departure(
+                "production_sampled",
+                f"{config.max_rows} of {production.num_rows} rows, seed {config.sample_seed}"))
             production = production.take(pa.array(rows))
         self.production = production
         self.n_prod: int = production.num_rows
@@ -61,6 +67,7 @@ class _Comparison:
         self.missing_columns = tuple(c for c in ref_cols if c not in prod_cols)
         self.extra_columns = tuple(c for c in prod_cols if c not in ref_cols)
         self.excluded: dict[str, str] = {}
+        self.mismatched: list[str] = []  # in both frames, left out for their types
         self.common: list[str] = []  # common, compatible, supported columns
         self.feature_types: dict[str, str] = {}
         for c in ref_cols:
@@ -75,6 +82,7 @@ class _Comparison:
             )
             if not ok:
                 self.excluded[c] = why
+                self.mismatched.append(c)
                 continue
             ftype = config.feature_overrides.get(c, profile.feature_types[c])
             if ftype == "numerical" and c not in profile.numeric:
@@ -83,6 +91,8 @@ class _Comparison:
                 )
             self.common.append(c)
             self.feature_types[c] = ftype
+        for c, why in self.excluded.items():
+            self.departures.append(Departure("column_excluded", why, feature=c))
         if config.features is not None:
             unknown = [c for c in config.features if c not in ref_cols]
             if unknown:
@@ -110,6 +120,7 @@ class _Comparison:
         if unknown_outputs:
             raise ValueError(f"prediction columns not in the reference: {unknown_outputs}")
         plans: list[tuple[str, list[str]]] = []
+        self.drop_extra: dict[str, list[str]] = {}  # azure parity: the left-out features
         for signal in cfg.signals:
             if signal == "data_drift":
                 cols = [c for c in self.common if c not in outputs]
@@ -123,6 +134,14 @@ class _Comparison:
             if wanted is not None and signal != "prediction_drift":
                 cols = [c for c in cols if c in wanted]
             plans.append((signal, cols))
+            if signal != "data_quality":
+                # Azure's dropna covers every feature its selector named (in both frames).
+                left_out = [c for c in self.mismatched + [
+                    c for c in self.profile.unsupported if c in self.production.column_names]
+                    if (c in outputs) == (signal == "prediction_drift")]
+                if wanted is not None and signal != "prediction_drift":
+                    left_out = [c for c in left_out if c in wanted]
+                self.drop_extra[signal] = left_out
         self._total = sum(len(cols) for _, cols in plans)
         signals = []
         for signal, cols in plans:
@@ -134,61 +153,87 @@ class _Comparison:
             signals=tuple(signals),
             rows_reference=self.profile.n_rows,
             rows_production=self.n_prod,
-            binning=cfg.binning,
+            parity=cfg.parity,
             sampling=self.sampling,
             missing_columns=self.missing_columns,
             extra_columns=self.extra_columns,
             excluded=self.excluded,
             notes=tuple(self.notes),
+            departures=tuple(self.departures),
         )
 
     # ---------------------------------------------------------------- drift signals
+    def _all_missing(self, c: str) -> str | None:
+        """Where column ``c`` has every value missing ("reference"/"production"), or None."""
+        if self.profile.kept_rows((c,)) == 0:
+            return "reference"
+        if self.n_prod == 0 or self.prod(c).missing.all():
+            return "production"
+        return None
+
     def drift(self, signal: str, columns: list[str]) -> SignalResult:
         profile = self.profile
         notes: list[str] = []
+        departures: list[Departure] = []
         features: list[FeatureResult] = []
         selected: list[str] = []
         # All-null columns would drop every row (Azure then fails): leave them out, say why.
         for c in columns:
             ftype = self.feature_types[c]
-            ref_present = profile.n_rows - profile.kept_rows((c,)) < profile.n_rows
-            prod_missing = self.prod(c).missing
-            prod_present = self.n_prod > 0 and not prod_missing.all()
-            if not ref_present or not prod_present:
-                where = "reference" if not ref_present else "production"
-                features.append(
-                    FeatureResult(
-                        c, ftype, skipped=True,
-                        notes=(f"all values missing in {where}: left out of the row-wise null "
-                               "drop (Azure would drop every row); see data quality",),
-                    )
-                )
+            where = self._all_missing(c)
+            if where is not None:
+                detail = (f"all values missing in {where}: left out of the row-wise null "
+                          "drop (Azure would drop every row); see data quality")
+                features.append(FeatureResult(
+                    c, ftype, skipped=True, notes=(detail,),
+                    departures=(Departure("all_null_column_skipped", detail),),
+                ))
                 self.tick(signal)
             else:
                 selected.append(c)
         selection = tuple(selected)
+        # Azure's dropna also covers the features it left out for their types.
+        left_out = self.drop_extra.get(signal, [])
+        extra: list[str] = []
+        for c in left_out:
+            if c in profile.unsupported:
+                departures.append(Departure(
+                    "row_drop_column_unavailable",
+                    f"{c!r} ({profile.unsupported[c]}): rows missing it are not dropped",
+                    feature=c))
+            elif self._all_missing(c) is None:
+                extra.append(c)
+        if left_out and self.config.parity == "corrected":
+            departures.append(Departure(
+                "row_drop_compared_features_only",
+                "rows not dropped for missing values in the features left out: "
+                + ", ".join(left_out)))
+            extra = []
+        drop_on = selection + tuple(extra) if selection else ()
         drop: NDArray[np.bool_] | None = None
-        for c in selection:
+        for c in drop_on:
             m = self.prod(c).missing
             if m.any():
                 drop = m.copy() if drop is None else (drop | m)
         keep = None if drop is None else ~drop
-        n_ref = profile.kept_rows(selection)
+        n_ref = profile.kept_rows(drop_on)
         n_prod = self.n_prod if keep is None else int(keep.sum())
-        if selection and (n_ref != profile.n_rows or n_prod != self.n_prod):
+        if drop_on and (n_ref != profile.n_rows or n_prod != self.n_prod):
+            also = f" (also {', '.join(extra)}, left out of drift, as Azure does)" if extra else ""
             notes.append(
-                f"rows with a missing value in any of the {len(selection)} features dropped: "
-                f"reference {profile.n_rows - n_ref}, production {self.n_prod - n_prod}"
+                f"rows with a missing value in any of the {len(drop_on)} features dropped"
+                f"{also}: reference {profile.n_rows - n_ref}, production {self.n_prod - n_prod}"
             )
         if selection and (n_ref == 0 or n_prod == 0):
+            detail = "no rows left after dropping rows with missing values"
             for c in selection:
-                features.append(
-                    FeatureResult(c, self.feature_types[c], skipped=True,
-                                  notes=("no rows left after dropping rows with missing values",))
-                )
+                features.append(FeatureResult(
+                    c, self.feature_types[c], skipped=True, notes=(detail,),
+                    departures=(Departure("no_rows_after_null_drop", detail),),
+                ))
                 self.tick(signal)
-            selection = ()
-        rows = SignalRows(selection, keep, n_ref, n_prod)
+            selection = drop_on = ()
+        rows = SignalRows(drop_on, keep, n_ref, n_prod)
         for c in selection:
             if self.feature_types[c] == "numerical":
                 features.append(numerical_feature(
@@ -201,7 +246,8 @@ class _Comparison:
             self.tick(signal)
         order = {c: i for i, c in enumerate(columns)}
         features.sort(key=lambda f: order[f.name])
-        return SignalResult(signal, tuple(features), n_ref, n_prod, tuple(notes))
+        return SignalResult(signal, tuple(features), n_ref, n_prod, tuple(notes),
+                            tuple(departures))
 
     # ---------------------------------------------------------------- data quality
     def quality(self, columns: list[str]) -> SignalResult:

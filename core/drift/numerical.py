@@ -3,7 +3,7 @@
 The reference comes sorted from the profile (over the rows the signal keeps), the production
 values are sorted once here. Azure's steps: Sturges bins from the smaller frame after the drop
 (``config.bins`` overrides), edges over the combined range with Spark's bucket index and
-last-edge behaviour (``binning="corrected"`` counts every row), +1 smoothing for PSI, sample
+last-edge behaviour (``parity="corrected"`` counts every row), +1 smoothing for PSI, sample
 standard deviation with the 0.001 floor, scipy's KS p-value. The defined cases (constant
 column, the last-edge quirk, duplicate edges, infinities, tiny samples, one reference row, KS
 above Azure's 10,000 rows) each leave a note.
@@ -18,7 +18,7 @@ from core.drift import stats
 from core.drift.batch import SignalRows
 from core.drift.config import DriftConfig, judge, note_small_effect, tiny_sample_note
 from core.drift.profile import ReferenceProfile
-from core.drift.result import Distribution, FeatureResult, MetricValue
+from core.drift.result import Departure, Distribution, FeatureResult, MetricValue
 
 
 def numerical_feature(
@@ -37,11 +37,18 @@ def numerical_feature(
     ref = profile.sorted_values(c, selection)
     prod = np.sort(values if keep is None else values[keep])
     notes: list[str] = []
+    departures: list[Departure] = []
     lo, hi = min(ref[0], prod[0]), max(ref[-1], prod[-1])
-    if config.binning == "azure":
+    if config.parity == "azure":
         binning = stats.azure_binning(lo, hi, k)
     else:
         binning = stats.corrected_binning(lo, hi, k)
+        azure = stats.azure_binning(lo, hi, k)
+        lost = stats.bin_counts(ref, azure)[1] + stats.bin_counts(prod, azure)[1]
+        if lost:
+            departures.append(Departure(
+                "last_edge_counted",
+                f"{lost} rows at the maximum, outside Azure's last bin, are counted"))
     rc, r_out = stats.bin_counts(ref, binning)
     qc, q_out = stats.bin_counts(prod, binning)
     if lo == hi:
@@ -49,21 +56,25 @@ def numerical_feature(
             f"constant column (every value is {lo:g}): distances are 0 and the KS p-value "
             "is 1 (Azure's monitor fails on constant columns)"
         )
+        departures.append(Departure("constant_column", f"every value is {lo:g}"))
     elif ref[0] == ref[-1]:
         notes.append("reference is constant: the Wasserstein distance is normalised by "
                      "the 0.001 floor")
     if r_out or q_out:
         notes.append(
             f"Azure's last-edge quirk: {r_out} reference and {q_out} production rows at the "
-            "maximum fall outside every bin but count in the totals (binning='corrected' "
+            "maximum fall outside every bin but count in the totals (parity='corrected' "
             "counts them)"
         )
     if binning.degenerate:
         notes.append("range within floating-point resolution: duplicate bin edges merged "
                      "(Azure's job fails here)")
+        departures.append(Departure("duplicate_bin_edges_merged",
+                                    f"range [{lo!r}, {hi!r}] within floating-point resolution"))
     infs = profile.numeric[c].inf_count + int(np.isinf(values).sum())
     if infs:
         notes.append(f"{infs} infinite values treated as missing (Azure's bins break on them)")
+        departures.append(Departure("infinite_values_as_missing", f"{infs} infinite values"))
     tiny = tiny_sample_note(n_ref, n_prod)
     if tiny:
         notes.append(tiny)
@@ -90,6 +101,9 @@ def numerical_feature(
         ks_notes = []
         if max(n_ref, n_prod) >= stats.AZURE_KS_MAX_ROWS:
             ks_notes.append("Azure refuses KS at 10,000 rows or more; computed here")
+            departures.append(Departure(
+                "ks_above_azure_limit", f"{n_ref} reference and {n_prod} production rows",
+                metric="two_sample_kolmogorov_smirnov_test"))
         mv = judge(config, signal, c, "numerical", "two_sample_kolmogorov_smirnov_test", p,
                    effect_size=cdf.ks_statistic)
         out.append(note_small_effect(config, mv, n_ref, n_prod, ks_notes))
@@ -101,4 +115,5 @@ def numerical_feature(
         production_total=n_prod,
         edges=tuple(float(e) for e in binning.edges),
     )
-    return FeatureResult(c, "numerical", tuple(out), dist, tuple(notes))
+    return FeatureResult(c, "numerical", tuple(out), dist, tuple(notes),
+                         departures=tuple(departures))

@@ -4,15 +4,23 @@ Each rate is ``round(count / rows, 5)`` half-up like Spark, over every productio
 row-wise drop), and the raw count is kept beside it. A null (or NaN) is never a type error nor
 out of bounds (Azure imputes nulls before counting those; we do not).
 
-- null value rate: null or NaN;
+- null value rate: nulls (``parity="azure"``: Spark's ``isNull`` does not count NaN;
+  ``"corrected"``: NaN counts too);
 - data type error rate: values that cannot be read as the reference type, read strictly
   (``"1.5"`` is an error for an integer reference, where Spark's cast truncates);
-- out-of-bounds rate: numeric values outside the reference ``[min, max]`` (a production
-  +/-inf is, unless the reference has one), string values not in the reference value set;
-  other types 0.
+- out-of-bounds rate, as Azure's components compute it (``data_quality_statistics`` keeps a
+  min/max only for numerical features and a value set only for string categorical ones):
+  numerical features outside the reference ``[min, max]`` (a production +/-inf is, unless the
+  reference has one); string categorical values not in the reference's value set, which in
+  ``"azure"`` parity is Azure's: the set written as one string and split on ``", "`` (so
+  ``"New York, NY"`` is never in it); boolean and integer categorical features get no rate in
+  ``"azure"`` parity and one against the reference's values in ``"corrected"``; dates, times
+  and binary get none.
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -22,8 +30,8 @@ from core.drift import stats
 from core.drift import types as ftypes
 from core.drift.batch import ProductionColumn
 from core.drift.config import DriftConfig, judge
-from core.drift.profile import ReferenceProfile, numeric_values
-from core.drift.result import FeatureResult, MetricValue
+from core.drift.profile import ReferenceProfile, canonical_keys, numeric_values
+from core.drift.result import Departure, FeatureResult, MetricValue
 
 _NUMERIC_RE = r"^\s*[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|inf|infinity|nan)\s*$"
 _INTEGER_RE = r"^\s*[+-]?\d+\s*$"
@@ -41,32 +49,65 @@ def quality_feature(
     wanted = config.metrics_for("data_quality", ftype)
     ref_type = ftypes.parse_arrow_type(profile.schema[c])
     fnotes: list[str] = []
-    counts: dict[str, int] = {}
-    counts["null_value_rate"] = (
-        int(np.isnan(prod_col.values).sum()) if prod_col.values is not None
-        else int(prod_col.missing.sum())
-    )
+    departures: list[Departure] = []
+    counts: dict[str, int | None] = {}
+    nulls = int(prod_col.column.null_count)
+    if prod_col.values is not None:
+        nan = int(np.isnan(prod_col.values).sum()) - nulls
+    elif pa.types.is_floating(prod_col.column.type):
+        nan = int(prod_col.missing.sum()) - nulls
+    else:
+        nan = 0
+    counts["null_value_rate"] = nulls
+    if nan:
+        if config.parity == "corrected":
+            counts["null_value_rate"] = nulls + nan
+            departures.append(Departure("nan_counted_as_null", f"{nan} NaN values",
+                                        metric="null_value_rate"))
+        else:
+            fnotes.append(f"{nan} NaN values are not nulls (as Spark's isNull counts them)")
     errors, why = type_errors(prod_col.column, ref_type)
     counts["data_type_error_rate"] = errors
     if why:
         fnotes.append(why)
-    counts["out_of_bounds_rate"] = out_of_bounds(profile, c, prod_col, ref_type)
+        departures.append(Departure("strict_type_errors", why, metric="data_type_error_rate"))
+    counts["out_of_bounds_rate"] = out_of_bounds(
+        config, profile, c, ftype, prod_col, ref_type, fnotes, departures)
     out: list[MetricValue] = []
     for m in wanted:
-        value = None if rows == 0 else stats.round5(counts[m] / rows)
-        out.append(judge(config, "data_quality", c, ftype, m, value, count=counts[m]))
-    return FeatureResult(c, ftype, tuple(out), None, tuple(fnotes))
+        count = counts[m]
+        if count is None:
+            continue  # Azure computes no such rate for this feature
+        value = None if rows == 0 else stats.round5(count / rows)
+        out.append(judge(config, "data_quality", c, ftype, m, value, count=count))
+    return FeatureResult(c, ftype, tuple(out), None, tuple(fnotes),
+                         departures=tuple(departures))
+
+
+def azure_category_set(values: list[str], has_null: bool = False) -> set[str]:
+    """The reference value set as Azure's out-of-bounds check ends up with it: the list of
+    distinct values stored as one string (Java's ``[a, b, null]``), brackets stripped, trimmed
+    and split on ``( +)?, ?`` (``compute_data_quality_metrics.convert_set_string_to_array``)."""
+    text = "[" + ", ".join(values + (["null"] if has_null else [])) + "]"
+    text = re.sub(r"^\[+", "", text)
+    text = re.sub(r"\]+$", "", text)
+    return set(re.split(r"( +)?, ?", text.strip(" "))[::2])
 
 
 def out_of_bounds(
-    profile: ReferenceProfile, c: str, prod: ProductionColumn, ref_type: pa.DataType
-) -> int:
-    """Production values of column ``c`` outside the reference's range or value set."""
+    config: DriftConfig, profile: ReferenceProfile, c: str, ftype: str,
+    prod: ProductionColumn, ref_type: pa.DataType, notes: list[str],
+    departures: list[Departure],
+) -> int | None:
+    """Production values of column ``c`` outside the reference's range or value set; None when
+    no rate is computed for this feature (see the module docstring)."""
     ref_group = ftypes.type_group(ref_type)
     ok, _ = ftypes.compatible(ref_type, prod.column.type)
-    if not ok or prod.group == "null":
-        return 0
-    if ftypes.is_numeric_group(ref_group):
+    if ftype == "numerical":
+        if not ftypes.is_numeric_group(ref_group):
+            return None
+        if not ok or prod.group == "null":
+            return 0
         lo, hi = profile.bounds(c)
         if lo is None or hi is None:
             return 0
@@ -74,11 +115,37 @@ def out_of_bounds(
         with np.errstate(invalid="ignore"):
             return int(np.count_nonzero((v < lo) | (v > hi)))
     if ref_group == "string":
-        value_set = pa.array(profile.value_set(c), type=pa.string())
+        if not ok or prod.group == "null":
+            return 0
         col = pc.cast(prod.column, pa.string()).drop_null()
-        inside = pc.is_in(col, value_set=value_set)
-        return int(len(col) - (pc.sum(inside).as_py() or 0))
-    return 0
+        exact = _outside(col, profile.value_set(c))
+        has_null = profile.null_counts.get(c, 0) > 0
+        split = _outside(col, sorted(azure_category_set(profile.value_set(c), has_null)))
+        if split != exact:
+            if config.parity == "azure":
+                notes.append(
+                    f"Azure's category set quirk reproduced: {split - exact} values counted out "
+                    "of bounds because Azure splits the reference's categories on ', '")
+            else:
+                departures.append(Departure(
+                    "category_set_not_split",
+                    f"{split - exact} values Azure would count out of bounds are in the "
+                    "reference's categories", metric="out_of_bounds_rate"))
+        return split if config.parity == "azure" else exact
+    if ref_group in ("boolean", "long") and config.parity == "corrected":
+        if not ok or prod.group == "null" or c not in profile.categorical:
+            return 0
+        keys = canonical_keys(prod.column.drop_null())
+        departures.append(Departure(
+            "out_of_bounds_computed", f"against the reference's {ref_group} values",
+            metric="out_of_bounds_rate"))
+        return _outside(keys, profile.value_set(c))
+    return None
+
+
+def _outside(values: pa.Array | pa.ChunkedArray, allowed: list[str]) -> int:
+    inside = pc.is_in(values, value_set=pa.array(allowed, type=pa.string()))
+    return int(len(values) - (pc.sum(inside).as_py() or 0))
 
 
 def type_errors(column: pa.ChunkedArray, ref_type: pa.DataType) -> tuple[int, str]:

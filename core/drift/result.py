@@ -3,6 +3,16 @@
 Values are float64. Azure stores metric values as float32 (a p-value under about 1e-45 becomes
 0.0); :meth:`DriftResult.azure_float32` gives that view, with breaches re-evaluated on the
 float32 values against float32 thresholds, as Azure's evaluation step compares them.
+
+JSON (format 2; format 1 results still load): every metric carries Azure's output name
+(``azure_name``, e.g. ``JensenShannonDistance``); ``table`` is the flat form Azure's signal
+output has (signal, feature, data type, metric, value, threshold, breached, plus Azure's row
+count rows); each signal names its row counts after the null drop; ``departures`` lists every
+way a number differs from what Azure's components would give (a code from :data:`DEPARTURES`
+and a detail), beside the English notes. Values are JSON numbers or null: a non-finite value is
+null with ``non_finite`` saying which (``"nan"``: undefined for this data, never breaches;
+``"inf"``/``"-inf"``: infinite, compared with the threshold as such), see
+:data:`VALUE_ENCODING`.
 """
 
 from __future__ import annotations
@@ -16,29 +26,104 @@ import numpy as np
 
 from core.drift import metrics as registry
 
-RESULT_FORMAT_VERSION = 1
+#: 2: Azure output names, the flat table, row counts after the null drop, departures, values
+#: as numbers or null (``non_finite``). 1: infinities as the strings "Infinity"/"-Infinity".
+RESULT_FORMAT_VERSION = 2
+
+VALUE_ENCODING = (
+    "metric_value/value: a JSON number, or null when the value is not finite or not computed; "
+    "non_finite then says which: 'nan' = undefined for this data (Azure would store NaN; "
+    "never breaches), 'inf'/'-inf' = infinite (compared with the threshold as such); "
+    "non_finite null with value null = not computed"
+)
+
+#: Every departure code: how a number (or its absence) differs from Azure's components.
+DEPARTURES: dict[str, str] = {
+    "ks_above_azure_limit": "KS p-value computed at 10,000 rows or more (Azure computes none)",
+    "constant_column": "constant column: distances 0, p-values 1 (Azure's monitor fails, or "
+                       "its chi-squared is NaN)",
+    "all_null_column_skipped": "a feature with every value missing is left out of the row-wise "
+                               "null drop and of drift (Azure drops every row and fails)",
+    "no_rows_after_null_drop": "no rows left after the null drop: features skipped (Azure "
+                               "fails)",
+    "column_excluded": "column left out of drift (missing, type mismatch or unsupported type); "
+                       "Azure leaves it out without saying so",
+    "infinite_values_as_missing": "infinite values treated as missing for drift (Azure's bins "
+                                  "break on them)",
+    "duplicate_bin_edges_merged": "range within floating-point resolution: duplicate bin edges "
+                                  "merged (Azure's job fails)",
+    "last_edge_counted": "corrected: the last bin edge is the maximum, so every row is counted "
+                         "(Azure's last edge may fall below it)",
+    "row_drop_compared_features_only": "corrected: rows dropped for a missing value in compared "
+                                       "features only (Azure also drops on features left out "
+                                       "for a type mismatch)",
+    "row_drop_column_unavailable": "Azure also drops rows on this column, whose missing values "
+                                   "the profile does not hold (unsupported type)",
+    "out_of_bounds_computed": "corrected: out-of-bounds rate of a boolean or integer "
+                              "categorical feature, against the reference's values (Azure "
+                              "computes none)",
+    "category_set_not_split": "corrected: reference categories compared whole (Azure splits its "
+                              "category set on ', ' and counts such values out of bounds)",
+    "nan_counted_as_null": "corrected: NaN counts in the null value rate (Azure counts nulls "
+                           "only)",
+    "strict_type_errors": "data type errors read strictly (Spark's cast is lenient: it "
+                          "truncates '1.5' to 1 for an integer reference)",
+    "production_sampled": "production sampled above the row limit (Azure reads every row)",
+}
 
 
-def _num(x: float | None) -> float | None:
-    """JSON-safe float: NaN becomes None, infinities stay (as strings in JSON)."""
-    if x is None:
+@dataclass(frozen=True)
+class Departure:
+    """One way a result differs from what Azure's components would give (see DEPARTURES)."""
+
+    code: str
+    detail: str
+    signal: str | None = None
+    feature: str | None = None
+    metric: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.code not in DEPARTURES:
+            raise ValueError(f"unknown departure code {self.code!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "signal": self.signal, "feature": self.feature,
+                "metric": self.metric, "detail": self.detail}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Departure:
+        return cls(code=d["code"], detail=d.get("detail", ""), signal=d.get("signal"),
+                   feature=d.get("feature"), metric=d.get("metric"))
+
+
+def _departures(items: Any) -> tuple[Departure, ...]:
+    return tuple(Departure.from_dict(d) for d in items or () if d.get("code") in DEPARTURES)
+
+
+def non_finite(x: float | None) -> str | None:
+    """``"nan"``, ``"inf"`` or ``"-inf"`` for a non-finite float, else None."""
+    if x is None or math.isfinite(x):
         return None
-    x = float(x)
-    return None if math.isnan(x) else x
+    if math.isnan(x):
+        return "nan"
+    return "inf" if x > 0 else "-inf"
 
 
-def _enc(x: float | None) -> float | str | None:
-    if x is None:
-        return None
-    if math.isinf(x):
-        return "Infinity" if x > 0 else "-Infinity"
-    return x
-
-
-def _dec(x: Any) -> float | None:
-    if x is None:
+def _enc(x: float | None) -> float | None:
+    """A JSON number, or null for None and non-finite values (see VALUE_ENCODING)."""
+    if x is None or not math.isfinite(x):
         return None
     return float(x)
+
+
+def _dec(x: Any, marker: str | None = None) -> float | None:
+    if marker == "inf":
+        return math.inf
+    if marker == "-inf":
+        return -math.inf
+    if x is None:
+        return None
+    return float(x)  # format 1 wrote infinities as "Infinity"/"-Infinity"
 
 
 @dataclass(frozen=True)
@@ -56,6 +141,11 @@ class MetricValue:
     effect_size_name: str | None = None
     count: int | None = None  # data quality: the number of violating values
     notes: tuple[str, ...] = ()
+    undefined: bool = False  # the computation gave NaN (``value`` is None; never breaches)
+
+    @property
+    def non_finite(self) -> str | None:
+        return "nan" if self.undefined else non_finite(self.value)
 
     @property
     def azure_name(self) -> str:
@@ -82,7 +172,9 @@ class MetricValue:
             "feature": self.feature,
             "feature_type": self.feature_type,
             "metric": self.metric,
+            "azure_name": self.azure_name,
             "value": _enc(self.value),
+            "non_finite": self.non_finite,
             "threshold": self.threshold,
             "breached": self.breached,
             "direction": self.direction,
@@ -98,7 +190,8 @@ class MetricValue:
             feature=d["feature"],
             feature_type=d["feature_type"],
             metric=d["metric"],
-            value=_dec(d.get("value")),
+            value=None if d.get("non_finite") == "nan" else _dec(d.get("value"),
+                                                               d.get("non_finite")),
             threshold=_dec(d.get("threshold")),
             breached=bool(d["breached"]),
             direction=d["direction"],
@@ -106,6 +199,7 @@ class MetricValue:
             effect_size_name=d.get("effect_size_name"),
             count=d.get("count"),
             notes=tuple(d.get("notes", ())),
+            undefined=d.get("non_finite") == "nan",
         )
 
 
@@ -173,6 +267,7 @@ class FeatureResult:
     distribution: Distribution | None = None
     notes: tuple[str, ...] = ()
     skipped: bool = False  # no value could be computed; ``notes`` says why
+    departures: tuple[Departure, ...] = ()
 
     @property
     def breached(self) -> bool:
@@ -193,6 +288,7 @@ class FeatureResult:
             "breached": self.breached,
             "skipped": self.skipped,
             "notes": list(self.notes),
+            "departures": [d.to_dict() for d in self.departures],
             "metrics": [m.to_dict() for m in self.metrics],
             "distribution": self.distribution.to_dict() if self.distribution else None,
         }
@@ -207,6 +303,7 @@ class FeatureResult:
             distribution=Distribution.from_dict(dist) if dist else None,
             notes=tuple(d.get("notes", ())),
             skipped=bool(d.get("skipped", False)),
+            departures=_departures(d.get("departures")),
         )
 
 
@@ -215,7 +312,8 @@ class SignalResult:
     """One monitoring signal (``data_drift``, ``prediction_drift`` or ``data_quality``).
 
     Row counts are those the metrics used: after the row-wise null drop for drift signals, all
-    production rows for data quality.
+    production rows for data quality. The JSON names them for what they are too
+    (``rows_*_after_null_drop`` for drift signals).
     """
 
     name: str
@@ -223,6 +321,11 @@ class SignalResult:
     rows_reference: int
     rows_production: int
     notes: tuple[str, ...] = ()
+    departures: tuple[Departure, ...] = ()
+
+    @property
+    def is_drift(self) -> bool:
+        return self.name != "data_quality"
 
     @property
     def breached(self) -> bool:
@@ -235,12 +338,16 @@ class SignalResult:
         return [m for f in self.features for m in f.metrics if m.breached]
 
     def to_dict(self) -> dict[str, Any]:
+        drift = self.is_drift
         return {
             "name": self.name,
             "breached": self.breached,
             "rows_reference": self.rows_reference,
             "rows_production": self.rows_production,
+            "rows_reference_after_null_drop": self.rows_reference if drift else None,
+            "rows_production_after_null_drop": self.rows_production if drift else None,
             "notes": list(self.notes),
+            "departures": [d.to_dict() for d in self.departures],
             "features": [f.to_dict() for f in self.features],
         }
 
@@ -252,6 +359,7 @@ class SignalResult:
             rows_reference=int(d["rows_reference"]),
             rows_production=int(d["rows_production"]),
             notes=tuple(d.get("notes", ())),
+            departures=_departures(d.get("departures")),
         )
 
 
@@ -276,17 +384,65 @@ class DriftResult:
     signals: tuple[SignalResult, ...]
     rows_reference: int
     rows_production: int
-    binning: str = "azure"
+    parity: str = "azure"  # "azure" or "corrected" (DriftConfig.parity)
     sampling: Sampling | None = None
     missing_columns: tuple[str, ...] = ()  # in the reference, not in production
     extra_columns: tuple[str, ...] = ()  # in production, not in the reference
     excluded: dict[str, str] = field(default_factory=dict)  # column -> why it was left out
     notes: tuple[str, ...] = ()
     value_precision: str = "float64"
+    departures: tuple[Departure, ...] = ()  # result-wide (sampling, excluded columns)
+
+    @property
+    def binning(self) -> str:
+        """The former name of ``parity``."""
+        return self.parity
 
     @property
     def breached(self) -> bool:
         return any(s.breached for s in self.signals)
+
+    def all_departures(self) -> list[Departure]:
+        """Every departure, result-wide first, then per signal and feature, with the signal
+        and feature filled in."""
+        out = list(self.departures)
+        for s in self.signals:
+            out.extend(replace(d, signal=d.signal or s.name) for d in s.departures)
+            for f in s.features:
+                out.extend(replace(d, signal=d.signal or s.name, feature=d.feature or f.name)
+                           for d in f.departures)
+        return out
+
+    def table(self) -> list[dict[str, Any]]:
+        """The flat form of Azure's signal output: one row per metric (feature, data type,
+        metric, value, threshold, breached), then Azure's row count rows for each signal
+        (``BaselineRowCount``/``TargetRowCount`` after the null drop for drift signals,
+        ``RowCount`` for data quality)."""
+        rows: list[dict[str, Any]] = []
+        for s in self.signals:
+            for f in s.features:
+                for m in f.metrics:
+                    rows.append({
+                        "signal": s.name,
+                        "feature_name": m.feature,
+                        "data_type": m.feature_type.capitalize(),
+                        "metric_name": m.azure_name,
+                        "metric": m.metric,
+                        "metric_value": _enc(m.value),
+                        "non_finite": m.non_finite,
+                        "threshold_value": m.threshold,
+                        "breached": m.breached,
+                    })
+            counts = ([("BaselineRowCount", s.rows_reference),
+                       ("TargetRowCount", s.rows_production)]
+                      if s.is_drift else [("RowCount", s.rows_production)])
+            for name, value in counts:
+                rows.append({
+                    "signal": s.name, "feature_name": "", "data_type": "", "metric_name": name,
+                    "metric": None, "metric_value": float(value), "non_finite": None,
+                    "threshold_value": None, "breached": False,
+                })
+        return rows
 
     def signal(self, name: str) -> SignalResult | None:
         return next((s for s in self.signals if s.name == name), None)
@@ -349,14 +505,19 @@ class DriftResult:
             "breached": self.breached,
             "rows_reference": self.rows_reference,
             "rows_production": self.rows_production,
-            "binning": self.binning,
+            "parity": self.parity,
+            "binning": self.parity,  # format 1's name, kept for its readers
             "value_precision": self.value_precision,
+            "value_encoding": VALUE_ENCODING,
             "sampling": self.sampling.to_dict() if self.sampling else None,
             "missing_columns": list(self.missing_columns),
             "extra_columns": list(self.extra_columns),
             "excluded": dict(self.excluded),
             "notes": list(self.notes),
+            "result_departures": [d.to_dict() for d in self.departures],
+            "departures": [d.to_dict() for d in self.all_departures()],
             "signals": [s.to_dict() for s in self.signals],
+            "table": self.table(),
         }
 
     @classmethod
@@ -372,13 +533,14 @@ class DriftResult:
             signals=tuple(SignalResult.from_dict(s) for s in d.get("signals", ())),
             rows_reference=int(d["rows_reference"]),
             rows_production=int(d["rows_production"]),
-            binning=d.get("binning", "azure"),
+            parity=d.get("parity", d.get("binning", "azure")),
             sampling=Sampling.from_dict(sampling) if sampling else None,
             missing_columns=tuple(d.get("missing_columns", ())),
             extra_columns=tuple(d.get("extra_columns", ())),
             excluded=dict(d.get("excluded", {})),
             notes=tuple(d.get("notes", ())),
             value_precision=d.get("value_precision", "float64"),
+            departures=_departures(d.get("result_departures")),
         )
 
     def to_json(self, **kwargs: Any) -> str:
@@ -390,6 +552,8 @@ class DriftResult:
 
 
 __all__ = [
+    "DEPARTURES",
+    "Departure",
     "Distribution",
     "DriftResult",
     "FeatureResult",

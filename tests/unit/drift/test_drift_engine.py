@@ -76,7 +76,13 @@ def test_golden_quality_and_rounding():
     prod = pa.table({"x": [1.0, None, 5.0, float("nan"), -1.0], "s": ["a", "z", None, "b", "a"]})
     r = compare(build_profile(ref), prod, DriftConfig(signals=("data_quality",)))
     q = r.signal("data_quality")
-    assert q.feature("x").metric("null_value_rate").value == 0.4
+    # Azure counts nulls only (Spark's isNull is false for NaN); corrected counts NaN too.
+    assert q.feature("x").metric("null_value_rate").value == 0.2
+    corrected = compare(build_profile(ref), prod,
+                        DriftConfig(signals=("data_quality",), parity="corrected"))
+    cx = corrected.signal("data_quality").feature("x")
+    assert cx.metric("null_value_rate").value == 0.4
+    assert [d.code for d in cx.departures] == ["nan_counted_as_null"]
     assert q.feature("x").metric("out_of_bounds_rate").value == 0.4
     assert q.feature("x").metric("out_of_bounds_rate").count == 2
     assert q.feature("s").metric("null_value_rate").value == 0.2
