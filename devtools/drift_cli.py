@@ -75,7 +75,7 @@ def format_table(result: DriftResult) -> str:
     verdict = "BREACHED" if result.breached else "ok"
     lines.append(
         f"drift check: {verdict}  (reference {result.rows_reference} rows, production "
-        f"{result.rows_production} rows, binning {result.binning})"
+        f"{result.rows_production} rows, parity {result.parity})"
     )
     if result.sampling:
         lines.append(f"sampled {result.sampling.rows_used} of {result.sampling.rows_total} rows")
@@ -98,6 +98,13 @@ def format_table(result: DriftResult) -> str:
                 status = "BREACHED" if m.breached else ("ok" if m.threshold is not None else "info")
                 lines.append(f"{s.name:<17}{f.name[:23]:<24}{f.feature_type:<12}{m.metric:<36}"
                              f"{v:>12}{t:>11}  {status}")
+    departures = result.all_departures()
+    if departures:
+        lines.append("")
+        lines.append("departures from Azure's numbers:")
+        for d in departures:
+            where = "/".join(x for x in (d.signal, d.feature, d.metric) if x)
+            lines.append(f"  {d.code} [{where}]: {d.detail}")
     return "\n".join(lines)
 
 
@@ -125,7 +132,11 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"comma-separated signals (default: {','.join(SIGNALS)})")
     parser.add_argument("--prediction-columns", default="",
                         help="comma-separated model output columns (prediction drift)")
-    parser.add_argument("--binning", choices=("azure", "corrected"), default="azure")
+    parser.add_argument("--parity", choices=("azure", "corrected"), default=None,
+                        help="azure (default): Azure's components, quirks included; corrected: "
+                        "the quirks that are defects corrected (README, Parity with Azure)")
+    parser.add_argument("--binning", choices=("azure", "corrected"), default=None,
+                        help="former name of --parity")
     parser.add_argument("--bins", type=int, default=None, help="override Sturges' bin count")
     parser.add_argument("--max-rows", type=int, default=None,
                         help="sample production deterministically above this many rows")
@@ -154,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             metrics=tuple(m for m in args.metrics.split(",") if m) if args.metrics else None,
             feature_overrides=overrides,
             prediction_columns=tuple(c for c in args.prediction_columns.split(",") if c),
-            binning=args.binning,
+            parity=args.parity or args.binning or "azure",
             bins=args.bins,
             max_rows=args.max_rows,
             sample_seed=args.seed,

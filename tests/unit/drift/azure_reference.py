@@ -6,14 +6,19 @@ Python lists, with Spark replaced by the Python it runs:
 
 - ``df_utils.get_common_columns`` / ``is_categorical``: common columns of compatible type;
   integers categorical when ``len(set(values)) / len(values) < 0.05`` (None counts);
-- ``compute_data_drift``: ``dropna()`` over the selected columns (Spark drops null and NaN);
+- ``compute_data_drift``: ``dropna()`` over the selected columns (Spark drops null and NaN):
+  every column the feature selector named, i.e. in both frames by name, also those
+  ``get_common_columns`` then leaves out for their types;
 - ``histogram_utils.get_dual_histogram_bin_edges``: Sturges bins from the smaller frame,
   ``lo + i*w`` edges, the constant-column bin;
 - ``pyspark.RDD.histogram``: copied below (evenly spaced check, ``int((x - minv) / inc)``,
   values above the last edge skipped, the last two counters merged);
 - the metric functions: scipy's ``jensenshannon``, ``wasserstein_distance``, ``ks_2samp``,
   ``chisquare``, and the PSI loop;
-- ``compute_data_quality_metrics``: rates ``round(count / rows, 5)``.
+- ``compute_data_quality_metrics``: rates ``round(count / rows, 5)``; nulls counted with
+  Spark's ``isNull`` (NaN is not null); out of bounds only for numerical features (min/max)
+  and string categorical ones (the value set, as ``convert_set_string_to_array`` splits the
+  stringified list), no rate for other features.
 
 Not what the engine does (no sorted arrays, no vectorisation), so the tests compare two
 independent computations.
@@ -212,15 +217,16 @@ def data_drift(
     KS is computed at any size here (Azure refuses at 10,000 rows; the engine computes it).
     """
     overrides = overrides or {}
-    common = common_columns(ref, prod)
+    named = [c for c in ref.column_names if c in prod.column_names]  # the feature selector
     if columns is not None:
-        common = [c for c in common if c in columns]
+        named = [c for c in named if c in columns]
+    common = [c for c in common_columns(ref, prod) if c in named]
     types = {
         c: feature_type(ref.column(c).to_pylist(), ref.schema.field(c).type, overrides.get(c))
         for c in common
     }
-    r, p = dropna(ref, common), dropna(prod, common)
-    n_ref, n_prod = len(r[common[0]]), len(p[common[0]])
+    r, p = dropna(ref, named), dropna(prod, named)
+    n_ref, n_prod = len(r[named[0]]), len(p[named[0]])
     out = {}
     k = num_bins(n_ref if n_ref < n_prod else n_prod)
     for c in common:
@@ -246,24 +252,47 @@ def histogram_counts(ref: list, prod: list) -> tuple[list[float], list[int], lis
     return edges, rdd_histogram(ref, edges), rdd_histogram(prod, edges)
 
 
+def spark_set(values: list) -> set[str]:
+    """The reference's distinct values after Azure's round trip through a string column:
+    Java's ``List.toString`` (``[a, b, null]``), ``regexp_replace`` of the leading ``[`` and
+    trailing ``]``, ``trim`` and ``split(..., "( +)?, ?")``."""
+    import re
+
+    text = "[" + ", ".join("null" if v is None else str(v) for v in values) + "]"
+    text = re.sub(r"\]+$", "", re.sub(r"^\[+", "", text)).strip(" ")
+    parts, pos = [], 0
+    for m in re.finditer(r"( +)?, ?", text):
+        parts.append(text[pos:m.start()])
+        pos = m.end()
+    parts.append(text[pos:])
+    return set(parts)
+
+
 def data_quality(ref: pa.Table, prod: pa.Table) -> dict[tuple[str, str], float]:
-    """Null value and out-of-bounds rates (same types in both frames, no imputation effects)."""
+    """Null value and out-of-bounds rates (same types in both frames, no imputation effects).
+
+    Out of bounds only where Azure computes it: numerical features (min/max of the reference)
+    and string categorical features (the split value set); no key for the others.
+    """
     out = {}
     rows = prod.num_rows
     for c in ref.column_names:
         if c not in prod.column_names:
             continue
         pv = prod.column(c).to_pylist()
-        out[(c, "null_value_rate")] = round5(sum(is_missing(v) for v in pv) / rows)
-        group = spark_group(ref.schema.field(c).type)
-        rv = [v for v in ref.column(c).to_pylist() if not is_missing(v)]
-        if group in ("long", "double"):
+        out[(c, "null_value_rate")] = round5(sum(v is None for v in pv) / rows)
+        arrow_type = ref.schema.field(c).type
+        group = spark_group(arrow_type)
+        all_ref = ref.column(c).to_pylist()
+        rv = [v for v in all_ref if not is_missing(v)]
+        ftype = feature_type(all_ref, arrow_type)
+        if ftype == "numerical":
             lo, hi = min(rv), max(rv)
             n_out = sum(1 for v in pv if not is_missing(v) and (v < lo or v > hi))
         elif group == "string":
-            allowed = set(rv)
+            allowed = spark_set(list(dict.fromkeys(all_ref)))
             n_out = sum(1 for v in pv if v is not None and v not in allowed)
         else:
-            n_out = 0
+            continue
         out[(c, "out_of_bounds_rate")] = round5(n_out / rows)
     return out

@@ -238,3 +238,108 @@ def test_million_rows_histogram_metrics_and_wasserstein():
 
     nwd = wasserstein_distance(rv, pv) / max(np.std(rv, ddof=1), 0.001)
     assert close(got[("x", "normalized_wasserstein_distance")], float(nwd))
+
+
+# ------------------------------------------------------------------ parity quirks, per mode
+
+
+def _quirk_frames(seed: int = 2):
+    """x, y compared; m string in the reference and float in production (left out for its
+    type), with nulls in both frames where x and y have none."""
+    rng = np.random.default_rng(seed)
+    n_ref, n_prod = 600, 500
+    ref = pa.table({
+        "x": rng.normal(0, 1, n_ref),
+        "y": rng.choice(["a", "b", "c"], n_ref),
+        "m": pa.array(with_nulls(rng.choice(["u", "v"], n_ref), rng, 0.2)),
+    })
+    prod = pa.table({
+        "x": rng.normal(0.4, 1, n_prod),
+        "y": rng.choice(["a", "b", "c", "d"], n_prod),
+        "m": pa.array(with_nulls(rng.normal(0, 1, n_prod), rng, 0.3), pa.float64()),
+    })
+    return ref, prod
+
+
+def test_azure_drops_rows_on_features_left_out_for_their_type():
+    ref, prod = _quirk_frames()
+    result = compare(build_profile(ref), prod, DriftConfig(signals=("data_drift",)))
+    assert "m" in result.excluded
+    sig = result.signal("data_drift")
+    expected = azure.data_drift(ref, prod)  # dropna over x, y and m
+    got = {(m.feature, m.metric): m.value for _, m in result.metrics()}
+    assert set(got) == set(expected)
+    assert all(close(got[k], v) for k, v in expected.items())
+    m_ref_nulls = ref.column("m").null_count
+    assert sig.rows_reference == 600 - m_ref_nulls
+    assert sig.rows_production == 500 - prod.column("m").null_count
+
+    corrected = compare(build_profile(ref), prod,
+                        DriftConfig(signals=("data_drift",), parity="corrected"))
+    csig = corrected.signal("data_drift")
+    assert (csig.rows_reference, csig.rows_production) == (600, 500)
+    without_m = azure.data_drift(ref.drop_columns(["m"]), prod.drop_columns(["m"]))
+    cgot = {(m.feature, m.metric): m.value for _, m in corrected.metrics()}
+    assert all(close(cgot[k], v) for k, v in without_m.items())
+    assert [d.code for d in csig.departures] == ["row_drop_compared_features_only"]
+    # The mismatch changes the numbers: the quirk matters.
+    assert any(not close(cgot[k], got[k]) for k in got)
+
+
+def test_azure_computes_no_out_of_bounds_rate_for_boolean_or_integer_categorical():
+    rng = np.random.default_rng(4)
+    ref = pa.table({
+        "flag": pa.array(rng.random(800) < 0.5),
+        "code": pa.array(rng.integers(0, 5, 800)),  # 5 distinct in 800 rows: categorical
+        "s": rng.choice(["a", "b"], 800),
+        "x": rng.normal(0, 1, 800),
+    })
+    prod = pa.table({
+        "flag": pa.array([True] * 300),
+        "code": pa.array(rng.integers(3, 9, 300)),  # 5..8 never seen
+        "s": rng.choice(["a", "b", "zz"], 300),
+        "x": rng.normal(0, 2, 300),
+    })
+    expected = azure.data_quality(ref, prod)
+    assert ("flag", "out_of_bounds_rate") not in expected
+    assert ("code", "out_of_bounds_rate") not in expected
+    result = compare(build_profile(ref), prod, DriftConfig(signals=("data_quality",)))
+    got = {(m.feature, m.metric): m.value for _, m in result.metrics()}
+    assert {k: got[k] for k in got if k[1] != "data_type_error_rate"} == expected
+    assert not result.signal("data_quality").feature("flag").breached
+
+    corrected = compare(build_profile(ref), prod,
+                        DriftConfig(signals=("data_quality",), parity="corrected"))
+    q = corrected.signal("data_quality")
+    unseen = sum(1 for v in prod.column("code").to_pylist() if v > 4)
+    assert q.feature("code").metric("out_of_bounds_rate").count == unseen
+    assert q.feature("flag").metric("out_of_bounds_rate").count == 0
+    assert {d.code for d in q.feature("code").departures} == {"out_of_bounds_computed"}
+
+
+def test_azure_splits_category_sets_on_comma_space():
+    cities = ["New York, NY", "Paris", "Berlin"]
+    rng = np.random.default_rng(8)
+    ref = pa.table({"city": rng.choice(cities, 400)})
+    prod = pa.table({"city": rng.choice([*cities, "Oslo"], 250)})
+    expected = azure.data_quality(ref, prod)
+    result = compare(build_profile(ref), prod, DriftConfig(signals=("data_quality",)))
+    oob = result.signal("data_quality").feature("city").metric("out_of_bounds_rate")
+    assert oob.value == expected[("city", "out_of_bounds_rate")]
+    ny = prod.column("city").to_pylist().count("New York, NY")
+    oslo = prod.column("city").to_pylist().count("Oslo")
+    assert oob.count == ny + oslo  # every "New York, NY" row counts, as in Azure
+    corrected = compare(build_profile(ref), prod,
+                        DriftConfig(signals=("data_quality",), parity="corrected"))
+    cf = corrected.signal("data_quality").feature("city")
+    assert cf.metric("out_of_bounds_rate").count == oslo
+    assert [d.code for d in cf.departures] == ["category_set_not_split"]
+
+
+def test_azure_null_value_rate_counts_nulls_not_nan():
+    ref = pa.table({"x": [1.0, 2.0, 3.0, 4.0]})
+    prod = pa.table({"x": pa.array([1.0, None, float("nan"), float("nan"), 2.0])})
+    expected = azure.data_quality(ref, prod)
+    result = compare(build_profile(ref), prod, DriftConfig(signals=("data_quality",)))
+    got = result.signal("data_quality").feature("x").metric("null_value_rate").value
+    assert got == expected[("x", "null_value_rate")] == 0.2
