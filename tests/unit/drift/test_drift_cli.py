@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -72,3 +73,28 @@ def test_usage_errors(files):
     p = run(str(files / "ref.csv"), str(files / "prod.parquet"), "--threshold",
             "numerical.nope=1")
     assert p.returncode == 2 and "unknown metric" in p.stderr
+
+
+def test_every_reader_means_the_same_by_an_empty_field_and_by_na(tmp_path):
+    """The CLI, ingestion's validation and the MLTable reader share one set of CSV rules:
+    an empty field is a null (not a category ""), NA/null/NaN in a text column are text."""
+    import io
+
+    from core.adapters.table_reader import read_mltable
+    from core.domain.validation import ReferenceSchema, validate_csv
+    from devtools.drift_cli import read_table
+
+    content = b'x,city\n1.5,paris\n2.5,\n,NA\n3.5,null\n4.5,NaN\nNaN,""\n'
+    path = tmp_path / "batch.csv"
+    path.write_bytes(content)
+    cli = read_table(str(path))
+    batches = []
+    result = validate_csv(io.BytesIO(content), ReferenceSchema({"x": "double", "city": "string"}),
+                          reopen=lambda: io.BytesIO(content), on_batch=batches.append)
+    assert result.ok, result.rejection
+    (tmp_path / "MLTable").write_text(result.mltable(("./batch.csv",)).to_yaml())
+    validated = pa.Table.from_batches(batches)
+    for table in (cli, validated, read_mltable(tmp_path)):
+        assert table.column("city").to_pylist() == ["paris", None, "NA", "null", "NaN", None]
+        x = table.column("x").to_pylist()
+        assert x[:3] == [1.5, 2.5, None] and math.isnan(x[5])
