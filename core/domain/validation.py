@@ -307,11 +307,14 @@ class _ByteScan:
     def feed(self, chunk: bytes) -> None:
         if self.suspicious or not chunk:
             return
-        window = self._tail + chunk
-        empty_line = b"\n\n" in window or b"\n\r\n" in window
-        bare_cr = window.count(b"\r") != window.count(b"\r\n") + window.endswith(b"\r")
-        self.suspicious = empty_line or bare_cr
-        self._tail = window[-2:]
+        seam = self._tail + chunk[:2]  # the patterns across the previous chunk's end
+        crs = chunk.count(b"\r")
+        self.suspicious = (
+            b"\n\n" in chunk or b"\n\r\n" in chunk or b"\n\n" in seam or b"\n\r\n" in seam
+            or (self._tail.endswith(b"\r") and not chunk.startswith(b"\n"))
+            or (crs > 0 and crs != chunk.count(b"\r\n") + chunk.endswith(b"\r"))
+        )
+        self._tail = (self._tail + chunk)[-2:] if len(chunk) < 2 else chunk[-2:]
 
     def finish(self) -> None:
         if self._tail.endswith(b"\r"):  # the file ends with a bare carriage return

@@ -252,3 +252,21 @@ def test_the_slow_pass_refuses_exactly_what_pyarrow_refuses(column):
                 "wrong_type", 3, column), (token, result.rejection)
         else:
             assert result.ok, (token, result.rejection)
+
+
+@pytest.mark.parametrize(("chunks", "suspicious"), [
+    ([b"a,b\r", b"\nc,d\r\n"], False),  # CRLF split across reads
+    ([b"a,b\r", b"c,d\n"], True),  # a bare CR at a read's end
+    ([b"a,b\n", b"\nc,d\n"], True),  # an empty line across reads
+    ([b"a,b\r\n", b"\r\nc"], True),
+    ([b"a,b\n", b"c,d"], False),
+    ([b"a,b\r"], True),  # the file ends with a bare CR
+])
+def test_the_byte_scan_sees_patterns_across_reads(chunks, suspicious):
+    from core.domain.validation import _ByteScan
+
+    scan = _ByteScan()
+    for chunk in chunks:
+        scan.feed(chunk)
+    scan.finish()
+    assert scan.suspicious is suspicious
