@@ -24,6 +24,7 @@ from tests.unit.services.conftest import (
 )
 
 GOOD = f"{MODEL}/batches/2027-01-15.csv"
+DECLARED = (("age", "int"), ("income", "float"), ("city", "string"))
 MISSING_COLUMNS_CSV = "age,city\n30,rome\n31,oslo\n"
 REFERENCE_AGE_CITY = csv_table("age,city\n" + "".join(f"{20 + i},rome\n" for i in range(20)))
 
@@ -66,8 +67,10 @@ def test_a_valid_csv_becomes_a_version_with_its_tags_and_ledger_record(world, sv
         "collection": "",
         "reference_data": f"azureml:{MODEL}-training:1",
     }
+    # The types validated against the reference are declared (approved, 0/1, is left to
+    # Azure's inference, which reads it as boolean as it does the reference's).
     assert world.ws.mltables[(f"{MODEL}-inference", "1")] == MLTable(
-        paths=("./2027-01-15.csv",))
+        paths=("./2027-01-15.csv",), column_types=DECLARED)
     assert world.ws.tables[(f"{MODEL}-inference", "1")].num_rows == 50  # the copy beside it
 
     record = world.ledger.get(MODEL, ingestion_id(blob))
@@ -89,7 +92,8 @@ def test_on_azure_a_csv_is_referenced_in_place_through_the_datastore(world):
 
     assert outcome.kind == "registered"
     assert world.ws.mltables[(f"{MODEL}-inference", "1")] == MLTable(
-        paths=(f"azureml://datastores/inference_store/paths/{INFERENCE}/{GOOD}",))
+        paths=(f"azureml://datastores/inference_store/paths/{INFERENCE}/{GOOD}",),
+        column_types=DECLARED)
 
 
 def test_without_reference_data_only_the_structure_is_checked_and_said_so(world):
