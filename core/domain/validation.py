@@ -380,75 +380,57 @@ class _Record:
     empty: bool = False
 
 
+class _NotUtf8(Exception):
+    def __init__(self, rejection: Rejection):
+        self.rejection = rejection
+
+
 def _records(stream: BinaryIO, delimiter: str = ",") -> Iterator[_Record | Rejection]:
     """The records of a CSV after its header, tokenised as pyarrow does (double-quote quoting,
-    `""` inside quotes, line breaks inside quotes kept; LF, CRLF or a bare CR end a record),
-    each with the line it starts on; a line that is not UTF-8 yields a Rejection."""
-    quote = '"'
-    fields: list[str | None] = []
-    value: list[str] = []
-    quoted = False  # inside a quoted value
-    was_quoted = False  # the current field started with a quote
-    start = 1
-    bare_cr = False
-    for line_no, raw in enumerate(stream, start=1):
+    `""` inside quotes, line breaks inside quotes kept; an empty field, quoted or not, is a
+    null), each with the line it starts on; a line that is not UTF-8 yields a Rejection.
+
+    The standard `csv` module splits the same way for these rules (it refuses a carriage
+    return that ends no line outside quotes, which is what `bare_cr` reports).
+    """
+    csv.field_size_limit(2**31 - 1)  # a quoted value may be large; pyarrow has no such limit
+
+    def lines() -> Iterator[str]:
+        for line_no, raw in enumerate(stream, start=1):
+            if line_no == 1:
+                continue  # the header (checked before the fast pass)
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise _NotUtf8(Rejection(
+                    "encoding",
+                    f"line {line_no} is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at "
+                    f"position {exc.start + 1})",
+                    line=line_no,
+                )) from None
+
+    reader = csv.reader(lines(), delimiter=delimiter, quotechar='"', doublequote=True,
+                        strict=False)
+    while True:
+        start = reader.line_num + 2  # the header is line 1
         try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            yield Rejection(
-                "encoding",
-                f"line {line_no} is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at "
-                f"position {exc.start + 1})",
-                line=line_no,
-            )
+            fields = next(reader)
+        except StopIteration:
             return
-        if line_no == 1:
-            continue  # the header (checked before the fast pass)
-        if not quoted:
-            start = line_no
-            if text in ("\n", "\r\n", ""):
-                yield _Record(line_no, [], empty=True)
-                continue
-            body = text[:-1] if text.endswith("\n") else text
-            if body.endswith("\r") and text.endswith("\n"):
-                body = body[:-1]
-            if quote not in body and "\r" not in body:
-                yield _Record(line_no, [v or None for v in body.split(delimiter)])
-                continue
-        i, n = 0, len(text)
-        while i < n:
-            ch = text[i]
-            if quoted:
-                if ch == quote:
-                    if i + 1 < n and text[i + 1] == quote:
-                        value.append(quote)
-                        i += 2
-                        continue
-                    quoted = False
-                else:
-                    value.append(ch)
-                i += 1
-                continue
-            if ch == quote and not value and not was_quoted:
-                quoted = was_quoted = True
-            elif ch == delimiter:
-                fields.append("".join(value) or None)
-                value, was_quoted = [], False
-            elif ch == "\n" or (ch == "\r" and text[i + 1:i + 2] == "\n"):
-                break
-            elif ch == "\r":
-                bare_cr = True
-                value.append(ch)
+        except _NotUtf8 as exc:
+            yield exc.rejection
+            return
+        except csv.Error as exc:
+            if "new-line character" in str(exc):
+                yield _Record(start, [], bare_cr=True)
             else:
-                value.append(ch)
-            i += 1
-        if not quoted:
-            fields.append("".join(value) or None)
-            yield _Record(start, fields, bare_cr=bare_cr)
-            fields, value, was_quoted, bare_cr = [], [], False, False
-    if quoted or fields or value:
-        fields.append("".join(value) or None)
-        yield _Record(start, fields, bare_cr=bare_cr)
+                yield Rejection("unparseable", f"line {start} cannot be parsed: {exc}",
+                                line=start)
+            return
+        if not fields:
+            yield _Record(start, [], empty=True)
+            continue
+        yield _Record(start, [f or None for f in fields])
 
 
 _CHUNK_RECORDS = 4096
@@ -459,10 +441,13 @@ def _first_refused(
 ) -> Rejection | None:
     """The first value of these records that pyarrow's CSV converter refuses for its column's
     type (the same converter and options as the fast pass), with its line and column."""
-    for index, name in enumerate(header):
-        target = column_types.get(name, pa.string())
-        if target == pa.string():
-            continue
+    typed = [(i, n, column_types[n]) for i, n in enumerate(header)
+             if column_types.get(n, pa.string()) != pa.string()]
+    if not records or not typed:
+        return None
+    if _converts_all(records, typed):  # one parse for the whole chunk, the common case
+        return None
+    for index, name, target in typed:
         values = [r.fields[index] for r in records]
         if _converts(values, target):
             continue
@@ -485,10 +470,28 @@ def _first_refused(
     return None
 
 
+def _quoted(value: str | None) -> str:
+    return "" if value is None else '"' + value.replace('"', '""') + '"'
+
+
+def _converts_all(records: list[_Record], typed: list[tuple[int, str, pa.DataType]]) -> bool:
+    names = [f"c{i}" for i, _, _ in typed]
+    body = "".join(",".join(_quoted(r.fields[i]) for i, _, _ in typed) + "\n" for r in records)
+    try:
+        pacsv.read_csv(
+            io.BytesIO((",".join(names) + "\n" + body).encode("utf-8")),
+            read_options=tables.csv_read_options(use_threads=False),
+            parse_options=tables.csv_parse_options(ignore_empty_lines=False),
+            convert_options=tables.csv_convert_options(
+                column_types={f"c{i}": t for i, _, t in typed}),
+        )
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
 def _converts(values: list[str | None], target: pa.DataType) -> bool:
-    body = "".join(
-        "\n" if v is None else '"' + v.replace('"', '""') + '"\n' for v in values
-    )
+    body = "".join(_quoted(v) + "\n" for v in values)
     try:
         pacsv.read_csv(
             io.BytesIO(("v\n" + body).encode("utf-8")),
