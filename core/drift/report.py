@@ -214,9 +214,12 @@ def render_html(result: DriftResult, *, title: str = "Drift report") -> str:
         notes.append(f"column {c!r} left out: {why}")
     if result.extra_columns:
         notes.append(f"production columns not in the reference: {', '.join(result.extra_columns)}")
-    notes.append(f"binning: {result.binning}; values stored as {result.value_precision}")
+    notes.append(f"parity: {result.parity}; values stored as {result.value_precision}")
     for s in result.signals:
         notes.extend(f"{s.name}: {n}" for n in s.notes)
+    for d in result.all_departures():
+        where = "/".join(x for x in (d.signal, d.feature, d.metric) if x)
+        notes.append(f"departure from Azure {d.code} [{where}]: {d.detail}")
 
     drift_features = [
         (s.name, f) for s in result.signals if s.name != "data_quality" for f in s.features
