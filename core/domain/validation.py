@@ -126,7 +126,7 @@ def _read_head(stream: BinaryIO) -> bytes:
     """At least the first 64 KiB, and the whole header line when it is longer (a file of
     thousands of columns), up to the block size the parser can take a row of."""
     head = b""
-    while len(head) < _HEAD_BYTES or (b"\n" not in head and len(head) < _BLOCK_BYTES):
+    while len(head) < _HEAD_BYTES or (b"\n" not in head and len(head) < tables.BLOCK_BYTES):
         chunk = stream.read(_HEAD_BYTES)
         if not chunk:
             break
