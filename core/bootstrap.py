@@ -32,6 +32,7 @@ from core.settings import Settings, load_settings
 
 if TYPE_CHECKING:  # adapters load on first use (azure.ai.ml alone costs ~1.5 s)
     from core.adapters.azureml.workspace import AzureMLWorkspace
+    from core.adapters.credentials import CredentialSource
     from core.adapters.local.workspace import LocalWorkspace
     from core.adapters.storage import AzureBlobStore
 
@@ -69,6 +70,14 @@ class Services:
     def clock(self) -> Callable[[], float]:
         return time.time
 
+    @cached_property
+    def credentials(self) -> CredentialSource:
+        """Every Entra ID credential the app uses (storage in identity form, Azure ML): one
+        user-assigned identity when the settings name one."""
+        from core.adapters.credentials import AzureCredentials
+
+        return AzureCredentials(self.settings.azure_client_id)
+
     # ------------------------------------------------------------------ storage
 
     @cached_property
@@ -76,15 +85,15 @@ class Services:
         """The inference files' account (a `BlobStore`; tools and tests also upload with it)."""
         from core.adapters.storage import AzureBlobStore, blob_service
 
-        return AzureBlobStore(blob_service(self.settings.inference_connection))
+        return AzureBlobStore(blob_service(self.settings.inference_connection, self.credentials))
 
     @cached_property
     def ledger(self) -> IngestionLedger:
         from core.adapters.storage import TableIngestionLedger, table_service
 
         return TableIngestionLedger(
-            table_service(self.settings.storage_connection), self.settings.table_prefix,
-            clock=self.clock,
+            table_service(self.settings.storage_connection, self.credentials),
+            self.settings.table_prefix, clock=self.clock,
         )
 
     @cached_property
@@ -92,21 +101,23 @@ class Services:
         from core.adapters.storage import TableStateStore, table_service
 
         return TableStateStore(
-            table_service(self.settings.storage_connection), self.settings.table_prefix
+            table_service(self.settings.storage_connection, self.credentials),
+            self.settings.table_prefix,
         )
+
+    def storage_queue(self, name: str) -> MessageQueue:
+        """A queue in AzureWebJobsStorage (the retraining queue, its poison queue)."""
+        from core.adapters.storage import StorageQueue
+
+        return StorageQueue(self.settings.storage_connection, name, self.credentials)
 
     @cached_property
     def retrain_queue(self) -> MessageQueue:
-        from core.adapters.storage import StorageQueue
-
-        return StorageQueue(self.settings.storage_connection, self.settings.retrain_queue)
+        return self.storage_queue(self.settings.retrain_queue)
 
     @cached_property
     def retrain_poison_queue(self) -> MessageQueue:
-        from core.adapters.storage import StorageQueue
-
-        return StorageQueue(self.settings.storage_connection,
-                            self.settings.retrain_queue + "-poison")
+        return self.storage_queue(self.settings.retrain_queue + "-poison")
 
     # ------------------------------------------------------------------ workspace
 
@@ -140,6 +151,7 @@ class Services:
         return AzureMLWorkspace(
             subscription_id=s.subscription_id, resource_group=s.resource_group,
             workspace_name=s.workspace_name, inference_datastore=s.inference_datastore,
+            credential=self.credentials.default(),
         )
 
     @cached_property
@@ -154,7 +166,7 @@ class Services:
             return self.local_workspace
         from core.adapters.storage import BlobArtifacts, blob_service
 
-        return BlobArtifacts(blob_service(self.settings.storage_connection),
+        return BlobArtifacts(blob_service(self.settings.storage_connection, self.credentials),
                              self.settings.artifacts_container)
 
     @cached_property

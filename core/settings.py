@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Literal, cast
 
 Backend = Literal["local", "azureml"]
@@ -14,6 +14,218 @@ Backend = Literal["local", "azureml"]
 
 class SettingsError(ValueError):
     """A setting is missing or malformed. The message names the setting."""
+
+
+# ------------------------------------------------------------------ storage connections
+
+# The connections the app uses, by the names the Functions host knows them: the host's own
+# storage (also our tables, queues and artifacts) and the blob trigger's (inference files).
+CONNECTIONS = ("AzureWebJobsStorage", "INFERENCE_STORAGE")
+STORAGE_SERVICES = ("blob", "queue", "table")
+# What each connection must reach: ours and the host's needs (the blob trigger keeps its
+# poison queue on its connection's account).
+CONNECTION_SERVICES: dict[str, tuple[str, ...]] = {
+    "AzureWebJobsStorage": ("blob", "queue", "table"),
+    "INFERENCE_STORAGE": ("blob", "queue"),
+}
+# The identity form's parts (`NAME__<part>`), as the Functions host reads them.
+IDENTITY_PARTS = ("accountName", "blobServiceUri", "queueServiceUri", "tableServiceUri",
+                  "serviceUri", "credential", "clientId")
+# Serverless Spark runtimes the pinned azure-ai-ml accepts for a monitor
+# (azure/ai/ml/entities/_monitoring/compute.py _SUPPORTED_RUNTIME_VERSIONS; kept equal by
+# tests/unit/test_settings.py).
+SPARK_RUNTIMES = ("3.4", "3.5")
+
+_ACCOUNT = re.compile(r"^[a-z0-9]{3,24}$")
+_CLIENT_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+                        r"[0-9a-fA-F]{12}$")
+
+
+@dataclass(frozen=True)
+class StorageConnection:
+    """One storage connection, in one of the two forms the Functions host reads for `NAME`:
+    a connection string in `NAME`, or an identity: `NAME__accountName` or
+    `NAME__<service>ServiceUri`, with `NAME__credential=managedidentity` and `NAME__clientId`
+    for a user-assigned identity (no `__credential`: the host's default identity, i.e.
+    DefaultAzureCredential)."""
+
+    name: str
+    connection_string: str | None = field(default=None, repr=False)  # may hold a key
+    blob_uri: str | None = None
+    queue_uri: str | None = None
+    table_uri: str | None = None
+    credential: Literal["managedidentity"] | None = None
+    client_id: str | None = None
+
+    @property
+    def uses_identity(self) -> bool:
+        return self.connection_string is None
+
+    def service_uri(self, service: str) -> str:
+        uri = {"blob": self.blob_uri, "queue": self.queue_uri, "table": self.table_uri}[service]
+        if uri is None:
+            raise SettingsError(
+                f"connection {self.name} has no {service} endpoint: set "
+                f"{self.name}__{service}ServiceUri or {self.name}__accountName"
+            )
+        return uri
+
+    @property
+    def account(self) -> str | None:
+        """The account name, as far as the settings tell it (never a key)."""
+        if self.connection_string is not None:
+            parts = _connection_string_parts(self.connection_string)
+            if parts.get("usedevelopmentstorage", "").lower() == "true":
+                return "devstoreaccount1"
+            return parts.get("accountname")
+        uri = self.blob_uri or self.queue_uri or self.table_uri or ""
+        host = re.sub(r"^https?://", "", uri).split("/")[0]
+        if re.match(r"^[\d.]+(:\d+)?$|^localhost(:\d+)?$", host):  # emulator: /<account> path
+            path = re.sub(r"^https?://[^/]+/?", "", uri).split("/")[0]
+            return path or None
+        return host.split(".")[0] or None
+
+    @property
+    def identity(self) -> str:
+        """Who the connection signs in as, for messages (no secrets)."""
+        if self.connection_string is not None:
+            return "the connection string's key or SAS"
+        if self.credential == "managedidentity":
+            return (f"user-assigned managed identity {self.client_id}" if self.client_id
+                    else "the system-assigned managed identity")
+        return "DefaultAzureCredential (managed identity on Azure, your sign-in locally)"
+
+    def describe(self) -> dict:
+        """For operators: the form, account, endpoints and identity, never a key."""
+        if self.connection_string is not None:
+            return {"form": "connection string", "account": self.account}
+        return {
+            "form": "identity",
+            "account": self.account,
+            "endpoints": {s: u for s, u in (("blob", self.blob_uri), ("queue", self.queue_uri),
+                                            ("table", self.table_uri)) if u},
+            "credential": self.credential or "default",
+            "client_id": self.client_id,
+        }
+
+
+def _connection_string_parts(value: str) -> dict[str, str]:
+    parts = {}
+    for item in value.split(";"):
+        key, sep, val = item.partition("=")
+        if sep:
+            parts[key.strip().lower()] = val.strip()
+    return parts
+
+
+def parse_connection(env: Mapping[str, str], name: str,
+                     default: StorageConnection | None = None) -> StorageConnection:
+    """Read connection `name` from the settings the way the Functions host does. Every error
+    names the setting and the missing or conflicting part."""
+    def value(key: str) -> str | None:
+        raw = env.get(key)
+        return raw.strip() if raw is not None and raw.strip() else None
+
+    prefix = f"{name}__"
+    parts = {key[len(prefix):]: value(key) for key in env
+             if key.startswith(prefix) and value(key) is not None}
+    unknown = sorted(set(parts) - set(IDENTITY_PARTS))
+    if unknown:
+        raise SettingsError(
+            f"setting {prefix}{unknown[0]} is not part of an identity-based connection this "
+            f"app supports (use {', '.join(prefix + p for p in IDENTITY_PARTS)})"
+        )
+    connection_string = value(name)
+    if connection_string is not None:
+        if parts:
+            raise SettingsError(
+                f"connection {name} is configured both ways: a connection string in {name} "
+                f"and {', '.join(prefix + p for p in sorted(parts))}; keep one form"
+            )
+        return StorageConnection(name, connection_string=connection_string)
+    if not parts:
+        if default is not None:
+            return default
+        raise SettingsError(
+            f"setting {name} is required but not set: a connection string in {name}, or an "
+            f"identity-based connection ({prefix}accountName or {prefix}blobServiceUri/"
+            f"__queueServiceUri/__tableServiceUri, with {prefix}credential=managedidentity and "
+            f"{prefix}clientId for a user-assigned identity)"
+        )
+
+    credential = parts.get("credential")
+    if credential is not None and credential.lower() != "managedidentity":
+        raise SettingsError(
+            f"setting {prefix}credential must be managedidentity (or unset for the default "
+            f"identity), got {credential!r}"
+        )
+    client_id = parts.get("clientId")
+    if client_id is not None and credential is None:
+        raise SettingsError(
+            f"setting {prefix}credential=managedidentity is missing: {prefix}clientId names a "
+            f"user-assigned identity only together with it"
+        )
+    if client_id is not None and not _CLIENT_ID.match(client_id):
+        raise SettingsError(
+            f"setting {prefix}clientId must be the identity's client id (a GUID), got "
+            f"{client_id!r}"
+        )
+
+    account = parts.get("accountName")
+    uris = {s: parts.get(f"{s}ServiceUri") for s in STORAGE_SERVICES}
+    if parts.get("serviceUri"):
+        # The host's blob-only form (blob bindings); a connection used for queues or tables
+        # too needs the per-service URIs.
+        if uris["blob"] and uris["blob"] != parts["serviceUri"]:
+            raise SettingsError(f"settings {prefix}serviceUri and {prefix}blobServiceUri differ; "
+                                "keep one")
+        uris["blob"] = parts["serviceUri"]
+    given = [s for s, u in uris.items() if u]
+    if account is not None:
+        if given:
+            raise SettingsError(
+                f"connection {name} is configured both ways: {prefix}accountName and "
+                f"{', '.join(f'{prefix}{s}ServiceUri' for s in given)}; keep one"
+            )
+        if not _ACCOUNT.match(account):
+            raise SettingsError(
+                f"setting {prefix}accountName must be a storage account name (3-24 lowercase "
+                f"letters and digits), got {account!r}"
+            )
+        if name != "AzureWebJobsStorage":
+            # azurefunctions-extensions-bindings-blob (the SDK-type blob binding) derives a URI
+            # from __accountName only for AzureWebJobsStorage.
+            raise SettingsError(
+                f"setting {prefix}accountName is read by the Functions host for "
+                f"AzureWebJobsStorage only; for {name} set {prefix}blobServiceUri and "
+                f"{prefix}queueServiceUri instead"
+            )
+        uris = {s: f"https://{account}.{s}.core.windows.net" for s in STORAGE_SERVICES}
+    if not any(uris.values()):
+        raise SettingsError(
+            f"connection {name} names no account: set {prefix}accountName or "
+            f"{prefix}blobServiceUri (with __queueServiceUri/__tableServiceUri as needed)"
+        )
+    for service, uri in uris.items():
+        if uri is not None and not re.match(r"^https?://[^/\s]+", uri):
+            raise SettingsError(
+                f"setting {prefix}{service}ServiceUri must be an https:// endpoint, got {uri!r}"
+            )
+    missing = [s for s in CONNECTION_SERVICES.get(name, ("blob",)) if not uris[s]]
+    if missing:
+        raise SettingsError(
+            f"setting {prefix}{missing[0]}ServiceUri is missing: connection {name} is used for "
+            f"{', '.join(CONNECTION_SERVICES.get(name, ('blob',)))} storage"
+        )
+    return StorageConnection(
+        name, blob_uri=_strip(uris["blob"]), queue_uri=_strip(uris["queue"]),
+        table_uri=_strip(uris["table"]),
+        credential="managedidentity" if credential is not None else None, client_id=client_id,
+    )
+
+
+def _strip(uri: str | None) -> str | None:
+    return uri.rstrip("/") if uri else None
 
 
 _NAME_TEMPLATE = re.compile(r"^[A-Za-z0-9_.{}-]*\{model\}[A-Za-z0-9_.{}-]*$")
@@ -25,9 +237,12 @@ _QUEUE = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,54}[a-z0-9]$")
 @dataclass(frozen=True)
 class Settings:
     # Storage
-    storage_connection: str  # AzureWebJobsStorage: ledger tables, queues, quarantine, reports
-    inference_storage_setting: str  # name of the app setting the blob trigger connects with
-    inference_connection: str  # the value of that setting
+    storage_connection: StorageConnection  # AzureWebJobsStorage: tables, queues, artifacts
+    inference_storage_setting: str  # name of the connection the blob trigger reads files with
+    inference_connection: StorageConnection  # that connection: inference files, quarantine
+    # The user-assigned identity DefaultAzureCredential signs in as (Azure ML): AZURE_CLIENT_ID,
+    # else AzureWebJobsStorage's __clientId; None: the system-assigned or developer identity.
+    azure_client_id: str | None
     inference_container: str
     quarantine_container: str
     artifacts_container: str
@@ -81,9 +296,13 @@ class Settings:
         return self.reference_asset_template.format(model=model)
 
     def describe(self) -> dict:
-        """Settings safe to show an operator (no connection strings)."""
-        hidden = {"storage_connection", "inference_connection"}
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in hidden}
+        """Settings safe to show an operator: connections as their form, account and identity,
+        never a key or a connection string."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = value.describe() if isinstance(value, StorageConnection) else value
+        return out
 
 
 def _get(env: Mapping[str, str], name: str, default: str | None = None) -> str:
@@ -147,9 +366,11 @@ def _template(env: Mapping[str, str], name: str, default: str) -> str:
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
-    storage = _get(env, "AzureWebJobsStorage")
+    storage = parse_connection(env, "AzureWebJobsStorage")
     inference_setting = "INFERENCE_STORAGE"
-    inference = _get(env, inference_setting, storage)
+    # Unset, the inference files live in the host's account (the local default).
+    inference = parse_connection(env, inference_setting, default=storage)
+    client_id = (env.get("AZURE_CLIENT_ID") or "").strip() or storage.client_id
 
     subscription = env.get("AZURE_SUBSCRIPTION_ID") or None
     backend_default = "azureml" if subscription else "local"
@@ -180,6 +401,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         storage_connection=storage,
         inference_storage_setting=inference_setting,
         inference_connection=inference,
+        azure_client_id=client_id,
         inference_container=_container(env, "INFERENCE_CONTAINER", "inference"),
         quarantine_container=_container(env, "QUARANTINE_CONTAINER", "inference-quarantine"),
         artifacts_container=_container(env, "ARTIFACTS_CONTAINER", "autopilot-artifacts"),
@@ -231,9 +453,14 @@ def _monitor_settings(env: Mapping[str, str]) -> dict:
     if not is_lookback(lookback):
         raise SettingsError(f"setting MONITOR_LOOKBACK must be an ISO duration like P7D, "
                             f"got {lookback!r}")
-    runtime = _get(env, "MONITOR_SPARK_RUNTIME", "3.4")
-    if runtime not in ("3.4", "3.5"):
-        raise SettingsError(f"setting MONITOR_SPARK_RUNTIME must be 3.4 or 3.5, got {runtime!r}")
+    # Serverless Spark 3.4 reached end of support on 2026-03-31; the pinned azure-ai-ml accepts
+    # 3.5 (SPARK_RUNTIMES is what it accepts; a unit test holds the two equal).
+    runtime = _get(env, "MONITOR_SPARK_RUNTIME", "3.5")
+    if runtime not in SPARK_RUNTIMES:
+        raise SettingsError(
+            f"setting MONITOR_SPARK_RUNTIME must be a serverless Spark runtime the installed "
+            f"azure-ai-ml accepts ({', '.join(SPARK_RUNTIMES)}), got {runtime!r}"
+        )
     sink = _get(env, "EVENT_SINK", "inprocess")
     if sink not in ("inprocess", "none") and not re.match(r"^https?://", sink):
         raise SettingsError(

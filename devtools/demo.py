@@ -47,8 +47,9 @@ def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
     host = LocalHost()
     container = svc.settings.inference_container
     ws = svc.local_workspace  # the demo runs on the local backend
+    conn = svc.settings.storage_connection.connection_string or ""
     say(f"local workspace {ws.root}; storage: Azurite "
-        f"({svc.settings.storage_connection.split('BlobEndpoint=')[-1].split(';')[0]})")
+        f"({conn.split('BlobEndpoint=')[-1].split(';')[0]})")
 
     # 1. Training data and the baseline model.
     reference = transactions(4000, seed=1)

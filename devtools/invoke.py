@@ -164,12 +164,12 @@ class LocalHost:
         """Deliver every message of an Azurite/Azure storage queue to its queue-triggered
         function, as the host does: delete on success; on failure make it visible again, and
         after `maxDequeueCount` (host.json) failures move it to `<queue>-poison`."""
-        from core.adapters.storage import StorageQueue
+        from core.bootstrap import services
 
-        connection = os.environ["AzureWebJobsStorage"]
         limit = max_dequeue_count or _host_max_dequeue_count()
-        queue = StorageQueue(connection, queue_name)
-        poison = StorageQueue(connection, f"{queue_name}-poison")
+        # The queues of AzureWebJobsStorage, reached as the app reaches them (either form).
+        queue = services().storage_queue(queue_name)
+        poison = services().storage_queue(f"{queue_name}-poison")
         results = []
         for _ in range(max_rounds):
             messages = queue.receive(16, visibility_seconds=300)

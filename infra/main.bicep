@@ -62,7 +62,7 @@ param monitorComputeInstance string = 'standard_e4s_v3'
   '3.4'
   '3.5'
 ])
-param monitorSparkRuntime string = '3.4'
+param monitorSparkRuntime string = '3.5'
 
 // Flex Consumption scale (the samples' defaults).
 @allowed([

@@ -104,7 +104,7 @@ def test_model_registered_creates_the_monitor(host, svc, data, register, make):
     assert str(spec.reference_data) == f"{MODEL}-training:1"
     assert str(spec.production_data) == f"{MODEL}-inference:1"
     assert spec.signal_names() == (f"{MONITOR}_data_drift", f"{MONITOR}_data_quality")
-    assert spec.instance_type == "standard_e4s_v3" and spec.runtime_version == "3.4"
+    assert spec.instance_type == "standard_e4s_v3" and spec.runtime_version == "3.5"
     # The stored schedule is the YAML `az ml schedule create` accepts.
     from azure.ai.ml.entities._load_functions import load_schedule
 

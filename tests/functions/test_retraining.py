@@ -143,7 +143,7 @@ def test_breach_event_queues_one_request_with_evidence(host, svc, fraud, variant
     # Stored base64-encoded, as host.json's messageEncoding tells the trigger to read it.
     from azure.storage.queue import QueueClient
 
-    raw = QueueClient.from_connection_string(svc.settings.storage_connection,
+    raw = QueueClient.from_connection_string(svc.settings.storage_connection.connection_string,
                                              svc.settings.retrain_queue)
     import base64
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
 from core.settings import SettingsError, load_settings
@@ -13,7 +16,8 @@ def test_defaults_choose_the_local_backend_without_a_subscription():
     settings = load_settings(BASE)
     assert settings.backend == "local"
     assert settings.inference_container == "inference"
-    assert settings.inference_connection == BASE["AzureWebJobsStorage"]
+    assert settings.inference_connection == settings.storage_connection
+    assert settings.storage_connection.connection_string == BASE["AzureWebJobsStorage"]
     assert settings.inference_asset("m") == "m-inference"
     assert settings.reference_asset("m") == "m-training"
 
@@ -102,3 +106,135 @@ def test_the_azure_ml_time_zone_names_are_the_sdks():
 @pytest.mark.parametrize("zone", ["UTC", "Europe/Paris", "W. Europe Standard Time"])
 def test_time_zones_of_either_naming_are_accepted(zone):
     assert load_settings({**BASE, "MONITOR_TIME_ZONE": zone}).monitor_time_zone == zone
+
+
+# ------------------------------------------------------------------ storage connections
+
+CLIENT = "0b1e2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+HOST_MI = {
+    "AzureWebJobsStorage__accountName": "sthost01",
+    "AzureWebJobsStorage__credential": "managedidentity",
+    "AzureWebJobsStorage__clientId": CLIENT,
+}
+INFERENCE_MI = {
+    "INFERENCE_STORAGE__blobServiceUri": "https://stinf01.blob.core.windows.net/",
+    "INFERENCE_STORAGE__queueServiceUri": "https://stinf01.queue.core.windows.net",
+    "INFERENCE_STORAGE__credential": "managedidentity",
+    "INFERENCE_STORAGE__clientId": CLIENT,
+}
+
+
+def test_identity_based_connections_parse_into_service_uris_credential_and_client_id():
+    settings = load_settings({**HOST_MI, **INFERENCE_MI})
+    host, inference = settings.storage_connection, settings.inference_connection
+    assert host.uses_identity and host.connection_string is None
+    assert (host.blob_uri, host.queue_uri, host.table_uri) == (
+        "https://sthost01.blob.core.windows.net", "https://sthost01.queue.core.windows.net",
+        "https://sthost01.table.core.windows.net")
+    assert (host.credential, host.client_id) == ("managedidentity", CLIENT)
+    assert inference.name == "INFERENCE_STORAGE"
+    assert inference.blob_uri == "https://stinf01.blob.core.windows.net"
+    assert inference.account == "stinf01" and host.account == "sthost01"
+    # Azure ML's DefaultAzureCredential signs in as the same user-assigned identity.
+    assert settings.azure_client_id == CLIENT
+    other = "11111111-2222-4333-8444-555555555555"
+    assert load_settings({**HOST_MI, "AZURE_CLIENT_ID": other}).azure_client_id == other
+
+
+def test_service_uris_without_credential_mean_the_default_identity():
+    settings = load_settings({
+        "AzureWebJobsStorage__blobServiceUri": "https://127.0.0.1:10000/devstoreaccount1",
+        "AzureWebJobsStorage__queueServiceUri": "https://127.0.0.1:10001/devstoreaccount1",
+        "AzureWebJobsStorage__tableServiceUri": "https://127.0.0.1:10002/devstoreaccount1",
+    })
+    conn = settings.storage_connection
+    assert conn.credential is None and conn.client_id is None
+    assert conn.account == "devstoreaccount1"  # the emulator's path-style URL
+    assert settings.azure_client_id is None
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        # Half one way, half the other.
+        ({"AzureWebJobsStorage": "UseDevelopmentStorage=true",
+          "AzureWebJobsStorage__accountName": "sthost01"}, "configured both ways"),
+        ({**BASE, "INFERENCE_STORAGE": "UseDevelopmentStorage=true",
+          "INFERENCE_STORAGE__credential": "managedidentity"}, "INFERENCE_STORAGE__credential"),
+        ({**HOST_MI, "AzureWebJobsStorage__blobServiceUri": "https://x.blob.core.windows.net"},
+         "AzureWebJobsStorage__accountName and AzureWebJobsStorage__blobServiceUri"),
+        # A missing part.
+        ({"AzureWebJobsStorage__credential": "managedidentity",
+          "AzureWebJobsStorage__clientId": CLIENT}, "AzureWebJobsStorage names no account"),
+        ({"AzureWebJobsStorage__blobServiceUri": "https://h.blob.core.windows.net",
+          "AzureWebJobsStorage__queueServiceUri": "https://h.queue.core.windows.net"},
+         "AzureWebJobsStorage__tableServiceUri is missing"),
+        ({**BASE, "INFERENCE_STORAGE__blobServiceUri": "https://i.blob.core.windows.net"},
+         "INFERENCE_STORAGE__queueServiceUri is missing"),
+        ({"AzureWebJobsStorage__accountName": "sthost01",
+          "AzureWebJobsStorage__clientId": CLIENT}, "AzureWebJobsStorage__credential"),
+        # Malformed parts.
+        ({**HOST_MI, "AzureWebJobsStorage__credential": "secret"},
+         "AzureWebJobsStorage__credential must be managedidentity"),
+        ({**HOST_MI, "AzureWebJobsStorage__clientId": "my-identity"},
+         "AzureWebJobsStorage__clientId must be the identity's client id"),
+        ({"AzureWebJobsStorage__accountName": "Not_An_Account"},
+         "AzureWebJobsStorage__accountName must be a storage account name"),
+        ({**BASE, "INFERENCE_STORAGE__blobServiceUri": "stinf01.blob.core.windows.net",
+          "INFERENCE_STORAGE__queueServiceUri": "https://stinf01.queue.core.windows.net"},
+         "INFERENCE_STORAGE__blobServiceUri must be an https:// endpoint"),
+        ({**HOST_MI, "AzureWebJobsStorage__tenantId": "t"}, "AzureWebJobsStorage__tenantId"),
+        # The blob binding extension derives a URI from accountName only for the host storage.
+        ({**BASE, "INFERENCE_STORAGE__accountName": "stinf01"},
+         "AzureWebJobsStorage only; for INFERENCE_STORAGE set"),
+        ({}, "AzureWebJobsStorage__accountName or AzureWebJobsStorage__blobServiceUri"),
+    ],
+)
+def test_a_connection_configured_wrongly_names_the_connection_and_the_part(env, named):
+    with pytest.raises(SettingsError, match=re.escape(named)):
+        load_settings(env)
+
+
+def test_describe_shows_each_connection_form_account_and_identity_without_secrets():
+    key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+    conn = (f"DefaultEndpointsProtocol=https;AccountName=stkeyed;AccountKey={key};"
+            "EndpointSuffix=core.windows.net")
+    settings = load_settings({"AzureWebJobsStorage": conn, **INFERENCE_MI})
+    described = settings.describe()
+    text = json.dumps(described)
+    assert key not in text and "AccountKey" not in text
+    assert key not in repr(settings)
+    assert described["storage_connection"] == {"form": "connection string",
+                                               "account": "stkeyed"}
+    assert described["inference_connection"] == {
+        "form": "identity", "account": "stinf01",
+        "endpoints": {"blob": "https://stinf01.blob.core.windows.net",
+                      "queue": "https://stinf01.queue.core.windows.net"},
+        "credential": "managedidentity", "client_id": CLIENT}
+
+
+# ------------------------------------------------------------------ Spark runtime
+
+
+def test_the_spark_runtimes_accepted_are_those_the_installed_azure_ai_ml_accepts():
+    from azure.ai.ml.entities import ServerlessSparkCompute
+    from azure.ai.ml.entities._monitoring import compute
+    from azure.ai.ml.exceptions import MlException
+
+    from core.settings import SPARK_RUNTIMES
+
+    assert SPARK_RUNTIMES == tuple(compute._SUPPORTED_RUNTIME_VERSIONS)
+    for runtime in SPARK_RUNTIMES:  # the SDK's own check passes ...
+        ServerlessSparkCompute(runtime_version=runtime, instance_type="standard_e4s_v3")._validate()
+    # ... and refuses what the setting refuses (log_and_raise_error re-raises it formatted)
+    with pytest.raises(MlException, match="runtime version must be one of"):
+        ServerlessSparkCompute(runtime_version="3.3", instance_type="standard_e4s_v3")._validate()
+
+
+def test_the_spark_runtime_default_is_supported_and_a_refused_one_stops_the_start():
+    from core.settings import SPARK_RUNTIMES
+
+    assert load_settings(BASE).monitor_runtime_version == "3.5" in SPARK_RUNTIMES
+    assert load_settings({**BASE, "MONITOR_SPARK_RUNTIME": "3.4"}).monitor_runtime_version == "3.4"
+    with pytest.raises(SettingsError, match=r"MONITOR_SPARK_RUNTIME .*\(3\.4, 3\.5\)"):
+        load_settings({**BASE, "MONITOR_SPARK_RUNTIME": "3.3"})

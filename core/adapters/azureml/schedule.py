@@ -17,7 +17,9 @@ Pitfalls of azure-ai-ml 1.35.2 handled here (azure-facts section 2):
 3. `PredictionDriftSignal` always sends ``modelType: "classification"``.
    -> `_PredictionDriftSignal` sends the monitor's ml_task (lower case, as the SDK does).
 4. The compute's `runtime_version` must be "3.4" for 1.26.0-1.35.1 (1.35.2 also takes "3.5"),
-   checked only at create time -> `MonitorSpec` validates it up front; the default is "3.4".
+   checked only at create time -> `MonitorSpec` validates it up front, and the app's setting
+   `MONITOR_SPARK_RUNTIME` (default "3.5": serverless Spark 3.4 support ended 2026-03-31) is
+   checked at start against what the pinned SDK accepts (`core.settings.SPARK_RUNTIMES`).
 5. `MonitorSchedule._to_rest_object` fails when `tags` is None -> we always pass tags.
 6. A schedule read back from the service (`schedules.get`) has lost its target's `model_id`
    (`MonitorDefinition._from_rest_object` keeps only the deployment id). -> The model and data

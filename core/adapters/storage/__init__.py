@@ -1,29 +1,29 @@
 """Azure Storage adapters: blobs (inference files, quarantine records, artifacts), Table
 storage (the ingestion ledger, shared state) and queues. The same code talks to Azure and to
-Azurite. Imports `core.ports`, `core.domain` and the Azure Storage SDKs only."""
+Azurite; every client is built by `clients` from a `StorageConnection` (connection string or
+identity). Imports `core.ports`, `core.domain`, `core.settings` and the Azure SDKs only."""
 
 from __future__ import annotations
 
-from azure.data.tables import TableServiceClient
-
-from core.adapters.storage.blobs import AzureBlobStore, BlobArtifacts, blob_service
+from core.adapters.storage.blobs import AzureBlobStore, BlobArtifacts
+from core.adapters.storage.clients import (
+    StorageAccessDenied,
+    blob_service,
+    queue_client,
+    table_service,
+)
 from core.adapters.storage.ledger import TableIngestionLedger
 from core.adapters.storage.queues import StorageQueue
 from core.adapters.storage.state import TableStateStore
 
-
-def table_service(connection: str) -> TableServiceClient:
-    return TableServiceClient.from_connection_string(connection)
-
-
-
-
 __all__ = [
     "AzureBlobStore",
     "BlobArtifacts",
+    "StorageAccessDenied",
     "StorageQueue",
     "TableIngestionLedger",
     "TableStateStore",
     "blob_service",
+    "queue_client",
     "table_service",
 ]

@@ -11,16 +11,9 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
+from core.adapters.storage.clients import _DOWNLOAD_CHUNK
 from core.domain.ingestion import BlobRef
 from core.ports import Conflict, NotFound
-
-_DOWNLOAD_CHUNK = 8 * 1024 * 1024
-
-
-def blob_service(connection: str) -> BlobServiceClient:
-    return BlobServiceClient.from_connection_string(
-        connection, max_single_get_size=_DOWNLOAD_CHUNK, max_chunk_get_size=_DOWNLOAD_CHUNK
-    )
 
 
 class _DownloadStream(io.RawIOBase):

@@ -3,26 +3,29 @@
 from __future__ import annotations
 
 import contextlib
+from typing import TYPE_CHECKING
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
+from core.adapters.storage.clients import queue_client
 from core.ports import QueuedMessage
+from core.settings import StorageConnection
+
+if TYPE_CHECKING:
+    from core.adapters.credentials import CredentialSource
 
 
 class StorageQueue:
     """`MessageQueue` over an Azure storage queue, base64-encoded as host.json's
     `messageEncoding` tells the Functions queue trigger to read it."""
 
-    def __init__(self, connection: str, name: str):
-        from azure.storage.queue import (
-            BinaryBase64DecodePolicy,
-            BinaryBase64EncodePolicy,
-            QueueClient,
-        )
+    def __init__(self, connection: StorageConnection, name: str,
+                 credentials: CredentialSource | None = None):
+        from azure.storage.queue import BinaryBase64DecodePolicy, BinaryBase64EncodePolicy
 
         self.name = name
-        self._client = QueueClient.from_connection_string(
-            connection, name,
+        self._client = queue_client(
+            connection, name, credentials,
             message_encode_policy=BinaryBase64EncodePolicy(),
             message_decode_policy=BinaryBase64DecodePolicy(),
         )
