@@ -60,14 +60,15 @@ def _refusal_hook(connection: StorageConnection, service: str) -> Callable[[Any]
         operation = f"{request.method} {urlsplit(request.url).path}"
         if connection.uses_identity:
             fix = (f"grant {connection.identity} the {ROLE_FOR_SERVICE[service]} role on the "
-                   f"account (a new role assignment can take minutes to apply)")
+                   f"account (a new assignment takes minutes to apply)")
         else:
-            fix = ("check the key or SAS in the connection string (the account may have "
-                   "shared-key access disabled: then use the identity form)")
+            fix = ("check the key or SAS in the connection string (or use the identity form: "
+                   "the account may have shared-key access disabled)")
+        # Most useful first: health shows the first 300 characters.
         message = (
-            f"storage refused connection {connection.name} ({service} storage of account "
-            f"{connection.account}): {operation} -> {response.status_code} "
-            f"{code or response.reason}, signed in as {connection.identity}; {fix}"
+            f"storage refused {connection.name} ({service}, account {connection.account}) "
+            f"with {response.status_code} {code or response.reason}: {fix}; "
+            f"request {operation}"
         )
         log.error(message)
         raise StorageAccessDenied(message, connection=connection.name, service=service,

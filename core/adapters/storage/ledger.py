@@ -18,6 +18,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import cached_property
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
@@ -25,7 +26,7 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.data.tables import TableServiceClient, TableTransactionError, UpdateMode
+from azure.data.tables import TableClient, TableServiceClient, TableTransactionError, UpdateMode
 
 from core.concurrency import retry_on_conflict
 from core.domain.ingestion import BlobRef, IngestionRecord, Rejection
@@ -166,9 +167,19 @@ class TableIngestionLedger:
     instances racing on the same delivery agree on one owner."""
 
     def __init__(self, service: TableServiceClient, prefix: str, clock=time.time):
-        self._records = service.create_table_if_not_exists(f"{prefix}Ingestions")
-        self._counters = service.create_table_if_not_exists(f"{prefix}Counters")
+        self._service = service
+        self._prefix = prefix
         self._clock = clock
+
+    # Tables are created on first use: building the services touches no storage, so health
+    # can still answer (and say why) when storage refuses the app.
+    @cached_property
+    def _records(self) -> TableClient:
+        return self._service.create_table_if_not_exists(f"{self._prefix}Ingestions")
+
+    @cached_property
+    def _counters(self) -> TableClient:
+        return self._service.create_table_if_not_exists(f"{self._prefix}Counters")
 
     def claim(
         self, record: IngestionRecord, lease_seconds: int, *, retry_rejected: bool = False

@@ -4,10 +4,11 @@ alerts), ETag-checked."""
 from __future__ import annotations
 
 import json
+from functools import cached_property
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import TableServiceClient, UpdateMode
+from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
 from core.ports import Conflict, Stored
 
@@ -17,7 +18,13 @@ class TableStateStore:
     JSON in `doc` (a property holds up to 64 KiB, far more than our documents need)."""
 
     def __init__(self, service: TableServiceClient, prefix: str):
-        self._table = service.create_table_if_not_exists(f"{prefix}State")
+        self._service = service
+        self._name = f"{prefix}State"
+
+    @cached_property
+    def _table(self) -> TableClient:
+        """Created on first use (building the services touches no storage)."""
+        return self._service.create_table_if_not_exists(self._name)
 
     @staticmethod
     def _stored(entity) -> Stored:
