@@ -307,3 +307,32 @@ def test_azure_ml_signs_in_as_the_same_user_assigned_identity(identity_endpoint,
     assert token.token
     assert [(r.client_id, r.resource) for r in identity_endpoint.requests] == [
         (APP_IDENTITY, "https://management.azure.com")]
+
+
+def test_a_refused_connection_string_says_to_check_the_key(oauth_azurite, tls, monkeypatch):
+    from core.adapters.storage import StorageAccessDenied, blob_service
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls[0]))
+    wrong_key = "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXktd3Jvbmcta2V5LXdyb25nLWtleQ=="
+    conn = StorageConnection("AzureWebJobsStorage", connection_string=(
+        f"DefaultEndpointsProtocol=https;AccountName=devstoreaccount1;AccountKey={wrong_key};"
+        f"BlobEndpoint={oauth_azurite['blob']};"))
+    with pytest.raises(StorageAccessDenied, match="check the key or SAS") as refused:
+        blob_service(conn).get_container_client("keyed").create_container()
+    assert wrong_key not in str(refused.value)
+
+
+def test_the_credential_factory_builds_what_the_host_would(identity_endpoint):
+    from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+
+    from core.adapters.credentials import AzureCredentials
+
+    credentials = AzureCredentials(client_id=APP_IDENTITY)
+    user_assigned = StorageConnection("S", blob_uri="https://a.blob.core.windows.net",
+                                      credential="managedidentity", client_id=APP_IDENTITY)
+    default = StorageConnection("S", blob_uri="https://a.blob.core.windows.net")
+    assert isinstance(credentials.for_storage(user_assigned), ManagedIdentityCredential)
+    assert isinstance(credentials.for_storage(default), DefaultAzureCredential)
+    # One credential (one token cache) per identity.
+    assert credentials.for_storage(user_assigned) is credentials.for_storage(user_assigned)
+    assert credentials.for_storage(default) is credentials.default()

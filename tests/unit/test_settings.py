@@ -223,7 +223,7 @@ def test_the_spark_runtimes_accepted_are_those_the_installed_azure_ai_ml_accepts
 
     from core.settings import SPARK_RUNTIMES
 
-    assert SPARK_RUNTIMES == tuple(compute._SUPPORTED_RUNTIME_VERSIONS)
+    assert tuple(compute._SUPPORTED_RUNTIME_VERSIONS) == SPARK_RUNTIMES
     for runtime in SPARK_RUNTIMES:  # the SDK's own check passes ...
         ServerlessSparkCompute(runtime_version=runtime, instance_type="standard_e4s_v3")._validate()
     # ... and refuses what the setting refuses (log_and_raise_error re-raises it formatted)

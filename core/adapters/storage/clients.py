@@ -37,6 +37,13 @@ ROLE_FOR_SERVICE = {
 }
 
 
+# Refusals by error code, whatever the status (Azurite answers a wrong key with 400
+# InvalidAuthenticationInfo; Azure with 403 AuthenticationFailed).
+_REFUSAL_CODES = {"AuthenticationFailed", "AuthorizationFailure", "AuthorizationPermissionMismatch",
+                  "InvalidAuthenticationInfo", "KeyBasedAuthenticationNotPermitted",
+                  "AuthorizationSourceIPMismatch", "AuthorizationProtocolMismatch"}
+
+
 class StorageAccessDenied(PermissionError):
     """Storage refused this app's identity or key (HTTP 401/403). A retry succeeds only once
     someone grants the role (or fixes the key); the message says which."""
@@ -53,10 +60,10 @@ class StorageAccessDenied(PermissionError):
 def _refusal_hook(connection: StorageConnection, service: str) -> Callable[[Any], None]:
     def hook(pipeline_response: Any) -> None:
         response = pipeline_response.http_response
-        if response.status_code not in (401, 403):
+        code = response.headers.get("x-ms-error-code")
+        if response.status_code not in (401, 403) and code not in _REFUSAL_CODES:
             return
         request = pipeline_response.http_request
-        code = response.headers.get("x-ms-error-code")
         operation = f"{request.method} {urlsplit(request.url).path}"
         if connection.uses_identity:
             fix = (f"grant {connection.identity} the {ROLE_FOR_SERVICE[service]} role on the "
