@@ -36,7 +36,8 @@ PINNED_WITH_THE_SERVICE = ("numpy", "pyarrow", "scikit-learn", "joblib")
 def _pins(lines) -> dict[str, str]:
     pins = {}
     for line in lines:
-        match = re.fullmatch(r"\s*([A-Za-z0-9_.\-]+)==([^\s;#]+)\s*(#.*)?", line)
+        # `name==version`, in a lock also followed by ` \` and its hashes on the next lines
+        match = re.fullmatch(r"\s*([A-Za-z0-9_.\-]+)==([^\s;#\\]+)\s*\\?\s*(#.*)?", line)
         if match:
             pins[match.group(1).lower().replace("_", "-")] = match.group(2)
     return pins
@@ -64,6 +65,9 @@ def test_job_definition_declares_the_contract():
     # Serverless: a VM size, no compute target; the environment built from jobs/environment.yml.
     assert job.compute is None and job.resources.instance_type
     assert job.environment.image.startswith("mcr.microsoft.com/azureml/")
+    # Pinned to a dated tag (the image's release notes name them <yyyymmdd>.v<n>), never latest.
+    assert re.fullmatch(r"mcr\.microsoft\.com/azureml/openmpi4\.1\.0-ubuntu22\.04:\d{8}\.v\d+",
+                        job.environment.image), job.environment.image
     assert job.environment.conda_file["name"] == "autopilot-retrain"
 
 

@@ -1506,7 +1506,8 @@ NOT_DEPLOYED = ["tests/unit/test_settings.py", "devtools/invoke.py", ".venv/bin/
                 "scripts/postdeploy.sh", "local.settings.json", "node_modules/azurite/x.js",
                 ".azure/dev/.env", ".azurite/__blobstorage__/x", ".local-workspace/models/x",
                 ".demo/drift-report.html", "README.md", "core/__pycache__/settings.cpython-311.pyc",
-                ".git", ".gitignore", "azure.yaml", "package.json", "pyproject.toml"]
+                ".git", ".gitignore", "azure.yaml", "package.json", "pyproject.toml",
+                "requirements.in", ".venv-lock/bin/pip-compile"]
 
 
 def runtime_paths() -> list[str]:
