@@ -1,4 +1,5 @@
-"""Small helpers shared by the HTTP entry points: JSON in, JSON out, errors mapped."""
+"""Small helpers shared by the HTTP entry points: JSON in, JSON out, errors mapped, and the
+route table every HTTP function is registered from (the OpenAPI document reads it too)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import azure.functions as func
 
@@ -89,3 +92,76 @@ def handles_errors(handler):
                          f"{incident})")
 
     return wrapper
+
+
+# ------------------------------------------------------------------ the route table
+
+# Every HTTP function is registered through `api_route`, which records it here: the one table
+# both the Functions registration and the OpenAPI document (functions/openapi.py) read.
+
+
+@dataclass(frozen=True)
+class Param:
+    """A query parameter."""
+
+    name: str
+    description: str
+    enum: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One documented response: a JSON body of schema `schema` (a component of
+    functions/openapi.py), or another media type (`schema` None); `or_html`: the route answers
+    with an HTML page instead when asked to (a query parameter)."""
+
+    description: str
+    schema: str | None = None
+    media: str = "application/json"
+    or_html: bool = False
+
+
+@dataclass(frozen=True)
+class Route:
+    function: str
+    route: str
+    method: str
+    auth: func.AuthLevel
+    tag: str
+    summary: str
+    replies: Mapping[int, Reply]
+    query: tuple[Param, ...] = ()
+    body: str | None = None  # request body schema (a component), optional for the caller
+
+
+# What `handles_errors` answers besides the route's own replies.
+ERROR_REPLIES: dict[int, Reply] = {
+    400: Reply("the request is wrong in a way the caller can fix", "Error"),
+    404: Reply("the model, ingestion, request or message does not exist", "Error"),
+    409: Reply("another instance changed it first; try again", "Error"),
+    422: Reply("refused for good (a name or value the workspace will not take)", "Error"),
+    500: Reply("an unexpected error (the function's log has the details)", "Error"),
+    503: Reply("the workspace is unreachable or throttled; try again", "Error"),
+}
+
+ROUTES: dict[str, Route] = {}
+
+
+def api_route(bp: func.Blueprint, function: str, route: str, method: str, *, tag: str,
+              summary: str, replies: Mapping[int, Reply], query: tuple[Param, ...] = (),
+              body: str | None = None, auth: func.AuthLevel = func.AuthLevel.FUNCTION):
+    """Register an HTTP function (`function_name` + `route`, errors mapped by
+    `handles_errors`) and its entry in ROUTES."""
+    entry = Route(function, route, method.upper(), auth, tag, summary,
+                  {**ERROR_REPLIES, **replies}, query, body)
+
+    def decorate(handler):
+        known = ROUTES.get(function)
+        if known is not None and known != entry:
+            raise ValueError(f"HTTP function {function} is registered twice")
+        ROUTES[function] = entry
+        registered = bp.route(route=route, methods=[entry.method], auth_level=auth)(
+            handles_errors(handler))
+        return bp.function_name(function)(registered)
+
+    return decorate

@@ -12,11 +12,10 @@ from core.bootstrap import services
 from core.domain.events import MalformedEvent, ModelRegistered, parse_event
 from core.ports import NotFound, PermanentError
 from functions.events import event_to_dict
-from functions.http import handles_errors, json_response
+from functions.http import Reply, api_route, json_response
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
-KEY = func.AuthLevel.FUNCTION
 
 
 @bp.function_name("on_model_registered")
@@ -90,44 +89,45 @@ def monitor_scheduler(timer: func.TimerRequest) -> None:
         raise failed[0]
 
 
-@bp.function_name("list_monitors")
-@bp.route(route="monitors", methods=["GET"], auth_level=KEY)
-@handles_errors
+@api_route(bp, "list_monitors", "monitors", "GET", tag="monitors",
+           summary="Every model's monitor: target, data versions, signals, schedule, state, "
+                   "last run", replies={200: Reply("the monitors", "MonitorList")})
 def list_monitors(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(services().admin.list_monitors())
 
 
-@bp.function_name("get_monitor")
-@bp.route(route="models/{model}/monitor", methods=["GET"], auth_level=KEY)
-@handles_errors
+@api_route(bp, "get_monitor", "models/{model}/monitor", "GET", tag="monitors",
+           summary="One model's monitor, with its history of re-aims",
+           replies={200: Reply("the monitor", "Monitor")})
 def get_monitor(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(services().admin.get_monitor(req.route_params["model"]))
 
 
-@bp.function_name("ensure_monitor")
-@bp.route(route="models/{model}/monitor/ensure", methods=["POST"], auth_level=KEY)
-@handles_errors
+@api_route(bp, "ensure_monitor", "models/{model}/monitor/ensure", "POST", tag="monitors",
+           summary="Ensure the monitor now (create, re-aim or leave it)",
+           replies={200: Reply("what was done, and the monitor", "EnsureResult")})
 def ensure_monitor(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(services().admin.ensure_monitor(req.route_params["model"]))
 
 
-@bp.function_name("run_monitor")
-@bp.route(route="models/{model}/monitor/run", methods=["POST"], auth_level=KEY)
-@handles_errors
+@api_route(bp, "run_monitor", "models/{model}/monitor/run", "POST", tag="monitors",
+           summary="Run the monitor now (local backend), or trigger its schedule (Azure)",
+           replies={200: Reply("the run, completed (local backend)", "MonitorRunResult"),
+                    202: Reply("Azure ML runs it; the result arrives as an event",
+                               "MonitorRunResult")})
 def run_monitor(req: func.HttpRequest) -> func.HttpResponse:
     body = services().admin.run_monitor(req.route_params["model"])
     return json_response(body, 200 if body.get("completed") else 202)
 
 
-@bp.function_name("enable_monitor")
-@bp.route(route="models/{model}/monitor/enable", methods=["POST"], auth_level=KEY)
-@handles_errors
+@api_route(bp, "enable_monitor", "models/{model}/monitor/enable", "POST", tag="monitors",
+           summary="Enable the monitor", replies={200: Reply("the monitor", "Monitor")})
 def enable_monitor(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(services().admin.set_monitor_enabled(req.route_params["model"], True))
 
 
-@bp.function_name("disable_monitor")
-@bp.route(route="models/{model}/monitor/disable", methods=["POST"], auth_level=KEY)
-@handles_errors
+@api_route(bp, "disable_monitor", "models/{model}/monitor/disable", "POST", tag="monitors",
+           summary="Disable the monitor (the disable survives re-aims)",
+           replies={200: Reply("the monitor", "Monitor")})
 def disable_monitor(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(services().admin.set_monitor_enabled(req.route_params["model"], False))

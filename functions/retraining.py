@@ -10,11 +10,10 @@ import azure.functions as func
 from core.bootstrap import services
 from core.domain.events import MalformedEvent, parse_event
 from functions.events import event_to_dict
-from functions.http import handles_errors, json_body, json_response
+from functions.http import Reply, api_route, json_body, json_response
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
-KEY = func.AuthLevel.FUNCTION
 
 
 @bp.function_name("on_azureml_run_event")
@@ -44,46 +43,49 @@ def run_retraining(msg: func.QueueMessage) -> None:
     log.info("retraining message %s: %s", msg.id, result)
 
 
-@bp.function_name("request_retraining")
-@bp.route(route="models/{model}/retrain", methods=["POST"], auth_level=KEY)
-@handles_errors
+@api_route(bp, "request_retraining", "models/{model}/retrain", "POST", tag="retraining",
+           summary="Request a retraining by hand (the same debounce unless force)",
+           body="RetrainRequestBody",
+           replies={200: Reply("suppressed; the reason says why", "RetrainDecision"),
+                    202: Reply("requested: a message is on the retraining queue",
+                               "RetrainDecision")})
 def request_retraining(req: func.HttpRequest) -> func.HttpResponse:
     body = services().admin.request_retraining(req.route_params["model"], json_body(req))
     return json_response(body, 202 if body["decision"] == "requested" else 200)
 
 
-@bp.function_name("list_retraining")
-@bp.route(route="models/{model}/retraining", methods=["GET"], auth_level=KEY)
-@handles_errors
+@api_route(bp, "list_retraining", "models/{model}/retraining", "GET", tag="retraining",
+           summary="Retraining history with status, scores and decision, and the gate",
+           replies={200: Reply("the history", "RetrainHistory")})
 def list_retraining(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(services().admin.retraining_history(req.route_params["model"]))
 
 
-@bp.function_name("get_retraining")
-@bp.route(route="models/{model}/retraining/{id}", methods=["GET"], auth_level=KEY)
-@handles_errors
+@api_route(bp, "get_retraining", "models/{model}/retraining/{id}", "GET", tag="retraining",
+           summary="One retraining request",
+           replies={200: Reply("the request", "RetrainRequest")})
 def get_retraining(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(
         services().admin.get_retraining(req.route_params["model"], req.route_params["id"])
     )
 
 
-@bp.function_name("list_alerts")
-@bp.route(route="models/{model}/alerts", methods=["GET"], auth_level=KEY)
-@handles_errors
+@api_route(bp, "list_alerts", "models/{model}/alerts", "GET", tag="retraining",
+           summary="Every drift alert and what became of it (requested, suppressed and why, "
+                   "ignored)", replies={200: Reply("the alerts", "AlertList")})
 def list_alerts(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(services().admin.drift_alerts(req.route_params["model"]))
 
 
-@bp.function_name("list_poison_retraining")
-@bp.route(route="retraining/poison", methods=["GET"], auth_level=KEY)
-@handles_errors
+@api_route(bp, "list_poison_retraining", "retraining/poison", "GET", tag="retraining",
+           summary="Messages in the retraining poison queue",
+           replies={200: Reply("the messages", "PoisonList")})
 def list_poison_retraining(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(services().admin.poison_messages())
 
 
-@bp.function_name("requeue_poison_retraining")
-@bp.route(route="retraining/poison/{id}/requeue", methods=["POST"], auth_level=KEY)
-@handles_errors
+@api_route(bp, "requeue_poison_retraining", "retraining/poison/{id}/requeue", "POST",
+           tag="retraining", summary="Move one poison message back to the retraining queue",
+           replies={200: Reply("requeued", "Requeued")})
 def requeue_poison_retraining(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(services().admin.requeue_poison(req.route_params["id"]))

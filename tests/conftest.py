@@ -108,3 +108,26 @@ def env_vars(**values):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+# Every admin API response a test receives through LocalHost.http is checked against the
+# OpenAPI document (tests/openapi_check.py): a route, status or body the document does not
+# describe fails the test that received it.
+CHECKED_RESPONSES: list[tuple[str, int]] = []
+
+
+@pytest.fixture(autouse=True)
+def _responses_match_the_openapi_document(monkeypatch):
+    from devtools.invoke import LocalHost
+    from tests.openapi_check import check_response
+
+    original = LocalHost.http
+
+    def http(self, method, url, body=None, headers=None):
+        response = original(self, method, url, body, headers)
+        template = check_response(method, url, response)
+        if template is not None:
+            CHECKED_RESPONSES.append((f"{method.upper()} {template}", response.status_code))
+        return response
+
+    monkeypatch.setattr(LocalHost, "http", http)

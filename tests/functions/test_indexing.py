@@ -101,6 +101,10 @@ EXPECTED: dict[str, dict] = {
         "bindings": _http("models/{model}/drift/check", "POST", "FUNCTION"),
         "params": HTTP_REQUEST,
     },
+    "openapi": {
+        "bindings": _http("openapi.json", "GET", "FUNCTION"),
+        "params": HTTP_REQUEST,
+    },
     "on_model_registered": {
         "bindings": [{"type": "eventGridTrigger", "direction": "IN", "name": "event"}],
         "params": {"event": "azure.functions.EventGridEvent"},
