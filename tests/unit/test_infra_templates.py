@@ -63,9 +63,6 @@ SET_FOR_OTHERS: dict[str, str] = {
     "OpenTelemetry, being added)",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "the host's telemetry with Entra ID "
     "(local auth is off on Application Insights), as the Flex Consumption samples set it",
-    "AZURE_CLIENT_ID": "DefaultAzureCredential: use the user-assigned identity",
-    "RETRAIN_QUEUE": "the queue trigger's %RETRAIN_QUEUE% (being added; today the constant "
-    "core.bootstrap.RETRAIN_QUEUE)",
     "AUTOPILOT_EVENTS_ENDPOINT": "the custom topic the app publishes its CloudEvents to "
     "(being added)",
 }
@@ -676,6 +673,51 @@ def check_bindings_resolve(t: Templates) -> list[str]:
     return problems
 
 
+def test_the_connections_and_their_parts_are_the_codes():
+    """CONNECTIONS above says which account each connection's URIs come from; which
+    connections exist, what each must reach and which parts the identity form has is the
+    code's (core.settings), so the two cannot drift apart."""
+    from core import settings
+
+    assert tuple(CONNECTIONS) == settings.CONNECTIONS
+    assert {name: c.services for name, c in CONNECTIONS.items()} == \
+        settings.CONNECTION_SERVICES
+    assert set(settings.IDENTITY_PARTS) == IDENTITY_SUFFIXES
+
+
+def test_settings_set_for_others_are_not_read_by_the_code():
+    assert [name for name in SET_FOR_OTHERS if name in code_settings()] == []
+
+
+def test_the_templates_identity_settings_load_in_the_app(templates):
+    """The connection settings exactly as function-app.bicep writes them (endpoints as Azure
+    returns primaryEndpoints, with a trailing slash) load, in identity form, with the
+    identity's client id for Azure ML too."""
+    from core.settings import load_settings
+
+    settings = app_settings(templates)
+    client_id = "3f0c1c1e-8a54-4a8e-9a53-1f6a2a0c0d11"
+    env = {}
+    for name, expr in settings.items():
+        prefix, _, part = name.partition("__")
+        if prefix not in CONNECTIONS or not part:
+            continue
+        if part.endswith("ServiceUri"):
+            account = CONNECTIONS[prefix].account.lower()
+            env[name] = f"https://{account}.{part.removesuffix('ServiceUri')}.core.windows.net/"
+        elif expr == "identityClientId":
+            env[name] = client_id
+        else:
+            env[name] = literal(expr) or ""
+    env["AZURE_CLIENT_ID"] = client_id
+    loaded = load_settings(env)
+    for connection in (loaded.storage_connection, loaded.inference_connection):
+        assert connection.uses_identity and connection.credential == "managedidentity"
+        assert connection.client_id == client_id
+    assert loaded.inference_connection.name == "INFERENCE_STORAGE"
+    assert loaded.azure_client_id == client_id
+
+
 def check_setting_values(t: Templates) -> list[str]:
     s, main, problems = app_settings(t), t.bicep("main.bicep"), []
 
@@ -701,6 +743,12 @@ def check_setting_values(t: Templates) -> list[str]:
         problems.append("events.bicep must output the custom topic's endpoint")
     if main.param_default("retrainQueueName") != retrain_queue_default():
         problems.append("retrainQueueName's default is not the app's retraining queue")
+    from core.settings import SPARK_RUNTIMES
+
+    allowed = re.search(r"@allowed\(\[([^\]]*)\]\)\s*param monitorSparkRuntime", main.text)
+    if allowed is None or tuple(literal(v) for v in allowed.group(1).split()) != SPARK_RUNTIMES:
+        problems.append("monitorSparkRuntime's @allowed values are not the Spark runtimes the "
+                        f"installed azure-ai-ml accepts {SPARK_RUNTIMES}")
     job_file = main.param_default("retrainJobFile")
     if job_file != "jobs/retrain.yml" or not (ROOT / job_file).is_file():
         problems.append(f"RETRAIN_JOB_FILE default {job_file} is not the example job")
@@ -1239,6 +1287,8 @@ BREAKS = [
      "param inferenceContainerName string = 'uploads'"),
     ("setting values", MAIN, "param retrainQueueName string = 'retrain-requests'",
      "param retrainQueueName string = 'retrain'"),
+    ("setting values", MAIN, "  '3.4'\n  '3.5'\n])\nparam monitorSparkRuntime",
+     "  '3.3'\n  '3.4'\n  '3.5'\n])\nparam monitorSparkRuntime"),
     ("wiring", MAIN, "    inferenceStorageAccountName: inferenceStorage.outputs.name\n"
      "    deploymentStorageContainerName",
      "    inferenceStorageAccountName: hostStorage.outputs.name\n"
