@@ -55,3 +55,26 @@ def test_a_failing_command_still_stops_azurite_and_passes_its_exit_code():
     assert result.returncode == 3
     pid = int(result.stdout.strip())
     assert not _alive(pid)
+
+
+def test_the_oauth_mode_serves_https_that_the_child_trusts():
+    """`python -m devtools.azurite --oauth -- CMD`: HTTPS with a fresh self-signed certificate
+    (the child trusts it through REQUESTS_CA_BUNDLE), bearer tokens accepted; the certificate
+    is removed afterwards."""
+    script = (
+        "import os\n"
+        "from azure.storage.blob import BlobServiceClient\n"
+        "from devtools.azurite import endpoints\n"
+        "from tests.identity import StaticTokenCredential\n"
+        "conn = os.environ['AzureWebJobsStorage']\n"
+        "blob = endpoints(conn)['blob']\n"
+        "assert blob.startswith('https://127.0.0.1:'), blob\n"
+        "BlobServiceClient(blob, credential=StaticTokenCredential()).create_container('oauth')\n"
+        "print(os.environ['REQUESTS_CA_BUNDLE'])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "devtools.azurite", "--oauth", "--", sys.executable, "-c",
+         script], capture_output=True, text=True, check=False, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert not os.path.exists(result.stdout.strip())
