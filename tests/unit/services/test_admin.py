@@ -61,8 +61,11 @@ def test_health_with_every_dependency_reachable(world):
         "workspace": "up"}}
     details = svc.health.details()
     assert details["settings"]["inference_container"] == "inference"
-    assert "storage_connection" not in details["settings"]
-    assert "inference_connection" not in details["settings"]
+    # Connections are described by form and account, never by their connection string.
+    assert details["settings"]["storage_connection"] == {"form": "connection string",
+                                                         "account": "devstoreaccount1"}
+    assert details["settings"]["inference_connection"] == \
+        details["settings"]["storage_connection"]
     assert "UseDevelopmentStorage" not in json.dumps(details)
 
 
