@@ -352,7 +352,7 @@ class Services:
         probes = storage_probes(
             tables_connection=s.storage_connection, blobs_connection=s.inference_connection,
             queue_connection=s.storage_connection, queue_name=s.retrain_queue,
-            inference_container=s.inference_container,
+            inference_container=s.inference_container, credentials=self.credentials,
         )
         if s.backend == "local":
             probes["workspace"] = folder_probe(s.local_workspace_dir)

@@ -221,7 +221,8 @@ def test_ingestion_runs_on_identity_connections_with_the_managed_identity(
     # The file itself is untouched.
     assert svc.blob_store.read_text(container, f"{MODEL}/batches/bad.csv") == "age;income\n1;2\n"
 
-    health = host.http("GET", "/api/health")
+    assert host.http("GET", "/api/health").status_code == 200
+    health = host.http("GET", "/api/health/details")
     body = json.loads(health.get_body())
     assert health.status_code == 200, body
     assert body["settings"]["storage_connection"]["form"] == "identity"
@@ -260,14 +261,17 @@ def test_an_identity_without_the_role_is_named_and_loses_no_file(
     assert message in [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
 
     health = host.http("GET", "/api/health")
-    body = json.loads(health.get_body())
-    assert health.status_code == 503 and body["status"] == "degraded"
-    for probe, role in (("ledger", "Storage Table Data Contributor"),
-                        ("state", "Storage Table Data Contributor"),
-                        ("retrain_queue", "Storage Queue Data Contributor")):
-        assert "StorageAccessDenied" in body["checks"][probe], body["checks"]
-        assert "AzureWebJobsStorage" in body["checks"][probe]
-        assert role in body["checks"][probe]
+    assert health.status_code == 503
+    assert json.loads(health.get_body())["failing"] == ["inference_storage", "queue_storage",
+                                                         "table_storage"]
+    details = json.loads(host.http("GET", "/api/health/details").get_body())
+    for probe, connection, role in (
+            ("table_storage", "AzureWebJobsStorage", "Storage Table Data Contributor"),
+            ("queue_storage", "AzureWebJobsStorage", "Storage Queue Data Contributor"),
+            ("inference_storage", "INFERENCE_STORAGE", "Storage Blob Data Contributor")):
+        error = details["errors"][probe]
+        assert error.startswith(f"StorageAccessDenied: storage refused {connection}"), error
+        assert role in error and ROLELESS_IDENTITY in error, error
 
     # Nothing was lost: the file is there, unchanged, and nothing was recorded against it.
     _as_identity(monkeypatch, APP_IDENTITY)

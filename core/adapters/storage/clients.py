@@ -92,13 +92,14 @@ def _credential(connection: StorageConnection, credentials: CredentialSource | N
     return credentials.for_storage(connection)
 
 
-def blob_service(connection: StorageConnection,
-                 credentials: CredentialSource | None = None) -> BlobServiceClient:
+def blob_service(connection: StorageConnection, credentials: CredentialSource | None = None,
+                 **extra: Any) -> BlobServiceClient:
+    """`extra`: more client options (e.g. the health probes' retry and timeout bounds)."""
     from azure.storage.blob import BlobServiceClient
 
     options: dict[str, Any] = {
         "max_single_get_size": _DOWNLOAD_CHUNK, "max_chunk_get_size": _DOWNLOAD_CHUNK,
-        "raw_response_hook": _refusal_hook(connection, "blob"),
+        "raw_response_hook": _refusal_hook(connection, "blob"), **extra,
     }
     if connection.connection_string is not None:
         return BlobServiceClient.from_connection_string(connection.connection_string, **options)
@@ -106,17 +107,16 @@ def blob_service(connection: StorageConnection,
                              credential=_credential(connection, credentials), **options)
 
 
-def table_service(connection: StorageConnection,
-                  credentials: CredentialSource | None = None) -> TableServiceClient:
+def table_service(connection: StorageConnection, credentials: CredentialSource | None = None,
+                  **extra: Any) -> TableServiceClient:
     from azure.data.tables import TableServiceClient
 
-    hook = _refusal_hook(connection, "table")
+    options: dict[str, Any] = {"raw_response_hook": _refusal_hook(connection, "table"), **extra}
     if connection.connection_string is not None:
         return TableServiceClient.from_connection_string(connection.connection_string,
-                                                         raw_response_hook=hook)
+                                                         **options)
     return TableServiceClient(connection.service_uri("table"),
-                              credential=_credential(connection, credentials),
-                              raw_response_hook=hook)
+                              credential=_credential(connection, credentials), **options)
 
 
 def queue_client(connection: StorageConnection, name: str,
