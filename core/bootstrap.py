@@ -22,7 +22,9 @@ from core.ports import (
     Artifacts,
     EventSink,
     IngestionLedger,
+    Jobs,
     MessageQueue,
+    ModelLoader,
     MonitorRunner,
     Retrainer,
     StateStore,
@@ -38,6 +40,8 @@ if TYPE_CHECKING:  # adapters load on first use (azure.ai.ml alone costs ~1.5 s)
 
 # host.json's queues.maxDequeueCount: after this many failed deliveries, a message is poison.
 MAX_DEQUEUE_COUNT = 5
+# Where the app is deployed: relative paths in settings (RETRAIN_JOB_FILE) are relative to it.
+APP_ROOT = Path(__file__).resolve().parent.parent
 
 # (events, function name) -> invocation results; set by function_app.
 EventDispatcher = Callable[[list[dict], str], list]
@@ -184,22 +188,31 @@ class Services:
         return AzureMonitorRunner(self.azureml_workspace, clock=self.clock)
 
     @cached_property
+    def jobs(self) -> Jobs:
+        """Where retraining jobs run: Azure ML, or a subprocess on the local workspace."""
+        if self.settings.backend == "local":
+            from core.adapters.local.jobs import LocalJobs
+
+            return LocalJobs(self.local_workspace, clock=self.clock)
+        return self.azureml_workspace
+
+    @cached_property
+    def model_loader(self) -> ModelLoader:
+        """The model port (imports scikit-learn; MLflow on first use)."""
+        from core.training.loader import SklearnModelLoader
+
+        return SklearnModelLoader()
+
+    @cached_property
     def retrainer(self) -> Retrainer:
+        from core.services.retraining.runner import JobRetrainer, RetrainConfig
+
         s = self.settings
-        if s.backend == "local":
-            from core.adapters.local.retrainer import LocalRetrainConfig, LocalRetrainer
-
-            return LocalRetrainer(self.workspace, LocalRetrainConfig(
-                reference_asset_template=s.reference_asset_template,
-                inference_asset_template=s.inference_asset_template,
-                primary_metric=s.retrain_primary_metric,
-                margin=s.retrain_min_improvement,
-            ))
-        from core.adapters.azureml.retrainer import AzureRetrainConfig, AzureRetrainer
-
-        assert s.retrain_job_file is not None  # load_settings requires it on Azure
-        return AzureRetrainer(self.workspace, self.azureml_workspace, AzureRetrainConfig(
-            job_file=s.retrain_job_file, experiment=s.retrain_experiment,
+        job_file = Path(s.retrain_job_file)
+        if not job_file.is_absolute():
+            job_file = APP_ROOT / job_file
+        return JobRetrainer(self.workspace, self.jobs, self.models, RetrainConfig(
+            job_file=str(job_file), experiment=s.retrain_experiment,
             reference_asset_template=s.reference_asset_template,
             inference_asset_template=s.inference_asset_template,
             primary_metric=s.retrain_primary_metric, margin=s.retrain_min_improvement,
@@ -213,7 +226,21 @@ class Services:
         from core.services.reference import ReferenceData
 
         return ReferenceData(self.workspace, self.artifacts, self.settings.reference_asset,
-                             self.settings.label_columns)
+                             self.settings.label_columns,
+                             features_for=lambda model, asset: self.models.input_features(
+                                 model, asset))
+
+    @cached_property
+    def models(self):
+        """What each registered model is: features, target, task, retrainability."""
+        from core.services.models import ModelCatalog
+
+        s = self.settings
+        return ModelCatalog(
+            self.workspace, self.artifacts, lambda: self.model_loader,
+            lambda asset: list(self.reference.full_schema(asset)), s.reference_asset,
+            label_columns=s.label_columns, default_task=cast(Any, s.monitor_ml_task),
+        )
 
     @cached_property
     def ingest(self):
@@ -270,12 +297,8 @@ class Services:
     def monitors(self):
         from core.services.monitors import MonitorService
 
-        labels = self.settings.label_columns
-        return MonitorService(
-            self.workspace, self.state, self.monitor_config, clock=self.clock,
-            monitored_columns=(lambda asset: list(self.reference.schema(asset))) if labels
-            else None,
-        )
+        return MonitorService(self.workspace, self.state, self.monitor_config,
+                              clock=self.clock, catalog=self.models)
 
     @cached_property
     def monitor_runs(self):

@@ -18,10 +18,13 @@ from core.domain.assets import DataAssetVersion, MLTable, ModelVersion
 from core.domain.errors import InvalidName as InvalidName  # re-exported
 from core.domain.errors import PermanentError as PermanentError  # re-exported
 from core.domain.ingestion import BlobRef, IngestionRecord
+from core.domain.models import ModelDescription, ModelInspection
 from core.domain.monitoring import MonitorRunResult, MonitorSpec
 from core.domain.retraining import JobStatus, RetrainRequest, RetrainResult
 
 if TYPE_CHECKING:  # pyarrow is heavy; only adapters that read tables import it
+    import numpy as np
+    import pandas as pd
     import pyarrow as pa
 
 # Opens a fresh binary stream over some content; called at most once per use.
@@ -78,6 +81,14 @@ class DataAssets(Protocol):
 
     def read_table(self, asset: DataAssetVersion, columns: list[str] | None = None) -> pa.Table:
         """The rows of a tabular data asset (MLTable, CSV, Parquet or JSON lines)."""
+
+    def register_mltable_folder(
+        self, name: str, version: str, path: str, *, tags: Mapping[str, str],
+        description: str = "",
+    ) -> DataAssetVersion:
+        """Register `path` (a local folder holding an MLTable file and its data, or a job
+        output URI such as azureml://jobs/<job>/outputs/<name>) as `version` of asset `name`.
+        Idempotent like `create_mltable_version`."""
 
 
 class Artifacts(Protocol):
@@ -165,9 +176,16 @@ class Models(Protocol):
         tags: Mapping[str, str] | None = None,
         properties: Mapping[str, str] | None = None,
         description: str = "",
+        *,
+        model_type: str = "custom_model",
     ) -> ModelVersion:
-        """Copy `local_path` (a file or a folder) into the workspace and register the next
-        version of `name`."""
+        """Copy `local_path` (a file or a folder; on Azure also a job output URI) into the
+        workspace and register the next version of `name`, as a `custom_model` or an
+        `mlflow_model` (a folder with an MLmodel file)."""
+
+    def download_model(self, model: ModelVersion, destination: Path) -> Path:
+        """A local folder holding the model version's files: the workspace's own folder
+        locally, a download into `destination` on Azure."""
 
     def get_model(self, name: str, version: str) -> ModelVersion:
         """Raises NotFound."""
@@ -214,12 +232,43 @@ class Jobs(Protocol):
         tags: Mapping[str, str],
         experiment_name: str,
         display_name: str | None = None,
+        input_types: Mapping[str, str] | None = None,
+        literal_inputs: Mapping[str, str] | None = None,
     ) -> str:
         """Submit the job definition (YAML) with its inputs pointed at `inputs` (name -> asset
-        id); returns the job name."""
+        id; each must be declared) and, for those named in `input_types`, given that type (e.g.
+        `mlflow_model`); `literal_inputs` set string inputs the definition declares (others
+        are left out: a job of the user's own need not take them). Returns the job name. The
+        local backend runs the job to its end before returning."""
 
     def get_job(self, name: str) -> JobStatus:
         """Raises NotFound."""
+
+
+class ScoringModel(Protocol):
+    """A loaded model: scores tables (pyarrow or pandas) with its features, in its order."""
+
+    def predict(self, data: pa.Table | pd.DataFrame) -> np.ndarray: ...
+
+    def predict_proba(self, data: pa.Table | pd.DataFrame) -> np.ndarray | None:
+        """Class probabilities, columns in `classes` order; None for a regressor or a model
+        without probabilities."""
+
+    @property
+    def classes(self) -> list: ...
+
+
+class ModelLoader(Protocol):
+    """Reads model folders in the formats users register (MLflow, joblib or pickle files, the
+    service's own format): says what a model is, and loads it to score."""
+
+    def inspect(self, folder: Path) -> ModelInspection:
+        """What the model's files say; a model that cannot be read gets an inspection whose
+        `problem` says why (bad files never raise)."""
+
+    def load(self, folder: Path, description: ModelDescription) -> ScoringModel:
+        """The model, ready to score with the description's features. Raises
+        `core.training.loader.ModelLoadError` (a ValueError) with its reason code."""
 
 
 class Retrainer(Protocol):

@@ -282,7 +282,7 @@ class Settings:
     retrain_primary_metric: str | None
     retrain_on_early_drift: bool
     retrain_lease_seconds: int
-    retrain_job_file: str | None  # Azure backend: command/pipeline job YAML
+    retrain_job_file: str  # the retraining job YAML, both backends (relative: to the app root)
     retrain_experiment: str
     retrain_queue: str  # the queue trigger's queue (binding %RETRAIN_QUEUE%); poison: +"-poison"
 
@@ -489,12 +489,7 @@ def _retrain_settings(env: Mapping[str, str], backend: str) -> dict:
             f"setting RETRAIN_PRIMARY_METRIC must be one of {', '.join(sorted(known))}, "
             f"got {metric!r}"
         )
-    job_file = (env.get("RETRAIN_JOB_FILE") or "").strip() or None
-    if backend == "azureml" and job_file is None:
-        raise SettingsError(
-            "setting RETRAIN_JOB_FILE (the retraining job YAML) is required when "
-            "AUTOPILOT_BACKEND=azureml"
-        )
+    job_file = _get(env, "RETRAIN_JOB_FILE", "jobs/retrain.yml")
     return {
         "retrain_cooldown_hours": _float(env, "RETRAIN_COOLDOWN_HOURS", 24.0),
         "retrain_breaches_in_a_row": _int(env, "RETRAIN_BREACHES_IN_A_ROW", 1, minimum=1),

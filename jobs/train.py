@@ -1,20 +1,30 @@
-"""The retraining job's script (jobs/retrain.yml): train a challenger for the champion and score
-both on the same holdout, with the flow the local backend runs in-process
-(`core.training.challenger.train_challenger`).
+"""The retraining job's script (jobs/retrain.yml): refit the champion on the reference data plus
+the newest labelled production data, and score champion and challenger on the same holdout
+(`core.training.challenger.train_challenger`). The same job runs on both backends: an Azure ML
+command job on Azure, a subprocess of the service locally.
 
-Contract (README, "Retraining"): inputs `training_data` (the champion's reference data, an
-MLTable), `inference_data` (the newest inference batch, an MLTable) and `champion_model` (a
-folder saved by `core.training.model.TrainedModel.save`); the challenger goes to `--model_output` in
-the same format, and the scores become the run tags `autopilot.champion_scores` and
-`autopilot.challenger_scores`, which the service reads to judge the challenger.
+Contract (README, "Retraining"):
 
-- Training rows: the reference data plus 70% of the inference batch's labelled rows (those with
-  the champion's target); holdout: the other 30%, stratified (`core.training.model.split_holdout`).
-- Exit 2, with the reason on stderr, when there is too little labelled data or the data does
-  not fit the champion: the job fails and the service records the request as failed.
+- inputs `training_data` (the champion's reference data: an MLTable folder, a data folder or a
+  file), `inference_data` (the newest labelled production data; only its rows carrying the
+  target are used) and `champion_model` (the model version's folder, in any format the model
+  port reads: MLflow, a joblib or pickle file, the service's own); optional `target`,
+  `features` (comma-separated) and `task`, which the service sets from the model's description
+  (tags included), so the job sees the model as the service does;
+- outputs `--model_output`: the challenger in the champion's format (an MLflow model stays an
+  MLflow model, a joblib file a joblib file of the same name), with autopilot-scores.json;
+  `--training_output` (optional): the rows the challenger was trained on, as an MLTable;
+- run tags `autopilot.champion_scores` and `autopilot.challenger_scores` (the service judges
+  them), set through MLflow when the job runs tracked (MLFLOW_RUN_ID or MLFLOW_TRACKING_URI).
 
-Run locally: python jobs/train.py --training_data DIR --inference_data DIR
-    --champion_model DIR --model_output DIR
+Training rows: the reference data plus 70% of the labelled rows; holdout: the other 30%,
+stratified (`core.training.model.split_holdout`). When the data cannot train a challenger (too
+few labelled rows, columns missing), the job sets the run tag `autopilot.refused`
+({"code", "reason"}) and exits 2 with the reason on stderr: the request is rejected. A champion
+that cannot be loaded exits 3.
+
+Run by hand: python jobs/train.py --training_data DIR --inference_data DIR
+    --champion_model DIR --model_output DIR [--training_output DIR]
 """
 
 from __future__ import annotations
@@ -36,16 +46,30 @@ import pyarrow as pa  # noqa: E402
 
 from core.adapters.table_reader import UnreadableData, read_path  # noqa: E402
 from core.domain import tables  # noqa: E402
-from core.domain.assets import MLTable  # noqa: E402
-from core.domain.tags import CHALLENGER_SCORES, CHAMPION_SCORES  # noqa: E402
+from core.domain import tags as tag_names  # noqa: E402
+from core.domain.assets import MLTable, ModelVersion  # noqa: E402
+from core.domain.models import ModelProblem, describe  # noqa: E402
+from core.domain.retraining import Reason  # noqa: E402
 from core.training.challenger import NotEnoughLabels, train_challenger  # noqa: E402
-from core.training.model import META_FILE, TrainedModel, TrainingError  # noqa: E402
+from core.training.loader import ModelLoadError, SklearnModelLoader  # noqa: E402
+from core.training.model import TrainingError  # noqa: E402
 
 SCORES_FILE = "autopilot-scores.json"
+TRAINING_FILE = "training.csv"
+EXIT_REFUSED = 2  # the data cannot train a challenger (the request is rejected)
+EXIT_CHAMPION = 3  # the champion cannot be loaded
 
 
 class JobError(Exception):
     """The job cannot do its work with these inputs; the message says why."""
+
+
+class Refused(Exception):
+    """The data cannot train a challenger; `code` says why (a retraining reason code)."""
+
+    def __init__(self, code: str, reason: str):
+        super().__init__(reason)
+        self.code = code
 
 
 # ------------------------------------------------------------------ reading inputs
@@ -96,52 +120,69 @@ def _read_with_mltable_package(folder: Path) -> pa.Table:
     return tables.read_csv(io.BytesIO(frame.to_csv(index=False).encode("utf-8")))
 
 
-def find_model_folder(path: Path) -> Path:
-    """The folder holding the saved model: the input itself, or the one folder below it that
-    holds the metadata file (a model registered from a folder may be mounted one level up)."""
-    path = Path(path)
-    if (path / META_FILE).is_file():
-        return path
-    found = sorted(p.parent for p in path.rglob(META_FILE))
-    if len(found) != 1:
-        raise JobError(f"champion_model {path}: expected one saved model ({META_FILE}), "
-                       f"found {len(found)}")
-    return found[0]
-
-
-# ------------------------------------------------------------------ the job
+def load_champion(args: argparse.Namespace, reference: pa.Table):
+    """The champion through the model port, described as the service describes it: the
+    service's view (target, features, task from the model's tags) arrives as inputs."""
+    loader = SklearnModelLoader()
+    inspection = loader.inspect(Path(args.champion_model))
+    given = {tag_names.TARGET: args.target or "", tag_names.FEATURES: args.features or "",
+             tag_names.ML_TASK: args.task or ""}
+    version = ModelVersion("champion", "job", str(args.champion_model),
+                           tags={k: v for k, v in given.items() if v})
+    description = describe(version, inspection, reference.column_names)
+    if not description.retrainable:
+        raise ModelLoadError(description.problem or ModelProblem.UNLOADABLE,
+                             description.reason or "the champion cannot be retrained")
+    return loader.load(Path(args.champion_model), description)
 
 
 def retrain(args: argparse.Namespace) -> dict:
-    champion = TrainedModel.load(find_model_folder(args.champion_model))
     reference = read_table(args.training_data)
+    champion = load_champion(args, reference)
     inference = read_table(args.inference_data)
     try:
         run = train_challenger(champion, reference, inference,
                                holdout_fraction=args.holdout_fraction,
                                n_estimators=args.n_estimators)
     except NotEnoughLabels as exc:
-        raise JobError(str(exc)) from None
+        raise Refused(str(Reason.NOT_ENOUGH_LABELS), str(exc)) from None
+    except TrainingError as exc:
+        raise Refused("data_does_not_fit", str(exc)) from None
     scores = {
         "champion": _rounded(run.champion_scores),
         "challenger": _rounded(run.challenger_scores),
         "holdout_rows": run.holdout_rows,
         "training_rows": run.training_rows,
+        "format": champion.format,
     }
     out = Path(args.model_output)
+    out.mkdir(parents=True, exist_ok=True)
     run.challenger.save(out)
     (out / SCORES_FILE).write_text(json.dumps(scores, indent=2, sort_keys=True) + "\n")
-    _set_run_tags(scores)
+    if args.training_output is not None:
+        _write_training_data(Path(args.training_output), run.training)
+    _set_run_tags({tag_names.CHAMPION_SCORES: json.dumps(scores["champion"]),
+                   tag_names.CHALLENGER_SCORES: json.dumps(scores["challenger"])})
     return scores
+
+
+def _write_training_data(folder: Path, table: pa.Table) -> None:
+    """The challenger's training rows as a basic MLTable (the reference's next version)."""
+    import pyarrow.csv as pacsv
+
+    folder.mkdir(parents=True, exist_ok=True)
+    pacsv.write_csv(table, folder / TRAINING_FILE)
+    (folder / "MLTable").write_text(MLTable(paths=(f"./{TRAINING_FILE}",)).to_yaml())
 
 
 def _rounded(values: dict) -> dict:
     return {k: v if v is None else round(v, 6) for k, v in values.items()}
 
 
-def _set_run_tags(scores: dict) -> None:
-    """The scores as run tags: what the service reads when the job completes. Only inside a
-    tracked run (Azure ML sets MLFLOW_RUN_ID): elsewhere MLflow would start an ./mlruns store."""
+def _set_run_tags(values: dict[str, str]) -> None:
+    """Run tags: what the service reads when the job ends. Only inside a tracked run (Azure ML
+    sets MLFLOW_RUN_ID; the local backend MLFLOW_TRACKING_URI): elsewhere MLflow would start an
+    ./mlruns store."""
     if not (os.environ.get("MLFLOW_RUN_ID") or os.environ.get("MLFLOW_TRACKING_URI")):
         return
     try:
@@ -149,8 +190,8 @@ def _set_run_tags(scores: dict) -> None:
     except ImportError:
         print("mlflow is not installed: scores only in " + SCORES_FILE, file=sys.stderr)
         return
-    mlflow.set_tag(CHAMPION_SCORES, json.dumps(scores["champion"]))
-    mlflow.set_tag(CHALLENGER_SCORES, json.dumps(scores["challenger"]))
+    for key, value in values.items():
+        mlflow.set_tag(key, value)
 
 
 def _summary(scores: dict) -> str:
@@ -168,9 +209,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--inference_data", type=Path, required=True,
                         help="the newest inference batch; its labelled rows are used")
     parser.add_argument("--champion_model", type=Path, required=True,
-                        help="the current model's folder (TrainedModel.save)")
+                        help="the current model's folder (MLflow, joblib/pickle or our own)")
     parser.add_argument("--model_output", type=Path, required=True,
                         help="where the challenger is saved, with " + SCORES_FILE)
+    parser.add_argument("--training_output", type=Path, default=None,
+                        help="where the challenger's training rows go, as an MLTable")
+    parser.add_argument("--target", default=None, help="the column the model predicts")
+    parser.add_argument("--features", default=None, help="comma-separated input features")
+    parser.add_argument("--task", default=None, choices=("classification", "regression"))
     parser.add_argument("--holdout_fraction", type=float, default=0.3)
     parser.add_argument("--n_estimators", type=int, default=None,
                         help="trees in the challenger's forest (default: the champion's)")
@@ -181,9 +227,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         scores = retrain(args)
-    except (JobError, TrainingError) as exc:
+    except ModelLoadError as exc:
+        print(f"retraining failed: the champion cannot be used ({exc.problem}): {exc}",
+              file=sys.stderr)
+        return EXIT_CHAMPION
+    except (Refused, JobError) as exc:
+        code = exc.code if isinstance(exc, Refused) else "unreadable_data"
         print(f"retraining failed: {exc}", file=sys.stderr)
-        return 2
+        _set_run_tags({tag_names.JOB_REFUSED: json.dumps({"code": code,
+                                                          "reason": str(exc)[:1000]})})
+        return EXIT_REFUSED
     print(_summary(scores))
     return 0
 

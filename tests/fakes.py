@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from core.domain.assets import DataAssetVersion, MLTable, ModelVersion, sorted_versions
 from core.domain.ingestion import BlobRef, IngestionRecord
+from core.domain.models import ModelDescription, ModelInspection, ModelProblem
 from core.domain.monitoring import MonitorRunResult, MonitorSpec
 from core.domain.retraining import (
     JobStatus,
@@ -40,6 +41,7 @@ from core.ports import (
     IngestionLedger,
     Jobs,
     MessageQueue,
+    ModelLoader,
     MonitorRunner,
     NotFound,
     QueuedMessage,
@@ -285,6 +287,7 @@ class FakeWorkspace:
         self.submitted: list[dict] = []
         self.monitor_writes: list[MonitorSpec] = []
         self.reads: list[str] = []  # asset ids read with read_table
+        self.downloads: list[str] = []  # model ids whose files were asked for
         self._created = itertools.count(1)
 
     # -- helpers for tests
@@ -299,10 +302,12 @@ class FakeWorkspace:
         return asset
 
     def add_model(self, name: str, *, tags: Mapping[str, str] | None = None,
-                  path: str = "", version: str | None = None) -> ModelVersion:
+                  path: str = "", version: str | None = None,
+                  model_type: str = "custom_model") -> ModelVersion:
         versions = self.models.setdefault(name, [])
         model = ModelVersion(name, version or str(len(versions) + 1), path or f"fake://{name}",
-                             tags=dict(tags or {}), created_at=f"t{next(self._created):06d}")
+                             type=model_type, tags=dict(tags or {}),
+                             created_at=f"t{next(self._created):06d}")
         versions.append(model)
         return model
 
@@ -348,6 +353,18 @@ class FakeWorkspace:
         versions = self.list_data_versions(name)
         return versions[-1] if versions else None
 
+    def register_mltable_folder(self, name: str, version: str, path: str, *,
+                                tags: Mapping[str, str],
+                                description: str = "") -> DataAssetVersion:
+        for existing in self.data.get(name, []):
+            if existing.version == version:
+                return existing
+        asset = DataAssetVersion(name, str(version), "mltable", str(path), tags=dict(tags),
+                                 description=description,
+                                 created_at=f"t{next(self._created):06d}")
+        self.data.setdefault(name, []).append(asset)
+        return asset
+
     def read_table(self, asset: DataAssetVersion, columns: list[str] | None = None) -> pa.Table:
         self.reads.append(asset.asset_id)
         try:
@@ -367,14 +384,21 @@ class FakeWorkspace:
     def register_model(self, name: str, local_path: str | Path,
                        tags: Mapping[str, str] | None = None,
                        properties: Mapping[str, str] | None = None,
-                       description: str = "") -> ModelVersion:
+                       description: str = "", *,
+                       model_type: str = "custom_model") -> ModelVersion:
         versions = self.models.setdefault(name, [])
         numbers = [int(v.version) for v in versions if v.version.isdigit()]
         model = ModelVersion(name, str(max(numbers, default=0) + 1), str(local_path),
+                             type=model_type,
                              tags=dict(tags or {}), properties=dict(properties or {}),
                              description=description, created_at=f"t{next(self._created):06d}")
         versions.append(model)
         return model
+
+    def download_model(self, model: ModelVersion, destination: Path) -> Path:
+        """The folder the model's path names (a fake path has no files: the loader says so)."""
+        self.downloads.append(model.asset_id)
+        return Path(model.path.replace("fake://", str(destination) + "/"))
 
     def get_model(self, name: str, version: str) -> ModelVersion:
         for model in self.models.get(name, []):
@@ -420,11 +444,15 @@ class FakeWorkspace:
     # -- Jobs
     def submit_job(self, definition_path: str, *, inputs: Mapping[str, str],
                    tags: Mapping[str, str], experiment_name: str,
-                   display_name: str | None = None) -> str:
+                   display_name: str | None = None,
+                   input_types: Mapping[str, str] | None = None,
+                   literal_inputs: Mapping[str, str] | None = None) -> str:
         name = f"job-{len(self.submitted) + 1}"
         self.submitted.append({"definition": definition_path, "inputs": dict(inputs),
                                "tags": dict(tags), "experiment": experiment_name,
-                               "display_name": display_name, "name": name})
+                               "display_name": display_name, "name": name,
+                               "input_types": dict(input_types or {}),
+                               "literal_inputs": dict(literal_inputs or {})})
         self.jobs[name] = JobStatus(name, "Running", dict(tags))
         return name
 
@@ -436,6 +464,35 @@ class FakeWorkspace:
 
 
 # ------------------------------------------------------------------------------- backends
+
+
+@dataclass
+class FakeModelLoader:
+    """A ModelLoader that says what it is told each folder holds (default: an MLflow
+    classifier taking `features`); records the folders it inspected."""
+
+    features: tuple[str, ...] = ("x",)
+    target: str = "y"
+    by_folder: dict[str, ModelInspection] = field(default_factory=dict)
+    inspected: list[str] = field(default_factory=list)
+
+    def inspect(self, folder: Path) -> ModelInspection:
+        self.inspected.append(str(folder))
+        if str(folder) in self.by_folder:
+            return self.by_folder[str(folder)]
+        return ModelInspection(format="mlflow", file="MLmodel", flavor="sklearn",
+                               estimator="Pipeline",
+                               signature_inputs=tuple((f, "double") for f in self.features),
+                               signature_outputs=(self.target,), task="classification",
+                               refittable=True)
+
+    def load(self, folder: Path, description: ModelDescription):
+        raise NotImplementedError("the fake loader describes models; it does not score them")
+
+
+def unreadable(problem: ModelProblem, message: str) -> ModelInspection:
+    return ModelInspection.unreadable(problem, message)
+
 
 
 @dataclass
@@ -505,3 +562,4 @@ _check_artifacts: Artifacts = FakeWorkspace()
 _check_jobs: Jobs = FakeWorkspace()
 _check_retrainer: Retrainer = FakeRetrainer()
 _check_runner: MonitorRunner = FakeMonitorRunner()
+_check_loader: ModelLoader = FakeModelLoader()

@@ -96,7 +96,9 @@ class Reason(StrEnum):
     NOT_ENOUGH_LABELS = "not_enough_labels"
     ALREADY_REGISTERED = "already_registered"
     JOB_FAILED = "job_failed"
+    JOB_INVALID = "job_invalid"  # the job definition cannot be run (RETRAIN_JOB_FILE)
     NO_SCORES = "no_scores"
+    NO_OUTPUT = "no_output"  # the job completed without writing the challenger
     ERROR = "error"
     POISONED = "poisoned"
 
@@ -430,6 +432,7 @@ class JobStatus:
     tags: dict[str, str] = field(default_factory=dict)
     properties: dict[str, str] = field(default_factory=dict)
     outputs: dict[str, str | None] = field(default_factory=dict)
+    error: str | None = None  # why it failed, when the workspace says
 
     @property
     def finished(self) -> bool:

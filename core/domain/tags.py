@@ -18,13 +18,15 @@ PREFIX = "autopilot."
 # -- model tags an operator sets (per-model overrides of the settings) ----------------------
 MONITOR = PREFIX + "monitor"  # "false" opts the model out
 REFERENCE_DATA = PREFIX + "reference_data"  # "<asset>" or "<asset>:<version>"
-FEATURES = PREFIX + "features"  # comma-separated feature names
+FEATURES = PREFIX + "features"  # comma-separated feature names (the model's inputs)
+TARGET = PREFIX + "target"  # the column the model predicts (the label in labelled data)
 ML_TASK = PREFIX + "ml_task"  # classification | regression
 SCHEDULE = PREFIX + "schedule"  # daily HH:MM or a 5-field cron expression
 ALERT_EMAILS = PREFIX + "alert_emails"  # comma- or semicolon-separated
 DRIFT_THRESHOLD = PREFIX + "drift_threshold"  # one threshold for both default drift metrics
 
-OVERRIDES = (MONITOR, REFERENCE_DATA, FEATURES, ML_TASK, SCHEDULE, ALERT_EMAILS, DRIFT_THRESHOLD)
+OVERRIDES = (MONITOR, REFERENCE_DATA, FEATURES, TARGET, ML_TASK, SCHEDULE, ALERT_EMAILS,
+             DRIFT_THRESHOLD)
 
 # -- lineage of a retrained model version (written by the retrainers) -----------------------
 REQUEST_ID = PREFIX + "request_id"
@@ -38,8 +40,11 @@ LINEAGE = (REQUEST_ID, PARENT_VERSION, METRICS, TRIGGER_REASON, TRAINED_ON, JOB)
 
 # -- retraining jobs (tags and properties of a submitted job) --------------------------------
 JOB_MODEL = PREFIX + "model"  # on a job: the model it retrains
+JOB_TASK = PREFIX + "task"  # on a job: the champion's task (how its scores are judged)
+JOB_REFERENCE = PREFIX + "reference"  # on a job: "<asset>:<version>" it trains on
 CHAMPION_SCORES = PREFIX + "champion_scores"  # set by the job (MLflow run tag)
 CHALLENGER_SCORES = PREFIX + "challenger_scores"
+JOB_REFUSED = PREFIX + "refused"  # set by a job that refuses its data: {"code", "reason"}
 
 # -- data asset versions ---------------------------------------------------------------------
 DATA_MODEL = PREFIX + "model"

@@ -305,7 +305,8 @@ class IngestService:
             schema, observer = None, None
             notes = ["model outputs: structural validation only (the reference describes inputs)"]
         else:
-            schema = self._reference.schema(reference_asset) if reference_asset else None
+            schema = (self._reference.schema(reference_asset, file.model) if reference_asset
+                      else None)
             observer = (self._observer_factory(file.model, schema)
                         if self._observer_factory else None)
             notes = [] if schema is not None else [

@@ -26,7 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.concurrency import retry_on_conflict, update, write
+from core.domain import tags as tag_names
 from core.domain.assets import DataAssetVersion, ModelVersion, latest_version
+from core.domain.models import ModelDescription
 from core.domain.monitor_decision import (
     InvalidOverride,
     MissingProductionData,
@@ -40,7 +42,8 @@ from core.domain.monitor_decision import (
 )
 from core.domain.monitoring import MonitorSpec
 from core.domain.names import check_name, check_version
-from core.ports import Conflict, NotFound, StateStore, Stored, Workspace
+from core.ports import Conflict, NotFound, StateStore, Stored, Workspace, WorkspaceError
+from core.services.models import ModelCatalog
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +77,14 @@ class EnsureOutcome:
 class MonitorService:
     def __init__(self, workspace: Workspace, state: StateStore, config: MonitorConfig, *,
                  clock: Callable[[], float] = time.time,
-                 monitored_columns: Callable[[DataAssetVersion], list[str]] | None = None):
+                 catalog: ModelCatalog | None = None):
         self._ws = workspace
         self._state = state
         self.config = config
         self._clock = clock
-        # reference asset -> the columns to monitor when the model names none (the reference
-        # minus its label columns: production data does not carry labels); None: all.
-        self._monitored_columns = monitored_columns
+        # What the model is (features, task, whether it can be retrained): the monitor
+        # watches its features, and the state says why retraining is unavailable.
+        self._catalog = catalog
 
     # ------------------------------------------------------------------ queries
 
@@ -230,12 +233,23 @@ class MonitorService:
         actual = self._ws.get_monitor(name)
         base["model_version"] = target.version
 
+        description = self._description(target, reference)
+        if description is not None:
+            base["model_description"] = _model_summary(description)
+            base["retraining"] = {"available": description.retrainable,
+                                  "problem": str(description.problem)
+                                  if description.problem else None,
+                                  "reason": description.reason}
         if isinstance(decision, MonitorSpec):
-            if decision.features is None and self._monitored_columns is not None \
+            if decision.features is None and self._catalog is not None \
                     and reference is not None:
-                columns = self._monitored_columns(reference)
-                if columns:
-                    decision = dataclasses.replace(decision, features=tuple(columns))
+                features = self._catalog.monitored_features(description, reference)
+                if features:
+                    decision = dataclasses.replace(decision, features=features)
+            if description is not None and tag_names.ML_TASK not in target.tags \
+                    and "task" in description.sources \
+                    and not description.sources["task"].startswith("setting"):
+                decision = dataclasses.replace(decision, ml_task=description.task)
             # An operator's disable sticks (an opt-out's does not); the rest follows the model.
             decision = dataclasses.replace(
                 decision, enabled=not previous.get("operator_disabled", False)
@@ -281,6 +295,27 @@ class MonitorService:
         return EnsureOutcome(model, action, status, name, target.version, why), to_write, doc
 
 
+    def _description(self, target: ModelVersion,
+                     reference: DataAssetVersion | None) -> ModelDescription | None:
+        """What the model is; worked out (and cached) here, on registration, so ingestion
+        finds it ready. A model that cannot be described still gets its monitor."""
+        if self._catalog is None:
+            return None
+        try:
+            return self._catalog.describe(target, reference)
+        except WorkspaceError:
+            raise  # the files could not be fetched right now: the event is retried
+        except Exception:
+            log.exception("describing %s failed", target.asset_id)
+            return None
+
+
+def _model_summary(description: ModelDescription) -> dict:
+    return {k: v for k, v in description.to_doc().items()
+            if k in ("version", "format", "flavor", "file", "estimator", "features", "target",
+                     "task", "prediction_columns", "fitted_on", "sources")}
+
+
 # State fields that survive a re-decision (the rest is recomputed every time).
 _KEPT = ("history", "changed_at", "created_at", "last_run", "last_scheduled_fire",
          "operator_disabled")
@@ -298,6 +333,8 @@ def _describe(model: str, name: str, spec: MonitorSpec | None, state: dict) -> d
         "last_run": state.get("last_run"),
         "history": state.get("history", []),
         "exists": spec is not None,
+        "model_description": state.get("model_description"),
+        "retraining": state.get("retraining"),
     }
     if spec is not None:
         out.update({

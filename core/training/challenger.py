@@ -8,12 +8,13 @@ registers; the job writes the challenger and its scores for the service to judge
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from core.training.model import TrainedModel, TrainingError, evaluate, split_holdout, train
+from core.training.model import TrainingError, evaluate, split_holdout
 
 # Fewer labelled rows than this prove nothing about a challenger.
 MIN_LABELLED_ROWS = 20
@@ -25,7 +26,7 @@ class NotEnoughLabels(TrainingError):
 
 @dataclass(frozen=True)
 class ChallengerRun:
-    challenger: TrainedModel
+    challenger: Any  # like the champion: a LoadedModel or a TrainedModel
     champion_scores: dict[str, float | None]
     challenger_scores: dict[str, float | None]
     training: pa.Table
@@ -48,11 +49,13 @@ def concat(tables: list[pa.Table]) -> pa.Table:
     return pa.concat_tables(tables, promote_options="permissive")
 
 
-def train_challenger(champion: TrainedModel, reference: pa.Table, labelled: pa.Table, *,
+def train_challenger(champion: Any, reference: pa.Table, labelled: pa.Table, *,
                      holdout_fraction: float = 0.3, n_estimators: int | None = None,
                      seed: int = 0) -> ChallengerRun:
-    """Train and score. Raises NotEnoughLabels, or TrainingError when the data does not fit
-    the champion (missing columns, wrong types)."""
+    """Train and score. `champion` is a `core.training.loader.LoadedModel` (any format the
+    model port reads) or a `TrainedModel`: the challenger is the champion refitted
+    (`refit`). Raises NotEnoughLabels, or TrainingError when the data does not fit the
+    champion (missing columns, wrong types)."""
     spec = champion.spec
     columns = [*spec.features, spec.target]
     labelled = labelled_rows(labelled, spec.target)
@@ -68,7 +71,7 @@ def train_challenger(champion: TrainedModel, reference: pa.Table, labelled: pa.T
     recent_train, holdout = split_holdout(labelled, spec.target, fraction=holdout_fraction,
                                           seed=seed)
     training = concat([reference.select(columns), recent_train.select(columns)])
-    challenger = train(training, replace(spec, n_estimators=n_estimators or spec.n_estimators))
+    challenger = champion.refit(training, n_estimators=n_estimators)
     return ChallengerRun(
         challenger=challenger,
         champion_scores=evaluate(champion, holdout),

@@ -1,8 +1,9 @@
 """Training and evaluation: fit a model on an Arrow table, score it on a holdout, save and
 load it. Judging the scores is the domain's (`core.domain.retraining.judge`).
 
-Pure apart from save/load to a folder the caller gives. No pandas: the Functions host does not
-install it, so tables become numpy arrays here and the pipeline addresses columns by position.
+Pure apart from save/load to a folder the caller gives. The service's own format: its pipeline
+addresses columns by position (tables become numpy arrays here); models in the formats users
+register are read, scored and refitted through pandas by `core.training.loader`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,11 @@ class TrainedModel:
         if self.spec.task != "classification":
             return []
         return list(self.pipeline.classes_)
+
+    def refit(self, table: pa.Table, *, n_estimators: int | None = None) -> TrainedModel:
+        """A challenger: the same spec trained anew on `table`."""
+        spec = replace(self.spec, n_estimators=n_estimators) if n_estimators else self.spec
+        return train(table, spec)
 
     def save(self, folder: Path) -> None:
         folder = Path(folder)

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from core.adapters.azureml.retrainer import PROP_CHALLENGER, PROP_CHAMPION
+from core.services.retraining.runner import PROP_CHALLENGER, PROP_CHAMPION
 from core.adapters.local.workspace import LocalWorkspace
 from core.domain.assets import MLTable
 from core.domain.retraining import METRICS

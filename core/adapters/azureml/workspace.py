@@ -241,6 +241,23 @@ class AzureMLWorkspace(ToggleByRewrite):
                 raise
         return _to_data_version(created)
 
+    def register_mltable_folder(
+        self, name: str, version: str, path: str, *, tags: Mapping[str, str],
+        description: str = "",
+    ) -> DataAssetVersion:
+        """Registers a folder holding an MLTable (a local one is uploaded; a job output
+        URI is referenced) as `version` of `name`; an existing version is returned."""
+        from azure.ai.ml.constants import AssetTypes
+        from azure.ai.ml.entities import Data
+
+        version = str(version)
+        with contextlib.suppress(NotFound):
+            return self.get_data(name, version)
+        data = Data(name=name, version=version, type=AssetTypes.MLTABLE, path=str(path),
+                    tags=dict(tags), description=description or None)
+        with map_sdk_errors(f"data {name}:{version}"):
+            return _to_data_version(self._ml.data.create_or_update(data))
+
     def get_data(self, name: str, version: str) -> DataAssetVersion:
         with map_sdk_errors(f"data {name}:{version}"):
             return _to_data_version(self._ml.data.get(name=name, version=str(version)))
@@ -311,21 +328,42 @@ class AzureMLWorkspace(ToggleByRewrite):
         tags: Mapping[str, str] | None = None,
         properties: Mapping[str, str] | None = None,
         description: str = "",
+        *,
+        model_type: str = "custom_model",
     ) -> ModelVersion:
-        """Uploads `local_path` (file or folder) and registers the next version of `name`."""
+        """Uploads `local_path` (file or folder), or references a job output
+        (azureml://jobs/<job>/outputs/<name>), and registers the next version of `name` as a
+        `custom_model` or an `mlflow_model`."""
         from azure.ai.ml.constants import AssetTypes
         from azure.ai.ml.entities import Model
 
+        if model_type not in (AssetTypes.CUSTOM_MODEL, AssetTypes.MLFLOW_MODEL):
+            raise ValueError(f"model type must be custom_model or mlflow_model, not "
+                             f"{model_type!r}")
         model = Model(
             name=name,
             path=str(local_path),
-            type=AssetTypes.CUSTOM_MODEL,
+            type=model_type,
             tags=dict(tags or {}),
             properties=dict(properties or {}),
             description=description or None,
         )
         with map_sdk_errors(f"model {name}"):
             return _to_model_version(self._ml.models.create_or_update(model))
+
+    def download_model(self, model: ModelVersion, destination: Path) -> Path:
+        """Downloads the version's files with the SDK (`models.download`) into `destination`;
+        returns the folder holding them (the SDK nests them under the model's name)."""
+        destination = Path(destination)
+        destination.mkdir(parents=True, exist_ok=True)
+        with map_sdk_errors(f"model {model.asset_id}"):
+            self._ml.models.download(name=model.name, version=str(model.version),
+                                     download_path=str(destination))
+        found = [p for p in destination.rglob("*") if p.is_file()]
+        if not found:
+            raise NotFound(f"model {model.asset_id}: no files were downloaded")
+        nested = destination / model.name
+        return nested if nested.is_dir() else destination
 
     def get_model(self, name: str, version: str) -> ModelVersion:
         with map_sdk_errors(f"model {name}:{version}"):
@@ -410,6 +448,8 @@ class AzureMLWorkspace(ToggleByRewrite):
         tags: Mapping[str, str],
         experiment_name: str,
         display_name: str | None = None,
+        input_types: Mapping[str, str] | None = None,
+        literal_inputs: Mapping[str, str] | None = None,
     ) -> str:
         """Loads a command or pipeline job definition (YAML, as `az ml job create -f`), points its
         inputs at `inputs` (name -> asset id such as "azureml:churn-training:3"), adds `tags` to
@@ -434,12 +474,17 @@ class AzureMLWorkspace(ToggleByRewrite):
                     f"(it declares: {', '.join(sorted(declared)) or 'none'})"
                 )
             spec = declared[name]
+            wanted = (input_types or {}).get(name)
             if isinstance(spec, dict):  # keep its type (and mode...), change its path
                 overrides.append({f"inputs.{name}.path": str(asset_id)})
-                if not spec.get("type"):
-                    overrides.append({f"inputs.{name}.type": "mltable"})
+                if wanted or not spec.get("type"):
+                    overrides.append({f"inputs.{name}.type": wanted or "mltable"})
             else:  # a literal or a short-form reference: replace it
-                overrides.append({f"inputs.{name}": {"type": "mltable", "path": str(asset_id)}})
+                overrides.append({f"inputs.{name}": {"type": wanted or "mltable",
+                                                     "path": str(asset_id)}})
+        for name, value in (literal_inputs or {}).items():
+            if name in declared and value:  # a string input: its value, as `--set` sets it
+                overrides.append({f"inputs.{name}": str(value)})
         job = load_job(definition_path, params_override=overrides)
         job.name = None
         if display_name is not None:
@@ -474,10 +519,12 @@ class AzureMLWorkspace(ToggleByRewrite):
             path = getattr(output, "path", None)  # Output, or a pipeline's PipelineOutput
             outputs[str(output_name)] = str(path) if path is not None else None
         status = getattr(job, "status", None)
+        error = getattr(job, "error", None)  # not every SDK entity carries it
         return JobStatus(
             name=str(job.name),
             status=str(getattr(status, "value", status)) if status is not None else None,
             tags={str(k): str(v) for k, v in (job.tags or {}).items()},
             properties={str(k): str(v) for k, v in (job.properties or {}).items()},
             outputs=outputs,
+            error=str(getattr(error, "message", error))[:1000] if error else None,
         )

@@ -288,6 +288,21 @@ class LocalWorkspace(ToggleByRewrite):
             files={source.name: lambda: open(source, "rb")}, tags=tags, description=description,
         )
 
+    def register_mltable_folder(
+        self, name: str, version: str, path: str, *, tags: Mapping[str, str],
+        description: str = "",
+    ) -> DataAssetVersion:
+        """Register a local folder holding an MLTable file and its data files (a job's
+        output) as a version of `name`."""
+        folder = Path(path)
+        if not (folder / "MLTable").is_file():
+            raise NotFound(f"{folder} holds no MLTable file")
+        mltable = MLTable.from_dict(yaml.safe_load((folder / "MLTable").read_text()) or {})
+        files = {p.name: (lambda p=p: open(p, "rb")) for p in sorted(folder.iterdir())
+                 if p.is_file() and p.name != "MLTable" and not p.name.startswith(".")}
+        return self.create_mltable_version(name, version, mltable, files=files, tags=tags,
+                                           description=description)
+
     def read_table(self, asset: DataAssetVersion, columns: list[str] | None = None) -> pa.Table:
         folder = self._inside(Path(asset.path), f"data of {asset.asset_id}")
         if not folder.exists():
@@ -335,6 +350,7 @@ class LocalWorkspace(ToggleByRewrite):
         properties: Mapping[str, str] | None = None,
         description: str = "",
         *,
+        model_type: str = "custom_model",
         version: str | None = None,
     ) -> ModelVersion:
         """Copy `local_path` (a file or a folder) into the workspace as a new version of `name`.
@@ -375,7 +391,7 @@ class LocalWorkspace(ToggleByRewrite):
             "$schema": MODEL_SCHEMA_URL,
             "name": name,
             "version": version,
-            "type": "custom_model",
+            "type": model_type,
             "path": f"./{version}",
             "description": description,
             "tags": tags,
@@ -392,7 +408,8 @@ class LocalWorkspace(ToggleByRewrite):
         finally:
             tmp_spec.unlink()
         stored = self.get_model(name, version)
-        if (stored.tags, stored.properties, stored.description) != (tags, properties, description):
+        if (stored.tags, stored.properties, stored.description, stored.type) != (
+                tags, properties, description, model_type):
             raise Conflict(
                 f"model {name}:{version} is already registered with other tags, properties "
                 "or description"
@@ -400,6 +417,13 @@ class LocalWorkspace(ToggleByRewrite):
         if not existed and self.events is not None:
             self.events.publish([model_registered_event(stored, self.root.name)])
         return stored
+
+    def download_model(self, model: ModelVersion, destination: Path) -> Path:
+        """The model's own folder in the workspace (nothing to download locally)."""
+        folder = Path(model.path)
+        if not folder.exists():
+            raise NotFound(f"files of model {model.asset_id} are not stored at {folder}")
+        return folder
 
     def _claim_next_model_version(self, model_dir: Path) -> tuple[str, Path]:
         """Atomically claim the next integer version by creating its folder (`mkdir` fails for
