@@ -8,9 +8,9 @@ Contract (README, "Retraining"):
 - inputs `training_data` (the champion's reference data: an MLTable folder, a data folder or a
   file), `inference_data` (the newest labelled production data; only its rows carrying the
   target are used) and `champion_model` (the model version's folder, in any format the model
-  port reads: MLflow, a joblib or pickle file, the service's own); optional `target`,
-  `features` (comma-separated) and `task`, which the service sets from the model's description
-  (tags included), so the job sees the model as the service does;
+  port reads: MLflow, a joblib or pickle file, the service's own); `target`, `features`
+  (comma-separated) and `task`, which the service sets from the model's description (tags
+  included), so the job sees the model as the service does (`auto`: read from the model);
 - outputs `--model_output`: the challenger in the champion's format (an MLflow model stays an
   MLflow model, a joblib file a joblib file of the same name), with autopilot-scores.json;
   `--training_output` (optional): the rows the challenger was trained on, as an MLTable;
@@ -58,6 +58,7 @@ SCORES_FILE = "autopilot-scores.json"
 TRAINING_FILE = "training.csv"
 EXIT_REFUSED = 2  # the data cannot train a challenger (the request is rejected)
 EXIT_CHAMPION = 3  # the champion cannot be loaded
+AUTO = "auto"  # an input the service left to the job: read it from the model
 
 
 class JobError(Exception):
@@ -125,10 +126,10 @@ def load_champion(args: argparse.Namespace, reference: pa.Table):
     service's view (target, features, task from the model's tags) arrives as inputs."""
     loader = SklearnModelLoader()
     inspection = loader.inspect(Path(args.champion_model))
-    given = {tag_names.TARGET: args.target or "", tag_names.FEATURES: args.features or "",
-             tag_names.ML_TASK: args.task or ""}
+    given = {tag_names.TARGET: args.target, tag_names.FEATURES: args.features,
+             tag_names.ML_TASK: args.task}
     version = ModelVersion("champion", "job", str(args.champion_model),
-                           tags={k: v for k, v in given.items() if v})
+                           tags={k: v for k, v in given.items() if v and v != AUTO})
     description = describe(version, inspection, reference.column_names)
     if not description.retrainable:
         raise ModelLoadError(description.problem or ModelProblem.UNLOADABLE,
@@ -214,9 +215,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="where the challenger is saved, with " + SCORES_FILE)
     parser.add_argument("--training_output", type=Path, default=None,
                         help="where the challenger's training rows go, as an MLTable")
-    parser.add_argument("--target", default=None, help="the column the model predicts")
-    parser.add_argument("--features", default=None, help="comma-separated input features")
-    parser.add_argument("--task", default=None, choices=("classification", "regression"))
+    parser.add_argument("--target", default=AUTO,
+                        help="the column the model predicts (auto: from the model)")
+    parser.add_argument("--features", default=AUTO,
+                        help="comma-separated input features (auto: from the model)")
+    parser.add_argument("--task", default=AUTO,
+                        choices=(AUTO, "classification", "regression"))
     parser.add_argument("--holdout_fraction", type=float, default=0.3)
     parser.add_argument("--n_estimators", type=int, default=None,
                         help="trees in the challenger's forest (default: the champion's)")

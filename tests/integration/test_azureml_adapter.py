@@ -1429,3 +1429,77 @@ def test_ingesting_files_lists_no_data_versions_and_keeps_them_contiguous(worksp
         assert paths.count(("PUT", f"/data/m-inference/versions/{n}")) == 1
     assert paths.count(("GET", "/data/m-training")) == 6
     assert len(paths) == 1 + 6 * 3
+
+
+# ------------------------------------------------------------------ models users register
+
+
+def test_register_an_mlflow_model_from_a_job_output(workspace, service):
+    """The retrainer registers a challenger straight from its job's output, in the champion's
+    type (an MLflow champion gives an mlflow_model): nothing is uploaded."""
+    output = "azureml://jobs/job-fox-1/outputs/model"
+    version = workspace.register_model("churn", output, tags={"autopilot.request_id": "r1"},
+                                       model_type="mlflow_model")
+
+    assert version.type == "mlflow_model" and version.version == "1"
+    [put] = service.calls("PUT", "/models/churn/versions/1")
+    body = put.json()["properties"]
+    assert body["modelType"] == "mlflow_model" and body["modelUri"] == output
+    assert not any(r.method == "PUT" and BLOB_HOST in r.url for r in service.requests)
+    with pytest.raises(ValueError, match="custom_model or mlflow_model"):
+        workspace.register_model("churn", output, model_type="triton")
+
+
+def test_download_model_fetches_the_version_files(workspace, service, tmp_path):
+    """What describing a model on Azure needs: its files, through the SDK's models.download."""
+    folder = tmp_path / "mlflow-model"
+    folder.mkdir()
+    (folder / "MLmodel").write_text("flavors: {}\n")
+    (folder / "model.pkl").write_bytes(b"pickle bytes")
+    model = workspace.register_model("churn", folder, model_type="mlflow_model")
+
+    found = workspace.download_model(model, tmp_path / "download")
+
+    assert sorted(p.name for p in found.iterdir()) == ["MLmodel", "model.pkl"]
+    assert (found / "model.pkl").read_bytes() == b"pickle bytes"
+    with pytest.raises(NotFound):
+        workspace.download_model(replace(model, version="9"), tmp_path / "none")
+
+
+def test_register_an_mltable_folder_from_a_job_output(workspace, service):
+    output = "azureml://jobs/job-fox-1/outputs/training_data"
+    asset = workspace.register_mltable_folder("churn-training", "4", output,
+                                              tags={"autopilot.request_id": "r1"})
+    assert asset.asset_id == "azureml:churn-training:4" and asset.type == "mltable"
+    body = service.calls("PUT", "/data/churn-training/versions/4")[0].json()["properties"]
+    assert body["dataType"] == "mltable" and body["dataUri"] == output
+    again = workspace.register_mltable_folder("churn-training", "4", output, tags={})
+    assert again.version == "4" and len(service.calls("PUT", "/data/churn-training/")) == 1
+
+
+def test_submit_types_the_champion_input_and_sets_literal_inputs(
+    workspace, service, outside_git, tmp_path
+):
+    """The retrainer's submission: the champion typed as registered (mlflow_model), and the
+    model's description as literal inputs the definition declares (undeclared ones left out)."""
+    import yaml
+
+    definition = yaml.safe_load((FIXTURES / "retrain_command_job.yml").read_text())
+    definition["inputs"]["champion_model"] = {"type": "custom_model",
+                                              "path": "azureml:churn:1"}
+    definition["inputs"]["target"] = "auto"
+    definition["command"] += " --champion ${{inputs.champion_model}} --target ${{inputs.target}}"
+    path = tmp_path / "job.yml"
+    path.write_text(yaml.safe_dump(definition))
+
+    name = workspace.submit_job(
+        str(path), inputs={**RETRAIN_INPUTS, "champion_model": "azureml:churn:4"},
+        input_types={"champion_model": "mlflow_model"},
+        literal_inputs={"target": "churned", "features": "age,plan"},
+        tags={}, experiment_name="churn-retraining")
+
+    body = service.calls("PUT", f"/jobs/{name}")[0].json()["properties"]
+    assert body["inputs"]["champion_model"] == {
+        "jobInputType": "mlflow_model", "uri": f"{WS_PATH}/models/churn/versions/4"}
+    assert body["inputs"]["target"] == {"jobInputType": "literal", "value": "churned"}
+    assert "features" not in body["inputs"]

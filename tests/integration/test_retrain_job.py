@@ -55,12 +55,19 @@ def test_job_definition_declares_the_contract():
     assert isinstance(job, Command)
     assert {name: i.type for name, i in job.inputs.items()} == {
         "training_data": "mltable", "inference_data": "mltable", "champion_model": "custom_model",
+        "target": "string", "features": "string", "task": "string",
     }
-    assert {name: o.type for name, o in job.outputs.items()} == {"model": "custom_model"}
+    # Literals the service sets from the model's description; `auto`: the job reads the model.
+    assert {name: job.inputs[name]._data for name in ("target", "features", "task")} == {
+        "target": "auto", "features": "auto", "task": "auto"}
+    assert {name: o.type for name, o in job.outputs.items()} == {
+        "model": "custom_model", "training_data": "uri_folder"}
     assert (Path(job.base_path) / job.code).resolve() == ROOT  # so `core` is importable
     for reference in ("inputs.training_data", "inputs.inference_data",
-                      "inputs.champion_model", "outputs.model"):
+                      "inputs.champion_model", "outputs.model", "outputs.training_data"):
         assert "${{" + reference + "}}" in job.command
+    for literal in ("target", "features", "task"):
+        assert f"--{literal} ${{{{inputs.{literal}}}}}" in job.command
     assert job.command.startswith("python jobs/train.py ")
     # Serverless: a VM size, no compute target; the environment built from jobs/environment.yml.
     assert job.compute is None and job.resources.instance_type

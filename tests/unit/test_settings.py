@@ -57,8 +57,6 @@ def test_a_subscription_selects_the_azure_backend():
         ({**BASE, "RETRAIN_BREACHES_IN_A_ROW": "0"}, "RETRAIN_BREACHES_IN_A_ROW"),
         ({**BASE, "RETRAIN_MIN_IMPROVEMENT": "x"}, "RETRAIN_MIN_IMPROVEMENT"),
         ({**BASE, "RETRAIN_PRIMARY_METRIC": "loss"}, "RETRAIN_PRIMARY_METRIC"),
-        ({**BASE, "AZURE_SUBSCRIPTION_ID": "s", "AZURE_RESOURCE_GROUP": "r",
-          "AZUREML_WORKSPACE_NAME": "w"}, "RETRAIN_JOB_FILE"),
         ({**BASE, "LEDGER_TABLE_PREFIX": "1bad"}, "LEDGER_TABLE_PREFIX"),
     ],
 )

@@ -353,7 +353,8 @@ class AzureMLWorkspace(ToggleByRewrite):
 
     def download_model(self, model: ModelVersion, destination: Path) -> Path:
         """Downloads the version's files with the SDK (`models.download`) into `destination`;
-        returns the folder holding them (the SDK nests them under the model's name)."""
+        returns the folder holding them (the SDK nests them under the model's name and the
+        uploaded folder's)."""
         destination = Path(destination)
         destination.mkdir(parents=True, exist_ok=True)
         with map_sdk_errors(f"model {model.asset_id}"):
@@ -362,8 +363,12 @@ class AzureMLWorkspace(ToggleByRewrite):
         found = [p for p in destination.rglob("*") if p.is_file()]
         if not found:
             raise NotFound(f"model {model.asset_id}: no files were downloaded")
-        nested = destination / model.name
-        return nested if nested.is_dir() else destination
+        folder = destination
+        while True:  # down through folders that hold nothing but one folder
+            entries = list(folder.iterdir())
+            if len(entries) != 1 or not entries[0].is_dir():
+                return folder
+            folder = entries[0]
 
     def get_model(self, name: str, version: str) -> ModelVersion:
         with map_sdk_errors(f"model {name}:{version}"):

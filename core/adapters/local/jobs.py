@@ -258,15 +258,18 @@ def _quote(value: str) -> str:
 
 @contextlib.contextmanager
 def _file_store_allowed() -> Iterator[None]:
-    old = os.environ.get("MLFLOW_ALLOW_FILE_STORE")
-    os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
+    """MLflow's file store (a job's local run records) refuses to open without this switch;
+    it is MLflow's own, set for the read only (not a setting of this service)."""
+    key = "MLFLOW_ALLOW_FILE_STORE"
+    saved = dict(os.environ)
+    os.environ.update({key: "true"})
     try:
         yield
     finally:
-        if old is None:
-            os.environ.pop("MLFLOW_ALLOW_FILE_STORE", None)
+        if key in saved:
+            os.environ.update({key: saved[key]})
         else:
-            os.environ["MLFLOW_ALLOW_FILE_STORE"] = old
+            os.environ.pop(key, None)
 
 
 def _run_tags(store: Path) -> dict[str, str]:
