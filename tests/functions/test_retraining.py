@@ -353,13 +353,13 @@ def test_unreadable_message_goes_straight_to_poison(host, svc, fraud):
 
 def test_crash_between_training_and_registration_registers_one_version(host, svc, fraud,
                                                                         app_env):
-    from core.adapters.local.retrainer import LocalRetrainer
+    from core.services.retraining.runner import JobRetrainer
 
     upload(svc, host, app_env, "labelled.csv", transactions(3000, seed=5, drift="concept"))
     # The instance dies after training, as it starts registering (the training data first).
-    workspace = Flaky(svc.workspace, "create_mltable_version", OSError("instance lost"),
+    workspace = Flaky(svc.workspace, "register_mltable_folder", OSError("instance lost"),
                       once=True)
-    svc = rebuild(retrainer=LocalRetrainer(workspace, svc.retrainer.config))
+    svc = rebuild(retrainer=JobRetrainer(workspace, svc.jobs, svc.models, svc.retrainer.config))
     alert(host, run_event())
     results = host.drain(svc.settings.retrain_queue)
     assert [r.ok for r in results] == [False, True]
@@ -442,32 +442,35 @@ class AzureLikeWorkspace:
     def __getattr__(self, name):
         return getattr(self._local, name)
 
-    def submit_job(self, path, *, inputs, tags, experiment_name, display_name=None):
+    def submit_job(self, path, *, inputs, tags, experiment_name, display_name=None,
+                   input_types=None, literal_inputs=None):
         from core.domain.retraining import JobStatus
 
         name = f"job-{len(self.jobs) + 1}"
         self.jobs[name] = JobStatus(name, "Running", dict(tags))
         self.inputs[name] = dict(inputs)
+        self.literals = dict(literal_inputs or {})
         return name
 
     def get_job(self, name):
         return self.jobs[name]
 
-    def register_model(self, name, path, tags=None, properties=None, description=""):
+    def register_model(self, name, path, tags=None, properties=None, description="", *,
+                       model_type="custom_model"):
         from core.domain.assets import ModelVersion
 
-        self.registered.append((name, str(path), dict(tags or {})))
+        self.registered.append((name, str(path), dict(tags or {}), model_type))
         return ModelVersion(name=name, version="2", path=str(path), tags=dict(tags or {}))
 
 
 def test_azure_job_completion_event_finishes_the_request(host, svc, fraud):
     from dataclasses import replace
 
-    from core.adapters.azureml.retrainer import AzureRetrainConfig, AzureRetrainer
+    from core.services.retraining.runner import JobRetrainer, RetrainConfig
 
     workspace = AzureLikeWorkspace(svc.workspace)
-    svc = rebuild(retrainer=AzureRetrainer(workspace, workspace,
-                                           AzureRetrainConfig(job_file="job.yml")))
+    svc = rebuild(retrainer=JobRetrainer(workspace, workspace, svc.models,
+                                         RetrainConfig(job_file="job.yml")))
     alert(host, run_event())
     assert host.drain(svc.settings.retrain_queue)[0].ok
     [request] = history(svc)
@@ -490,8 +493,10 @@ def test_azure_job_completion_event_finishes_the_request(host, svc, fraud):
     alert(host, completed)
     [request] = history(svc)
     assert request["status"] == "registered" and request["new_version"] == "2"
-    [(model, path, tags)] = workspace.registered
-    assert model == MODEL
+    assert workspace.literals == {"target": TARGET, "features": ",".join(FEATURES),
+                                  "task": "classification"}
+    [(model, path, tags, model_type)] = workspace.registered
+    assert model == MODEL and model_type == "custom_model"
     assert path == "azureml://jobs/job-1/outputs/model"
     assert tags["autopilot.request_id"] == request["request_id"]
     assert svc.retraining.gate(MODEL)["open_request"] is None
@@ -587,7 +592,7 @@ def test_unlabelled_batches_are_accepted_with_label_columns_and_not_learnt_from(
     alert(host, run_event())
     assert host.drain(svc.settings.retrain_queue)[0].ok
     [request] = history(svc)
-    assert request["recent_batches"] == [f"azureml:{MODEL}-inference:2"]
+    assert request["labelled_data"] == f"azureml:{MODEL}-inference:2"
 
 
 def test_requeue_finds_a_poison_message_behind_many_others(host, svc, fraud):
