@@ -370,8 +370,9 @@ def test_no_labelled_data_at_all_is_rejected_before_any_job(svc, host, app_env, 
 def users_job(svc, monkeypatch, reference, tmp_path, host, app_env):
     """RETRAIN_JOB_FILE pointing at a team's own command job; a joblib champion on the numeric
     columns (the target named by its tag: the model takes only some reference columns)."""
-    from core.bootstrap import reset_services, services
     from sklearn.ensemble import RandomForestClassifier
+
+    from core.bootstrap import reset_services, services
 
     monkeypatch.setenv("RETRAIN_JOB_FILE", str(FIXTURES / "user_job" / "job.yml"))
     reset_services()

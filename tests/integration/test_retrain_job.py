@@ -20,10 +20,10 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from core.services.retraining.runner import PROP_CHALLENGER, PROP_CHAMPION
 from core.adapters.local.workspace import LocalWorkspace
 from core.domain.assets import MLTable
 from core.domain.retraining import METRICS
+from core.services.retraining.runner import PROP_CHALLENGER, PROP_CHAMPION
 from core.training.model import TrainedModel, TrainingSpec, train
 from devtools.synthetic import FEATURES, TARGET, to_csv_bytes, transactions
 
