@@ -1,9 +1,14 @@
 """The product's main job, locally, end to end: `./dev demo`.
 
-A fraud model is trained and registered with its training data; its drift monitor appears;
-inference batches land in (Azurite) blob storage and become MLTable data asset versions with an
-early drift check; drifted batches raise alerts, exactly one retraining is queued, a challenger
-is trained and judged against the champion, the winner is registered and the monitor re-aimed.
+A team trains a fraud model with its own code (scikit-learn, saved with
+`mlflow.sklearn.save_model` and a signature) and registers it with its training data; the
+service describes the model (features and target from the signature) and its drift monitor
+appears. Inference inputs arrive as Azure ML's data collector writes them (model_inputs JSON
+lines, no labels) and labelled batches arrive later as CSV files; each becomes an MLTable data
+asset version with an early drift check. Drifted batches raise alerts, exactly one retraining is
+queued, and the retraining job (jobs/retrain.yml, run in a subprocess as Azure ML would run it)
+refits the champion and scores both on the same holdout; the MLflow challenger is registered
+and the monitor re-aimed.
 
 Everything goes through the registered Functions entry points (blob trigger, Event Grid
 triggers, queue trigger, HTTP endpoints) via devtools/invoke.py, on a real Azurite that ./dev
@@ -16,7 +21,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,10 +40,53 @@ def _json(response) -> dict:
     return json.loads(response.get_body())
 
 
+def users_training_script(training_csv: Path, model_dir: Path) -> None:
+    """What a team's own training script does (none of the service's code): a scikit-learn
+    pipeline fitted on a pandas DataFrame, saved as an MLflow model with its signature."""
+    import mlflow.sklearn
+    import pandas as pd
+    from mlflow.models import infer_signature
+    from sklearn.compose import make_column_transformer
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    frame = pd.read_csv(training_csv)
+    X, y = frame.drop(columns=["is_fraud"]), frame["is_fraud"]
+    model = make_pipeline(
+        make_column_transformer((OneHotEncoder(handle_unknown="ignore"),
+                                 ["merchant_category", "country"]), remainder="passthrough"),
+        RandomForestClassifier(n_estimators=60, random_state=0),
+    ).fit(X, y)
+    mlflow.sklearn.save_model(model, str(model_dir), signature=infer_signature(X, y),
+                              serialization_format="cloudpickle",
+                              pip_requirements=["scikit-learn", "pandas"])
+
+
+def collector_file(table, hour: str) -> tuple[str, bytes]:
+    """model_inputs as Azure ML's data collector writes them: JSON lines, each a record whose
+    `data` holds a batch of requests' rows, keyed by a correlation id; no labels."""
+    # Rounded as the CSV files are (to_csv_bytes), so both layouts carry the same values.
+    rows = [{k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
+            for row in table.to_pylist()]
+    lines = []
+    for i in range(0, len(rows), 25):
+        lines.append(json.dumps({
+            "specversion": "1.0", "id": f"req-{hour}-{i}", "type": "azureml.inference.model_inputs",
+            "source": "/subscriptions/s/resourceGroups/rg/providers/"
+                      "Microsoft.MachineLearningServices/workspaces/ws/onlineEndpoints/fraud-ep/"
+                      "deployments/blue",
+            "datacontenttype": "application/json", "time": f"2026-11-20T{hour}:00:00Z",
+            "data": rows[i:i + 25], "correlationid": f"corr-{hour}-{i}",
+            "collectdatatype": "pandas.core.frame.DataFrame",
+        }))
+    return (f"fraud-ep/blue/model_inputs/2026/11/20/{hour}/instance-0.jsonl",
+            ("\n".join(lines) + "\n").encode())
+
+
 def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
     """The whole loop; returns a summary (the end-to-end test checks it and the workspace)."""
     from core.bootstrap import services
-    from core.training.model import TrainingSpec, train
     from devtools.invoke import LocalHost
     from devtools.synthetic import FEATURES, TARGET, to_csv_bytes, transactions
 
@@ -51,7 +98,7 @@ def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
     say(f"local workspace {ws.root}; storage: Azurite "
         f"({conn.split('BlobEndpoint=')[-1].split(';')[0]})")
 
-    # 1. Training data and the baseline model.
+    # 1. Training data and the team's own model.
     reference = transactions(4000, seed=1)
     ref_file = demo_dir / "training.csv"
     ref_file.write_bytes(to_csv_bytes(reference))
@@ -59,14 +106,18 @@ def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
                                    tags={"purpose": "training data"})
     say(f"registered training data {ref.asset_id}: {reference.num_rows} synthetic card "
         f"transactions ({', '.join(FEATURES)}; label {TARGET})")
-    baseline = train(reference, TrainingSpec(target=TARGET, features=FEATURES, n_estimators=60))
-    with tempfile.TemporaryDirectory() as tmp:
-        baseline.save(Path(tmp))
-        v1 = ws.register_model(MODEL, tmp, tags={"autopilot.schedule": "02:30"},
-                               description="baseline random forest")
-    say(f"registered model {v1.asset_id} (random forest) -> ModelRegistered delivered to "
+    model_dir = demo_dir / "team-model"
+    users_training_script(ref_file, model_dir)
+    say(f"the team's training script saved an MLflow model with a signature: {model_dir}")
+    v1 = ws.register_model(MODEL, model_dir, tags={"autopilot.schedule": "02:30"},
+                           model_type="mlflow_model", description="the team's random forest")
+    say(f"registered model {v1.asset_id} (mlflow_model) -> ModelRegistered delivered to "
         "on_model_registered")
     monitor = _json(host.http("GET", f"/api/models/{MODEL}/monitor"))
+    described = monitor["model_description"]
+    say(f"  described: MLflow {described['flavor']} {described['estimator']}; features "
+        f"{', '.join(described['features'])} ({described['sources']['features']}); target "
+        f"{described['target']} ({described['sources']['target']}); {described['task']}")
     say(f"  monitor {monitor['monitor']}: {monitor['status']} ({monitor['reason']})")
 
     # 2. Inference batches land in blob storage.
@@ -91,8 +142,8 @@ def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
                 + (f"BREACHED {found}" if drift["breached"] else "no breach"))
         return record.to_json()
 
-    drop("2026-11-20.csv", to_csv_bytes(transactions(1500, seed=2, with_label=False)),
-         "clean batch, no labels yet")
+    collected, content = collector_file(transactions(1500, seed=2, with_label=False), "10")
+    drop(collected, content, "data collector model_inputs, no labels")
     monitor = _json(host.http("GET", f"/api/models/{MODEL}/monitor"))
     say(f"  monitor {monitor['monitor']} {monitor['status']}: model v{monitor['model_version']}"
         f", reference {monitor['reference_data']}, production {monitor['production_data']}, "
@@ -101,14 +152,14 @@ def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
     bad = drop("2026-11-21.csv", b"amount,hour\n12.5,3\n", "a file missing columns")
     say(f"  quarantined, file untouched: {bad['rejection']['message']}")
 
-    drop("2026-11-22.csv", to_csv_bytes(transactions(2500, seed=5, drift="concept")),
-         "drifted batch 1 with its labels (fraud moved to card-present electronics; "
+    drop("labelled/2026-11-22.csv", to_csv_bytes(transactions(2500, seed=5, drift="concept")),
+         "drifted batch 1, its ground truth arrived (fraud moved to card-present electronics; "
          "amounts x2.3)")
     gate = svc.retraining.gate(MODEL)
     latest_alert = svc.retraining.alerts(MODEL)[0]
     say(f"  drift alert -> {latest_alert['status']}: retraining {gate.get('open_request')} "
         f"queued on {svc.settings.retrain_queue}")
-    drop("2026-11-23.csv", to_csv_bytes(transactions(2500, seed=6, drift="concept")),
+    drop("labelled/2026-11-23.csv", to_csv_bytes(transactions(2500, seed=6, drift="concept")),
          "drifted batch 2 with its labels")
     latest_alert = svc.retraining.alerts(MODEL)[0]
     say(f"  drift alert -> {latest_alert['status']}: {latest_alert['reason']}")
@@ -126,11 +177,15 @@ def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
             say(f"  on_azureml_run_event, {a['evidence']['signal']}: {a['status']}: "
                 f"{a['reason']}")
 
-    # 4. The queue trigger retrains and judges.
+    # 4. The queue trigger runs the retraining job and judges.
+    started = time.perf_counter()
     results = host.drain(svc.settings.retrain_queue)
-    say(f"run_retraining: {len(results)} message(s) processed")
     history = svc.retraining.history(MODEL)
     request = history[0]
+    say(f"run_retraining: {len(results)} message(s) processed in "
+        f"{time.perf_counter() - started:.1f}s; job {request.get('job')} ran "
+        f"{Path(svc.settings.retrain_job_file).name} in a subprocess on "
+        f"{request.get('reference_data')} + {request.get('labelled_data')}")
     if "champion_scores" in request:
         def scores(d):
             return ", ".join(f"{k} {v:.3f}" for k, v in d.items() if v is not None)
@@ -142,8 +197,10 @@ def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
     monitor = _json(host.http("GET", f"/api/models/{MODEL}/monitor"))
     if request["status"] == "registered":
         new = ws.get_model(MODEL, request["new_version"])
-        say(f"  registered {new.asset_id}: parent v{new.tags['autopilot.parent_version']}, "
-            f"request {new.tags['autopilot.request_id']}, training data "
+        files = ", ".join(sorted(p.name for p in Path(new.path).iterdir())[:4])
+        say(f"  registered {new.asset_id} ({new.type}: {files}, ...): parent "
+            f"v{new.tags['autopilot.parent_version']}, request "
+            f"{new.tags['autopilot.request_id']}, training data "
             f"{new.tags['autopilot.reference_data']}")
     say(f"monitor re-aimed: model v{monitor['model_version']}, reference "
         f"{monitor['reference_data']}, production {monitor['production_data']}")
@@ -173,10 +230,13 @@ def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
 
 def main() -> int:
     import logging
+    import warnings
 
     from devtools.invoke import load_local_settings
 
     logging.basicConfig(level=logging.ERROR)  # the timeline below says what happened
+    logging.getLogger("mlflow").setLevel(logging.ERROR)  # its advice on pickles and integers
+    warnings.filterwarnings("ignore", module="mlflow")
 
     demo_dir = ROOT / ".demo"
     shutil.rmtree(demo_dir, ignore_errors=True)
@@ -185,7 +245,6 @@ def main() -> int:
     os.environ.setdefault("AUTOPILOT_BACKEND", "local")
     os.environ.setdefault("INFERENCE_CONTAINER", "inference")
     os.environ.setdefault("LEDGER_TABLE_PREFIX", f"demo{int(time.time())}")
-    os.environ.setdefault("LABEL_COLUMNS", "is_fraud")  # ground truth arrives later
     os.environ.setdefault("RETRAIN_QUEUE", "retrain-requests")
     load_local_settings()
     summary = run(demo_dir)

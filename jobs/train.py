@@ -163,7 +163,9 @@ def retrain(args: argparse.Namespace) -> dict:
     if args.training_output is not None:
         _write_training_data(Path(args.training_output), run.training)
     _set_run_tags({tag_names.CHAMPION_SCORES: json.dumps(scores["champion"]),
-                   tag_names.CHALLENGER_SCORES: json.dumps(scores["challenger"])})
+                   tag_names.CHALLENGER_SCORES: json.dumps(scores["challenger"]),
+                   tag_names.JOB_ROWS: json.dumps({"training": run.training_rows,
+                                                   "holdout": run.holdout_rows})})
     return scores
 
 

@@ -45,6 +45,7 @@ JOB_REFERENCE = PREFIX + "reference"  # on a job: "<asset>:<version>" it trains 
 CHAMPION_SCORES = PREFIX + "champion_scores"  # set by the job (MLflow run tag)
 CHALLENGER_SCORES = PREFIX + "challenger_scores"
 JOB_REFUSED = PREFIX + "refused"  # set by a job that refuses its data: {"code", "reason"}
+JOB_ROWS = PREFIX + "rows"  # set by the job: {"training": n, "holdout": n}
 
 # -- data asset versions ---------------------------------------------------------------------
 DATA_MODEL = PREFIX + "model"

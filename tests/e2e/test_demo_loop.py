@@ -7,22 +7,33 @@ than trusting the demo's own summary."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 
 def test_the_demo_loop_closes(app_env, tmp_path, monkeypatch):
     from core.bootstrap import reset_services, services
     from devtools import demo
 
-    monkeypatch.setenv("LABEL_COLUMNS", "is_fraud")  # as ./dev demo runs it
+    monkeypatch.delenv("LABEL_COLUMNS", raising=False)  # the model says what it takes
     reset_services()
     svc = services()
     lines: list[str] = []
     summary = demo.run(tmp_path, say=lines.append)
     model = demo.MODEL
 
-    # Three MLTable versions (clean + two drifted); the bad file quarantined, not lost.
+    # The team's own MLflow model, described from its signature.
+    v1 = svc.workspace.get_model(model, "1")
+    assert v1.type == "mlflow_model" and (Path(v1.path) / "MLmodel").is_file()
+    described = svc.models.describe(v1)
+    assert (described.format, described.target) == ("mlflow", "is_fraud")
+    assert described.sources["features"] == "MLflow signature inputs"
+
+    # Three MLTable versions (collector inputs without labels + two labelled drifted batches);
+    # the bad file quarantined, not lost.
     versions = svc.workspace.list_data_versions(f"{model}-inference")
     assert [v.version for v in versions] == ["1", "2", "3"]
+    assert versions[0].tags["layout"] == "collector_jsonl" and "is_fraud" not in \
+        versions[0].tags["columns"]
     rejected = svc.ledger.list(model=model, status="rejected")
     assert len(rejected) == 1 and rejected[0].rejection.code == "missing_columns"
     assert svc.blob_store.properties(rejected[0].blob).etag  # still where it was uploaded
@@ -32,9 +43,9 @@ def test_the_demo_loop_closes(app_env, tmp_path, monkeypatch):
     assert len(requests) == 1
     [request] = requests
     assert request["trigger"] == "early_check" and request["status"] == "registered"
-    # Only the batches that carry labels were learnt from (the clean one had none yet).
-    assert request["recent_batches"] == [f"azureml:{model}-inference:3",
-                                         f"azureml:{model}-inference:2"]
+    # The job ran on the newest batch that carries labels (the collector inputs have none).
+    assert request["labelled_data"] == f"azureml:{model}-inference:3"
+    assert request["job"] and request["champion_format"] == "mlflow"
     statuses = sorted(a["status"] for a in svc.retraining.alerts(model))
     assert statuses.count("requested") == 1 and "suppressed" in statuses
     assert svc.retrain_queue.peek() == [] and svc.retrain_poison_queue.peek() == []
@@ -52,6 +63,7 @@ def test_the_demo_loop_closes(app_env, tmp_path, monkeypatch):
     assert request["challenger_scores"]["f1"] >= request["champion_scores"]["f1"] + 0.01
     new = svc.workspace.get_model(model, request["new_version"])
     assert new.version == "2" and new.tags["autopilot.parent_version"] == "1"
+    assert new.type == "mlflow_model" and (Path(new.path) / "MLmodel").is_file()
     assert json.loads(new.tags["autopilot.metrics"])["f1"] > 0
     # ...and its registration re-aimed the monitor at it and at the data it was trained on.
     spec = svc.workspace.get_monitor(f"{model}-monitor")

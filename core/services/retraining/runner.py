@@ -168,7 +168,10 @@ class JobRetrainer:
         except ValueError as exc:  # scores of the other task, a metric that does not apply
             return RetrainResult(RequestStatus.FAILED, f"job {name}: {exc}", Reason.NO_SCORES,
                                  {"job": name})
-        result = judged(decision, {"job": name})
+        rows = _json(props.get(tags.JOB_ROWS))
+        counts = {f"{k}_rows": v for k, v in rows.items() if k in ("training", "holdout")} \
+            if isinstance(rows, dict) else {}
+        result = judged(decision, {"job": name, **counts})
         if not decision.accepted:
             return result
         output = _output(job, MODEL_OUTPUT)
