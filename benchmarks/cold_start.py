@@ -1,10 +1,12 @@
 """Cold start of the Functions app, each figure in a fresh process (not a test):
 
 - importing `function_app` (what the worker does before the first invocation);
-- an ingest-only invocation: import, then one blob-trigger call on a 10k-row CSV through the
-  registered function on Azurite (the reference's profile is built beforehand, as it is once per
-  reference version), and which heavy packages the process loaded by then. It must never pay
-  `azure.ai.ml`, MLflow or scikit-learn.
+- an ingest-only invocation: import, then one blob-trigger call on a 10k-row CSV without its
+  label column through the registered function on Azurite, for a model registered as an MLflow
+  model (the reference's profile and the model's description are built beforehand, as they are
+  once per reference version and on the model's registration), and which heavy packages the
+  process loaded by then. It must never pay `azure.ai.ml`, MLflow or scikit-learn: the file is
+  validated against the model's features from the cached description.
 
     ./dev bench cold_start [--repeats 5]
 """
@@ -32,18 +34,34 @@ from devtools.invoke import LocalHost
 from core.bootstrap import services
 svc = services()
 rng = np.random.default_rng(0)
-def table(n):
-    return pa.table({"amount": rng.lognormal(3, 1, n), "age": rng.integers(18, 90, n),
-                     "city": rng.choice(["paris", "rome", "oslo"], n)})
+def table(n, label=True):
+    columns = {"amount": rng.lognormal(3, 1, n), "age": rng.integers(18, 90, n),
+               "city": rng.choice(["paris", "rome", "oslo"], n)}
+    if label:
+        columns["label"] = rng.integers(0, 2, n)
+    return pa.table(columns)
 ref = os.environ["BENCH_DIR"] + "/ref.csv"
-pacsv.write_csv(table(20000), ref)
+reference = table(20000)
+pacsv.write_csv(reference, ref)
 svc.local_workspace.register_file_version("m-training", "1", ref, tags={})
+# A user's MLflow model: the batches below carry its features, not the label.
+import mlflow.sklearn
+from mlflow.models import infer_signature
+from sklearn.linear_model import LogisticRegression
+frame = reference.to_pandas()
+X, y = frame[["amount", "age"]], frame["label"]
+folder = os.environ["BENCH_DIR"] + "/model"
+mlflow.sklearn.save_model(LogisticRegression().fit(X, y), folder,
+                          signature=infer_signature(frame[["amount", "age", "city"]], y),
+                          serialization_format="cloudpickle", pip_requirements=["scikit-learn"])
+svc.local_workspace.register_model("m", folder, model_type="mlflow_model")
 path = os.environ["BENCH_DIR"] + "/batch.csv"
-pacsv.write_csv(table(10000), path)
+pacsv.write_csv(table(10000, label=False), path)
 data = open(path, "rb").read()
 for i in range(int(os.environ["BENCH_REPEATS"]) + 1):
     svc.blob_store.upload(svc.settings.inference_container, f"m/batch-{i}.csv", data)
-# Warm-up: builds the reference profile (kept as an artifact), as the first batch ever does.
+# Warm-up: builds the reference profile (kept as an artifact), as the first batch ever does,
+# and describes the model (what its registration does when ModelRegistered is delivered).
 assert LocalHost().blob(svc.settings.inference_container + "/m/batch-0.csv").ok
 """
 
