@@ -166,6 +166,25 @@ def test_scikit_learn_is_imported_only_where_models_are_trained_or_scored():
     assert users and all(u.startswith("core.training") for u in users), users
 
 
+def test_mlflow_is_imported_only_in_training_and_the_job_and_only_lazily():
+    """MLflow costs about 1.5 s to import: only where a model is read or a run's tags are, and
+    inside the function that needs it, never at module level (no cold start pays it)."""
+    users, eager = set(), []
+    for path in python_files(APP):
+        tree = ast.parse(path.read_text())
+        top_level = {id(n) for n in tree.body}
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) \
+                    else [node.module or ""]
+                if any(n.split(".")[0] == "mlflow" for n in names):
+                    users.add(module_name(path))
+                    if id(node) in top_level:
+                        eager.append(f"{module_name(path)}:{node.lineno}")
+    assert users and all(u.startswith(("core.training", "jobs")) for u in users), users
+    assert eager == []
+
+
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     """Strongly connected components with more than one module (Tarjan)."""
     index: dict[str, int] = {}

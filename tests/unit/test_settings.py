@@ -28,6 +28,13 @@ def test_a_subscription_selects_the_azure_backend():
     assert settings.backend == "azureml"
 
 
+def test_both_backends_run_the_same_retraining_job_by_default():
+    azure = load_settings({**BASE, "AZURE_SUBSCRIPTION_ID": "sub", "AZURE_RESOURCE_GROUP": "rg",
+                           "AZUREML_WORKSPACE_NAME": "ws"})
+    local = load_settings({**BASE, "RETRAIN_JOB_FILE": " "})
+    assert azure.retrain_job_file == local.retrain_job_file == "jobs/retrain.yml"
+
+
 @pytest.mark.parametrize(
     ("env", "named"),
     [

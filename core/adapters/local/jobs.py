@@ -20,7 +20,6 @@ Pipeline jobs are refused (`JobDefinitionError`): locally only command jobs run.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -29,7 +28,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -147,7 +146,9 @@ class LocalJobs:
         if path is None or not path.is_file():
             raise NotFound(f"job {name} does not exist in the local workspace")
         record = json.loads(path.read_text(encoding="utf-8"))
-        run_tags = _run_tags(path.parent / "mlruns")
+        from core.training.runs import run_tags as read_run_tags
+
+        run_tags = read_run_tags(path.parent / "mlruns")
         return JobStatus(
             name=record["name"], status=record["status"],
             tags={**record.get("tags", {}), **run_tags},
@@ -254,36 +255,3 @@ def _quote(value: str) -> str:
     import shlex
 
     return shlex.quote(value)
-
-
-@contextlib.contextmanager
-def _file_store_allowed() -> Iterator[None]:
-    """MLflow's file store (a job's local run records) refuses to open without this switch;
-    it is MLflow's own, set for the read only (not a setting of this service)."""
-    key = "MLFLOW_ALLOW_FILE_STORE"
-    saved = dict(os.environ)
-    os.environ.update({key: "true"})
-    try:
-        yield
-    finally:
-        if key in saved:
-            os.environ.update({key: saved[key]})
-        else:
-            os.environ.pop(key, None)
-
-
-def _run_tags(store: Path) -> dict[str, str]:
-    """The tags the job's MLflow run set (mlflow.set_tag), read with MLflow's own client."""
-    if not store.is_dir():
-        return {}
-    from mlflow.tracking import MlflowClient
-
-    with _file_store_allowed():
-        client = MlflowClient(tracking_uri=store.resolve().as_uri())
-        experiments = client.search_experiments()
-        runs = client.search_runs([e.experiment_id for e in experiments]) if experiments else []
-    tags: dict[str, str] = {}
-    for run in sorted(runs, key=lambda r: r.info.start_time or 0):
-        tags.update({k: str(v) for k, v in run.data.tags.items()
-                     if not k.startswith("mlflow.")})
-    return tags
