@@ -191,7 +191,8 @@ def test_train_script_writes_a_challenger_that_beats_the_champion(job_inputs, tm
     # The run tags the service judges by, when the job completes.
     tags = dict(json.loads(line) for line in tags_file.read_text().splitlines())
     assert {key: json.loads(value) for key, value in tags.items()} == {
-        PROP_CHAMPION: scores["champion"], PROP_CHALLENGER: scores["challenger"]}
+        PROP_CHAMPION: scores["champion"], PROP_CHALLENGER: scores["challenger"],
+        "autopilot.rows": {"training": 4400, "holdout": 600}}
 
 
 def test_train_script_reads_data_folders_and_files(job_inputs, tmp_path):
