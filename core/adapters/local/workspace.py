@@ -361,9 +361,10 @@ class LocalWorkspace(ToggleByRewrite):
         """
         with _names_checked(f"model {name}"):
             return self._register_model(name, local_path, tags, properties, description,
-                                        version=version)
+                                        version=version, model_type=model_type)
 
-    def _register_model(self, name, local_path, tags, properties, description, *, version):
+    def _register_model(self, name, local_path, tags, properties, description, *, version,
+                        model_type):
         source = Path(local_path)
         if not source.exists():
             raise NotFound(f"the files of model {name} to register do not exist")
