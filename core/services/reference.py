@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 from core.domain.assets import DataAssetVersion
 from core.domain.validation import ReferenceSchema
-from core.ports import Artifacts, DataAssets
+from core.ports import Artifacts, DataAssets, WorkspaceError
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,8 @@ class ReferenceData:
         if model is not None and self._features_for is not None:
             try:
                 features = self._features_for(model, asset)
+            except WorkspaceError:
+                raise  # the model's files could not be fetched now: the host retries
             except Exception:  # validation must not fail on the model: fall back, say why
                 log.exception("the features of %s are unknown; validating against the "
                               "reference", model)
