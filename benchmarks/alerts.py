@@ -452,18 +452,25 @@ def _env() -> dict:
             "DO_NOT_TRACK": "1", "ITERATIVE_DO_NOT_TRACK": "1"}
 
 
+def _start(cmd: list, what: str) -> subprocess.Popen:
+    """A worker with its stderr (peers' warnings) in ``benchmarks/out/alerts/WHAT.log``, so
+    a chatty worker never blocks on a full pipe while another is being read."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    with open(OUT / f"{what}.log", "w") as log:
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True,
+                                env=_env(), cwd=ROOT)
+
+
 def _finish(p: subprocess.Popen, what: str) -> dict:
-    stdout, stderr = p.communicate()
+    stdout, _ = p.communicate()
     if p.returncode != 0:
-        tail = "\n".join(stderr.strip().splitlines()[-15:])
-        raise SystemExit(f"{what} failed:\n{tail}")
+        lines = (OUT / f"{what}.log").read_text().strip().splitlines()
+        raise SystemExit(f"{what} failed:\n" + "\n".join(lines[-15:]))
     return json.loads(stdout.strip().splitlines()[-1])
 
 
 def run(python: str, worker: str, args, prefix: list[str]) -> dict:
-    p = subprocess.Popen(_command(python, worker, args, prefix), stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env=_env(), cwd=ROOT)
-    return _finish(p, worker)
+    return _finish(_start(_command(python, worker, args, prefix), worker), worker)
 
 
 def pct(x: float | None) -> str:
@@ -649,12 +656,10 @@ def main() -> int:
 
     t = time.perf_counter()
     jobs = max(1, args.jobs)
-    procs = [subprocess.Popen(
-        _command(args.peer_python, "evidently", args, prefix,
-                 ["--shard", str(i), "--shards", str(jobs)]),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=ROOT)
-        for i in range(jobs)]
-    shards = [_finish(p, f"evidently shard {i}") for i, p in enumerate(procs)]
+    procs = [_start(_command(args.peer_python, "evidently", args, prefix,
+                             ["--shard", str(i), "--shards", str(jobs)]), f"evidently_{i}")
+             for i in range(jobs)]
+    shards = [_finish(p, f"evidently_{i}") for i, p in enumerate(procs)]
     wall["evidently"] = time.perf_counter() - t
     seconds["evidently"] = sum(s["seconds"]["evidently"] for s in shards)
     versions["evidently"] = shards[0]["version"]
