@@ -1,27 +1,54 @@
-"""Drift engine benchmark: our engine vs a direct scipy loop vs Evidently's data drift preset.
+"""Drift engine speed: ours vs a single-core floor, a scipy loop, Evidently and NannyML.
 
-Not a test. One run, same generated data for everyone (reference and production, 1M rows each
-by default, 20 numerical + 5 categorical columns, 5 numerical and 1 categorical drifted):
+Not a test. Usage (peers live in ``.venv-bench``, created from
+``benchmarks/requirements-bench.txt`` by ``benchmarks/bench_env.sh``)::
 
-- ours: profile build (once per reference) and per-batch ``compare`` timed separately, every
-  metric enabled (4 numerical + 3 categorical drift metrics, 3 data quality rates);
-- scipy: a direct implementation of the same definitions (numpy/scipy per column, straight
-  from the raw reference every time, as Azure's components and most hand-written monitors do);
-- evidently: ``Report([DataDriftPreset()]).run(current, reference)`` in its own venv
-  (``.venv-bench``, pandas<3), via ``benchmarks/run_drift.sh``.
+    benchmarks/run_drift.sh                       # one scenario: 1Mx25
+    benchmarks/run_drift.sh --shape 250kx25 --shape 200kx100
+    benchmarks/run_drift.sh --quick               # 100kx25, a minute or two
+    benchmarks/run_drift.sh --shape 1Mx25 --only ours,floor   # a subset of engines
 
-Each measurement runs in a fresh subprocess so peak memory (ru_maxrss) is its own; the data is
-read from Parquet files under ``benchmarks/out/``. Scaling: ours at 1x/4x rows and 1x/4x columns.
+A shape is ROWSxCOLUMNS (``k``/``M`` suffixes), 80% numerical and 20% categorical columns,
+generated once into ``benchmarks/out/`` (reference and production, same rows each; a quarter of
+the numerical columns and one categorical column drifted). Every measurement runs in a fresh
+subprocess, so its peak RSS (ru_maxrss, data loading included) is its own:
 
-    benchmarks/run_drift.sh            # full run (about 5-10 minutes on 2 cores)
-    benchmarks/run_drift.sh --quick    # 100k rows
+- ``ours``: ``build_profile`` on the reference (once) and ``compare`` per batch, timed
+  separately, every metric on (4 numerical + 3 categorical drift metrics, 3 quality rates);
+  best of ``--repeats``.
+- ``floor``: the least work an exact KS/Wasserstein + histogram needs per batch, production
+  columns only, one core (``pyarrow.set_cpu_count(1)``, BLAS/OpenMP threads 1): per numerical
+  column one ``np.sort`` and one ``np.searchsorted`` of the k+1 Sturges edges into the sorted
+  values (k lookups, the cheap direction); per categorical column one
+  ``pyarrow.compute.value_counts``. Best of ``--repeats``.
+- ``scipy``: the same definitions as a direct numpy/scipy loop from the raw frames.
+- ``evidently``: ``Report([DataDriftPreset()]).run(current, reference)`` plus ``.dict()``.
+- ``nannyml binned`` / ``nannyml exact``: ``UnivariateDriftCalculator`` with continuous methods
+  jensen_shannon, wasserstein, kolmogorov_smirnov and categorical jensen_shannon, chi2,
+  l_infinity (its constructor default is jensen_shannon alone; these are its methods closest to
+  ours). ``binned`` keeps ``computation_params`` at its default (``calculation_method='auto'``:
+  a 10,000-bin reference histogram for Wasserstein and KS when the reference has 10,000 rows or
+  more; Jensen-Shannon always bins, Doane's rule); ``exact`` makes Wasserstein and KS keep the
+  whole reference and call scipy (see ``NANNYML_EXACT``: 0.13.1 ignores its documented nested
+  form alone). ``chunk_size`` = the
+  production row count, so the production batch is one chunk (one batch comparison) and so is
+  the equally sized reference during ``fit`` (which computes every method on its own reference
+  chunks to set thresholds: that is part of its fit). ``fit`` and ``calculate`` timed apart.
+
+Peers run with telemetry off (``NML_DISABLE_USAGE_LOGGING``, ``DO_NOT_TRACK``) and, where the
+machine allows, in an empty network namespace (``unshare --net``), so nothing is fetched.
+Targets printed (pass/miss): ours >= 100x faster per batch than Evidently, >= 5x faster than
+NannyML binned, and no slower than the single-core floor (ours / floor <= 1.0).
+Results go to ``benchmarks/out/drift_results.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -197,30 +224,248 @@ def worker_evidently(ref_path: str, prod_path: str, repeats: int) -> dict:
             "pandas": pd.__version__}
 
 
-WORKERS = {"ours": worker_ours, "scipy": worker_scipy, "evidently": worker_evidently}
+def worker_floor(ref_path: str, prod_path: str, repeats: int) -> dict:
+    """Production columns only, one core: sort + edge lookups per numerical column, one
+    Arrow hash count per categorical column (what any exact engine must at least do)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    pa.set_cpu_count(1)
+    pa.set_io_thread_count(1)
+    prod = pq.read_table(prod_path)
+    loaded = _peak_mb()
+    numeric = [f.name for f in prod.schema if pa.types.is_floating(f.type)]
+    categorical = [f.name for f in prod.schema if f.name not in numeric]
+    k = math.ceil(math.log2(prod.num_rows) + 1)
+
+    def run() -> None:
+        for c in numeric:
+            s = np.sort(prod.column(c).to_numpy())
+            np.searchsorted(s, np.linspace(s[0], s[-1], k + 1))
+        for c in categorical:
+            pc.value_counts(prod.column(c))
+
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t)
+    return {"compare_s": min(times), "compare_all_s": times, "peak_mb": _peak_mb(),
+            "loaded_mb": loaded, "numeric": len(numeric), "categorical": len(categorical),
+            "bins": k}
+
+
+NANNYML_CONTINUOUS = ["jensen_shannon", "wasserstein", "kolmogorov_smirnov"]
+NANNYML_CATEGORICAL = ["jensen_shannon", "chi2", "l_infinity"]
+# NannyML 0.13.1 checks that the method's name is a key of computation_params but then reads
+# calculation_method from the top level, so its documented nested form alone stays 'auto':
+# both are given (the worker checks that every Wasserstein/KS method ended up 'exact').
+NANNYML_EXACT = {"wasserstein": {"calculation_method": "exact"},
+                 "kolmogorov_smirnov": {"calculation_method": "exact"},
+                 "calculation_method": "exact"}
+
+
+def _worker_nannyml(ref_path: str, prod_path: str, exact: bool) -> dict:
+    import logging
+    import warnings
+
+    import nannyml as nml
+    import pandas as pd
+
+    warnings.filterwarnings("ignore")
+    logging.disable(logging.WARNING)
+    ref, prod = pd.read_parquet(ref_path), pd.read_parquet(prod_path)
+    loaded = _peak_mb()
+    calc = nml.UnivariateDriftCalculator(
+        column_names=list(ref.columns),
+        continuous_methods=NANNYML_CONTINUOUS,
+        categorical_methods=NANNYML_CATEGORICAL,
+        chunk_size=len(prod),
+        computation_params=NANNYML_EXACT if exact else None,
+    )
+    t = time.perf_counter()
+    calc.fit(ref)
+    fit = time.perf_counter() - t
+    modes = sorted({m.calculation_method for methods in calc._column_to_models_mapping.values()
+                    for m in methods if hasattr(m, "calculation_method")})
+    if exact and modes != ["exact"]:
+        raise SystemExit(f"nannyml exact mode not applied: {modes}")
+    t = time.perf_counter()
+    result = calc.calculate(prod)
+    calc_s = time.perf_counter() - t
+    df = result.filter(period="analysis").to_df()
+    alert_cols = [c for c in df.columns if c[-1] == "alert"]
+    alerted = sorted({c[0] for c in alert_cols if bool(df[c].iloc[0])})
+    return {"compare_s": calc_s, "build_s": fit, "peak_mb": _peak_mb(), "loaded_mb": loaded,
+            "chunks": len(df), "values": len(alert_cols), "alerted": alerted, "modes": modes,
+            "version": nml.__version__, "pandas": pd.__version__}
+
+
+def worker_nannyml_binned(ref_path: str, prod_path: str, repeats: int) -> dict:
+    return _worker_nannyml(ref_path, prod_path, exact=False)
+
+
+def worker_nannyml_exact(ref_path: str, prod_path: str, repeats: int) -> dict:
+    return _worker_nannyml(ref_path, prod_path, exact=True)
+
+
+WORKERS = {"ours": worker_ours, "floor": worker_floor, "scipy": worker_scipy,
+           "evidently": worker_evidently, "nannyml_binned": worker_nannyml_binned,
+           "nannyml_exact": worker_nannyml_exact}
+PEERS = {"evidently", "nannyml_binned", "nannyml_exact"}
+ENGINES = ("ours", "floor", "scipy", "evidently", "nannyml_binned", "nannyml_exact")
 
 
 # ------------------------------------------------------------------------------------ driver
 
 
-def spawn(python: str, kind: str, ref: Path, prod: Path, repeats: int) -> dict:
-    cmd = [python, str(Path(__file__).resolve()), "--worker", kind, str(ref), str(prod),
-           "--repeats", str(repeats)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def offline_prefix() -> list[str]:
+    """``unshare --net --`` when this machine lets us give a child an empty network namespace."""
+    try:
+        ok = subprocess.run(["unshare", "--net", "--", "true"], capture_output=True).returncode == 0
+    except OSError:
+        ok = False
+    return ["unshare", "--net", "--"] if ok else []
+
+
+def spawn(python: str, kind: str, ref: Path, prod: Path, repeats: int,
+          prefix: list[str] | None = None) -> dict:
+    cmd = [*(prefix or []), python, str(Path(__file__).resolve()), "--worker", kind, str(ref),
+           str(prod), "--repeats", str(repeats)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NML_DISABLE_USAGE_LOGGING": "1",
+           "DO_NOT_TRACK": "1", "ITERATIVE_DO_NOT_TRACK": "1"}
+    if kind == "floor":
+        env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     if p.returncode != 0:
         return {"error": (p.stderr.strip().splitlines() or ["failed"])[-1]}
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
+def parse_shape(text: str) -> tuple[int, int, int]:
+    """``250kx25`` -> (250000 rows, 20 numerical, 5 categorical): 80/20 split of columns."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([kKmM]?)x(\d+)", text.strip())
+    if not m:
+        raise argparse.ArgumentTypeError(f"shape {text!r}: expected ROWSxCOLUMNS, e.g. 250kx25")
+    scale = {"": 1, "k": 1_000, "m": 1_000_000}[m.group(2).lower()]
+    rows, cols = int(float(m.group(1)) * scale), int(m.group(3))
+    if rows < 10 or cols < 2:
+        raise argparse.ArgumentTypeError(f"shape {text!r}: at least 10 rows and 2 columns")
+    numerical = max(1, round(cols * 0.8))
+    return rows, numerical, cols - numerical
+
+
+LABELS = {"ours": "ours (compare)", "floor": "floor (1 core)", "scipy": "scipy loop",
+          "evidently": "evidently", "nannyml_binned": "nannyml binned",
+          "nannyml_exact": "nannyml exact"}
+
+
+def run_scenario(name: str, shape: tuple[int, int, int], args, prefix: list[str]) -> dict:
+    rows, n_num, n_cat = shape
+    load = os.getloadavg()
+    print(f"\n== scenario {name}: {rows:,} rows per frame (reference and production), "
+          f"{n_num} numerical + {n_cat} categorical columns; {os.cpu_count()} cores, "
+          f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
+    t = time.perf_counter()
+    ref, prod = generate(rows, n_num, n_cat)
+    print(f"   data ready in {time.perf_counter() - t:.1f} s", flush=True)
+    results: dict[str, dict] = {}
+    peer_ok = Path(args.peer_python).exists()
+    for kind in ENGINES:
+        if kind not in args.only:
+            continue
+        if kind in PEERS and not peer_ok:
+            results[kind] = {"error": f"{args.peer_python} not found: run benchmarks/run_drift.sh"}
+            continue
+        repeats = {"ours": args.repeats, "floor": args.repeats,
+                   "scipy": max(1, args.repeats - 2)}.get(kind, 1)
+        t = time.perf_counter()
+        python = args.peer_python if kind in PEERS else args.python
+        results[kind] = spawn(python, kind, ref, prod, repeats, prefix if kind in PEERS else None)
+        results[kind]["wall_s"] = time.perf_counter() - t
+        print(f"   {LABELS[kind]:<16} done in {results[kind]['wall_s']:.1f} s", flush=True)
+    print_table(results)
+    return {"rows": rows, "numerical": n_num, "categorical": n_cat, "load_average": load,
+            "results": results}
+
+
+def print_table(results: dict[str, dict]) -> None:
+    ours = results.get("ours", {})
+    floor = results.get("floor", {})
+    base = ours.get("compare_s")
+    print()
+    print(f"{'engine':<16}{'per batch s':>12}{'fit s':>9}{'peak RSS MB':>13}{'data MB':>9}"
+          f"{'peer/ours':>11}  notes")
+    for kind in ENGINES:
+        if kind not in results:
+            continue
+        r = results[kind]
+        if "error" in r:
+            print(f"{LABELS[kind]:<16}{'-':>12}{'-':>9}{'-':>13}{'-':>9}{'-':>11}  "
+                  f"error: {r['error']}")
+            continue
+        ratio = f"{r['compare_s'] / base:.1f}x" if base and kind not in ("ours",) else ""
+        fit = f"{r['build_s']:.2f}" if "build_s" in r else ""
+        note = ""
+        if kind == "ours":
+            note = (f"build_profile once; profile {r['profile_mb']:.0f} MB; "
+                    f"{r['metrics']} metric values")
+            if floor.get("compare_s"):
+                note += f"; ours/floor {r['compare_s'] / floor['compare_s']:.2f}"
+        elif kind == "floor":
+            ratio = ""
+            note = (f"{r['numeric']} x (np.sort + searchsorted of {r['bins'] + 1} edges), "
+                    f"{r['categorical']} x value_counts; production only")
+        elif kind == "scipy":
+            note = f"same {r['metrics']} drift metrics + quality rates, raw reference each batch"
+        elif kind == "evidently":
+            note = f"evidently {r['version']}, pandas {r['pandas']}, DataDriftPreset"
+        elif kind.startswith("nannyml"):
+            note = (f"nannyml {r['version']}: {r['chunks']} chunk, {r['values']} method values, "
+                    f"WD/KS calculation_method {'/'.join(r['modes'])}; fit includes its "
+                    "reference-chunk pass")
+        print(f"{LABELS[kind]:<16}{r['compare_s']:>12.3f}{fit:>9}{r['peak_mb']:>13.0f}"
+              f"{r['loaded_mb']:>9.0f}{ratio:>11}  {note}")
+    if not base:
+        return
+    print()
+
+    def verdict(ok: bool) -> str:
+        return "pass" if ok else "MISS"
+
+    for kind, target in (("evidently", 100), ("nannyml_binned", 5), ("scipy", 5)):
+        r = results.get(kind, {})
+        if "compare_s" in r:
+            ratio = r["compare_s"] / base
+            extra = ""
+            if "build_s" in r and "build_s" in ours:
+                extra = (f"; fit {r['build_s']:.2f} s vs our build {ours['build_s']:.2f} s = "
+                         f"{r['build_s'] / ours['build_s']:.1f}x")
+            print(f"target: ours >= {target}x faster per batch than {LABELS[kind]}: "
+                  f"{ratio:.1f}x ({verdict(ratio >= target)}){extra}")
+    if floor.get("compare_s"):
+        q = base / floor["compare_s"]
+        print(f"target: ours no slower than the single-core floor (ours/floor <= 1.0): "
+              f"{q:.2f} ({verdict(q <= 1.0)})")
+    if "drifted_nwd" in ours:
+        print(f"drifted by normalized Wasserstein (ours): {', '.join(ours['drifted_nwd'])}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="100k rows instead of 1M")
-    ap.add_argument("--rows", type=int, default=None)
-    ap.add_argument("--repeats", type=int, default=3, help="compare repeats (best is shown)")
-    ap.add_argument("--python", default=sys.executable, help="interpreter for ours/scipy")
-    ap.add_argument("--evidently-python", default=str(ROOT / ".venv-bench" / "bin" / "python"))
-    ap.add_argument("--no-scaling", action="store_true")
+    ap.add_argument("--shape", action="append", type=str, default=None,
+                    help="ROWSxCOLUMNS scenario, repeatable: 250kx25, 1Mx25, 200kx100 "
+                         "(default 1Mx25)")
+    ap.add_argument("--quick", action="store_true", help="the 100kx25 scenario")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="repeats for ours and the floor (best is shown); peers run once")
+    ap.add_argument("--only", default=",".join(ENGINES),
+                    help=f"engines to run, comma-separated from {','.join(ENGINES)}")
+    ap.add_argument("--python", default=sys.executable, help="interpreter for ours/floor/scipy")
+    ap.add_argument("--peer-python", "--evidently-python", dest="peer_python",
+                    default=str(ROOT / ".venv-bench" / "bin" / "python"),
+                    help="interpreter with Evidently and NannyML (.venv-bench)")
     ap.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     ap.add_argument("paths", nargs="*", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -229,66 +474,24 @@ def main() -> int:
         print(json.dumps(WORKERS[args.worker](args.paths[0], args.paths[1], args.repeats)))
         return 0
 
-    rows = args.rows or (100_000 if args.quick else 1_000_000)
-    print(f"drift benchmark: {rows:,} rows per frame, 20 numerical + 5 categorical columns, "
-          f"{os.cpu_count()} cores")
-    ref, prod = generate(rows, 20, 5)
-    results: dict[str, dict] = {}
-    results["ours"] = spawn(args.python, "ours", ref, prod, args.repeats)
-    results["scipy"] = spawn(args.python, "scipy", ref, prod, max(1, args.repeats - 2))
-    if Path(args.evidently_python).exists():
-        results["evidently"] = spawn(args.evidently_python, "evidently", ref, prod, 1)
-    else:
-        results["evidently"] = {"error": f"{args.evidently_python} not found: run "
-                                "benchmarks/run_drift.sh to create .venv-bench"}
-
-    ours = results["ours"]
-    print()
-    print(f"{'engine':<12}{'per batch (s)':>14}{'vs ours':>10}{'peak RSS MB':>13}"
-          f"{'data MB':>10}  notes")
-    for name, r in results.items():
-        if "error" in r:
-            print(f"{name:<12}{'-':>14}{'-':>10}{'-':>13}{'-':>10}  error: {r['error']}")
-            continue
-        ratio = r["compare_s"] / ours["compare_s"] if "compare_s" in ours else float("nan")
-        note = ""
-        if name == "ours":
-            note = (f"profile build {ours['build_s']:.2f} s (once), profile "
-                    f"{ours['profile_mb']:.0f} MB, {ours['metrics']} metric values")
-        elif name == "scipy":
-            note = f"same {r['metrics']} drift metrics + quality rates, raw reference each batch"
-        elif name == "evidently":
-            note = f"evidently {r['version']}, pandas {r['pandas']}, DataDriftPreset"
-        print(f"{name:<12}{r['compare_s']:>14.2f}{ratio:>9.1f}x{r['peak_mb']:>13.0f}"
-              f"{r['loaded_mb']:>10.0f}  {note}")
-    if "compare_s" in ours:
-        for name, target in (("evidently", 20), ("scipy", 5)):
-            r = results[name]
-            if "compare_s" in r:
-                ratio = r["compare_s"] / ours["compare_s"]
-                verdict = "met" if ratio >= target else "NOT met"
-                print(f"target: >= {target}x faster than {name}: {ratio:.1f}x ({verdict})")
-        print(f"drifted by normalized Wasserstein: {', '.join(ours['drifted_nwd'])}")
-
-    if not args.no_scaling and "compare_s" in ours:
-        print("\nscaling (ours, per-batch compare):")
-        print(f"{'rows':>10}{'columns':>9}{'compare (s)':>13}{'x time':>8}{'build (s)':>11}"
-              f"{'peak MB':>9}")
-        base = ours["compare_s"]
-        rows_line = [(rows, 25, ours)]
-        r4, p4 = generate(rows * 4, 20, 5)
-        rows_line.append((rows * 4, 25, spawn(args.python, "ours", r4, p4, 2)))
-        c4r, c4p = generate(rows, 80, 20)
-        rows_line.append((rows, 100, spawn(args.python, "ours", c4r, c4p, 2)))
-        for n, cols, r in rows_line:
-            if "error" in r:
-                print(f"{n:>10}{cols:>9}  error: {r['error']}")
-                continue
-            print(f"{n:>10,}{cols:>9}{r['compare_s']:>13.2f}{r['compare_s'] / base:>7.1f}x"
-                  f"{r['build_s']:>11.2f}{r['peak_mb']:>9.0f}")
-        print("(linear scaling means about 4x time at 4x rows or 4x columns)")
+    args.only = {e.strip() for e in args.only.split(",") if e.strip()}
+    unknown = args.only - set(ENGINES)
+    if unknown:
+        ap.error(f"unknown engines {sorted(unknown)}")
+    names = list(args.shape or []) + (["100kx25"] if args.quick else [])
+    names = names or ["1Mx25"]
+    shapes = {}
+    for n in names:
+        try:
+            shapes[n] = parse_shape(n)
+        except argparse.ArgumentTypeError as e:
+            ap.error(str(e))
+    prefix = offline_prefix()
+    print("drift speed benchmark; peers "
+          + ("offline (unshare --net)" if prefix else "with telemetry off (no unshare here)"))
+    out = {name: run_scenario(name, shape, args, prefix) for name, shape in shapes.items()}
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "drift_results.json").write_text(json.dumps(results, indent=2))
+    (OUT / "drift_results.json").write_text(json.dumps(out, indent=2))
     return 0
 
 
