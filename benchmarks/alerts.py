@@ -3,7 +3,8 @@
 Not a test. Usage (peers live in ``.venv-bench``, created from
 ``benchmarks/requirements-bench.txt`` by ``benchmarks/bench_env.sh``)::
 
-    benchmarks/run_alerts.sh                 # full run (about half an hour on 2 cores)
+    benchmarks/run_alerts.sh                 # full run: 4,620 batches; Evidently is ~95% of
+                                             # it (~90 CPU-minutes; 1 h 54 min on a busy 2-core box)
     benchmarks/run_alerts.sh --quick         # diabetes + car_loan, sizes 200 and 1000, < 2 min
     benchmarks/run_alerts.sh --datasets car_loan,randhie --clean 100 --drifted 10 --jobs 1
 
