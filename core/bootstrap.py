@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from core.ports import (
+    NO_TELEMETRY,
     Artifacts,
+    AutopilotEvents,
     EventSink,
     IngestionLedger,
     Jobs,
@@ -28,6 +30,7 @@ from core.ports import (
     MonitorRunner,
     Retrainer,
     StateStore,
+    Telemetry,
     Workspace,
 )
 from core.settings import Settings, load_settings
@@ -42,6 +45,8 @@ if TYPE_CHECKING:  # adapters load on first use (azure.ai.ml alone costs ~1.5 s)
 MAX_DEQUEUE_COUNT = 5
 # Where the app is deployed: relative paths in settings (RETRAIN_JOB_FILE) are relative to it.
 APP_ROOT = Path(__file__).resolve().parent.parent
+# Health probes whose failure leaves the loop working: shown, never turning health down.
+OPTIONAL_DEPENDENCIES = ("application_insights", "autopilot_events")
 
 # (events, function name) -> invocation results; set by function_app.
 EventDispatcher = Callable[[list[dict], str], list]
@@ -63,6 +68,7 @@ class Services:
 
     def __init__(self, settings: Settings, **overrides: Any):
         self.settings = settings
+        self._telemetry_error: str | None = None  # why telemetry could not be configured
         unknown = [k for k in overrides if not isinstance(getattr(type(self), k, None),
                                                           cached_property)]
         if unknown:
@@ -81,6 +87,73 @@ class Services:
         from core.adapters.credentials import AzureCredentials
 
         return AzureCredentials(self.settings.azure_client_id)
+
+    # ------------------------------------------------------------------ observability
+
+    @cached_property
+    def telemetry(self) -> Telemetry:
+        """Spans, metrics and log dimensions to Application Insights when
+        APPLICATIONINSIGHTS_CONNECTION_STRING is set; otherwise nothing (and OpenTelemetry is
+        never imported). A telemetry that cannot be configured is logged and left off: the
+        app runs without it."""
+        t = self.settings.telemetry
+        if t.connection_string is None:
+            return NO_TELEMETRY
+        try:
+            from core.adapters import telemetry as otel
+
+            if t.worker_configured:  # the Python worker configured the distro already
+                return otel.from_worker()
+            credential = self.credentials.default() if t.entra_id else None
+            return otel.azure_monitor(t.connection_string, credential)
+        except Exception as exc:
+            import logging
+
+            logging.getLogger(__name__).exception("telemetry to Application Insights could "
+                                                  "not be configured; running without it")
+            self._telemetry_error = f"{type(exc).__name__}: {exc}"[:500]
+            return NO_TELEMETRY
+
+    @cached_property
+    def autopilot_events(self) -> AutopilotEvents:
+        """Where the autopilot's own events go: the Event Grid topic AUTOPILOT_EVENTS_ENDPOINT
+        (the app's identity, or AUTOPILOT_EVENTS_KEY), else the log."""
+        e, source = self.settings.events, self.events_source
+        if e.endpoint is None:
+            from core.adapters.local.autopilot_events import LoggedAutopilotEvents
+
+            return LoggedAutopilotEvents(source)
+        from core.adapters.eventgrid import EventGridAutopilotEvents
+
+        if e.key is not None:
+            from azure.core.credentials import AzureKeyCredential
+
+            return EventGridAutopilotEvents(e.endpoint, AzureKeyCredential(e.key), source=source)
+        return EventGridAutopilotEvents(e.endpoint, self.credentials.default(), source=source)
+
+    @property
+    def events_source(self) -> str:
+        """The CloudEvents `source` of our events: this deployment's workspace."""
+        s = self.settings
+        if s.backend == "azureml":
+            return (f"/subscriptions/{s.subscription_id}/resourceGroups/{s.resource_group}/"
+                    f"providers/Microsoft.MachineLearningServices/workspaces/{s.workspace_name}"
+                    "/monitor-autopilot")
+        return "/monitor-autopilot/local"
+
+    @cached_property
+    def reporter(self):
+        from core.services.reporting import BestEffortEvents, Reporter
+
+        return Reporter(self.telemetry, BestEffortEvents(
+            self.autopilot_events, telemetry=self.telemetry, state=self.state,
+            clock=self.clock))
+
+    @cached_property
+    def queue_gauges(self):
+        from core.services.reporting import QueueGauges
+
+        return QueueGauges(self.retrain_queue, self.retrain_poison_queue, self.reporter)
 
     # ------------------------------------------------------------------ storage
 
@@ -260,7 +333,7 @@ class Services:
             config, self.workspace, self.blob_store, self.ledger, self.reference,
             observer_factory=self.drift.observer_for,
             after_registered=OnBatchRegistered(self.monitors, self.retraining),
-            clock=self.clock,
+            clock=self.clock, reporter=self.reporter,
         )
 
     @cached_property
@@ -271,6 +344,7 @@ class Services:
         return DriftChecks(
             self.workspace, self.artifacts, self.ledger, s.reference_asset, s.inference_asset,
             enabled=s.early_drift_check, row_limit=s.early_drift_row_limit,
+            reporter=self.reporter,
         )
 
     @cached_property
@@ -298,7 +372,7 @@ class Services:
         from core.services.monitors import MonitorService
 
         return MonitorService(self.workspace, self.state, self.monitor_config,
-                              clock=self.clock, catalog=self.models)
+                              clock=self.clock, catalog=self.models, reporter=self.reporter)
 
     @cached_property
     def monitor_runs(self):
@@ -331,7 +405,7 @@ class Services:
         records = RetrainRecords(self.state)
         policy = self.retrain_policy
         worker = RetrainWorker(records, self.retrain_poison_queue, self.retrainer, policy,
-                               clock=self.clock)
+                               clock=self.clock, reporter=self.reporter)
         return Retraining(
             records,
             RetrainAlerts(self.workspace, records, self.retrain_queue, policy,
@@ -342,6 +416,7 @@ class Services:
                           clock=self.clock),
             RetrainPoison(records, self.retrain_queue, self.retrain_poison_queue,
                           clock=self.clock),
+            reporter=self.reporter,
         )
 
     @cached_property
@@ -364,7 +439,8 @@ class Services:
         from core.services.health import Health
 
         return Health(self.settings.backend, self.health_probes,
-                      settings=self.settings.describe(), versions=_versions())
+                      settings=self.settings.describe(), versions=_versions(),
+                      optional=frozenset(OPTIONAL_DEPENDENCIES))
 
     @cached_property
     def health_probes(self) -> dict[str, Callable[[], object]]:
@@ -379,7 +455,26 @@ class Services:
         )
         if s.backend == "local":
             probes["workspace"] = folder_probe(s.local_workspace_dir)
+        if s.telemetry.enabled:
+            probes["application_insights"] = self._telemetry_probe
+        if s.events.endpoint is not None:
+            from core.adapters.storage import TableStateStore, table_service
+            from core.adapters.storage.probes import BOUNDED
+            from core.services.reporting import check_events
+
+            bounded = TableStateStore(
+                table_service(s.storage_connection, self.credentials, **BOUNDED),
+                s.table_prefix)
+            probes["autopilot_events"] = lambda: check_events(bounded)
         return probes
+
+    def _telemetry_probe(self) -> object:
+        """Application Insights as this instance's exporter last saw it."""
+        telemetry, error = self.telemetry, self._telemetry_error
+        if error is not None:
+            raise RuntimeError(f"telemetry could not be configured: {error}")
+        check = getattr(telemetry, "check", None)
+        return check() if callable(check) else None
 
 
 def _versions() -> dict[str, str]:

@@ -9,7 +9,8 @@ Layer: imports `core.domain` only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
@@ -20,6 +21,7 @@ from core.domain.errors import PermanentError as PermanentError  # re-exported
 from core.domain.ingestion import BlobRef, IngestionRecord
 from core.domain.models import ModelDescription, ModelInspection
 from core.domain.monitoring import MonitorRunResult, MonitorSpec
+from core.domain.observability import AutopilotEvent
 from core.domain.retraining import JobStatus, RetrainRequest, RetrainResult
 
 if TYPE_CHECKING:  # pyarrow is heavy; only adapters that read tables import it
@@ -352,3 +354,90 @@ class MessageQueue(Protocol):
 
     def release(self, message: QueuedMessage) -> None:
         """Make a received message visible again now."""
+
+
+# ------------------------------------------------------------------ telemetry and our events
+
+# A dimension's value (None values are left out).
+Dimension = str | int | float | bool | None
+
+
+class Span(Protocol):
+    def annotate(self, **dimensions: Dimension) -> None:
+        """Add dimensions to this span (and to the log lines written inside it from now on)."""
+
+    def fail(self, description: str) -> None:
+        """Mark the span failed without an exception (an HTTP answer of 5xx)."""
+
+
+class Telemetry(Protocol):
+    """Spans, metrics and log dimensions: exported to Application Insights through
+    OpenTelemetry (`core/adapters/telemetry.py`), or nowhere (`NO_TELEMETRY`). Metric names and
+    their kinds are `core.domain.observability.METRICS`; dimension names the span and log
+    context carry are `DIMENSIONS` (others are span attributes only)."""
+
+    enabled: bool
+
+    def span(self, name: str, /, *, kind: str = "internal", parent: str | None = None,
+             links: Sequence[str] = (),
+             **dimensions: Dimension) -> contextlib.AbstractContextManager[Span]:
+        """A span around one use case. `kind`: "consumer" (a trigger's invocation), "server"
+        (an HTTP request) or "internal"; `parent`: the host's W3C traceparent to continue;
+        `links`: traceparents of upstream work (an event that carried one). An exception
+        leaving the span marks it failed and is recorded, then propagates."""
+
+    def annotate(self, **dimensions: Dimension) -> None:
+        """Add dimensions to the current span and to the log lines written inside it."""
+
+    def count(self, name: str, value: float = 1, /, **dimensions: Dimension) -> None:
+        """Add to a counter."""
+
+    def record(self, name: str, value: float, /, **dimensions: Dimension) -> None:
+        """Record a histogram value or set a gauge (the catalogue says which)."""
+
+
+class _NoSpan:
+    def annotate(self, **dimensions: Dimension) -> None:
+        return None
+
+    def fail(self, description: str) -> None:
+        return None
+
+
+class NullTelemetry:
+    """Nothing exported, nothing imported: what runs without
+    APPLICATIONINSIGHTS_CONNECTION_STRING (and in use-case tests that do not look)."""
+
+    enabled = False
+    _SPAN = _NoSpan()
+
+    @contextlib.contextmanager
+    def span(self, name: str, /, *, kind: str = "internal", parent: str | None = None,
+             links: Sequence[str] = (), **dimensions: Dimension) -> Iterator[Span]:
+        yield self._SPAN
+
+    def annotate(self, **dimensions: Dimension) -> None:
+        return None
+
+    def count(self, name: str, value: float = 1, /, **dimensions: Dimension) -> None:
+        return None
+
+    def record(self, name: str, value: float, /, **dimensions: Dimension) -> None:
+        return None
+
+
+NO_TELEMETRY: Telemetry = NullTelemetry()
+
+
+class EventsUnavailable(Exception):
+    """The destination did not accept the autopilot's events (refused, unreachable, timed out).
+    The message names the destination and what to do."""
+
+
+class AutopilotEvents(Protocol):
+    """Where the autopilot's own events go: an Event Grid topic (CloudEvents), or the log."""
+
+    destination: str  # for messages and health: "Event Grid topic https://...", "the log"
+
+    def publish(self, events: Sequence[AutopilotEvent]) -> None:
+        """Deliver them, or raise EventsUnavailable."""

@@ -285,6 +285,10 @@ class Settings:
     retrain_job_file: str  # the retraining job YAML, both backends (relative: to the app root)
     retrain_experiment: str
     retrain_queue: str  # the queue trigger's queue (binding %RETRAIN_QUEUE%); poison: +"-poison"
+    # Telemetry (Application Insights through OpenTelemetry; nothing without a connection string)
+    telemetry: TelemetrySettings = field(default_factory=lambda: TelemetrySettings())
+    # The autopilot's own events (an Event Grid topic; the log without an endpoint)
+    events: EventsSettings = field(default_factory=lambda: EventsSettings())
 
     def inference_asset(self, model: str) -> str:
         return self.inference_asset_template.format(model=model)
@@ -301,8 +305,106 @@ class Settings:
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            out[f.name] = value.describe() if isinstance(value, StorageConnection) else value
+            described = getattr(value, "describe", None)
+            out[f.name] = described() if callable(described) else value
         return out
+
+
+@dataclass(frozen=True)
+class TelemetrySettings:
+    """APPLICATIONINSIGHTS_CONNECTION_STRING (the same one the Functions host reads) turns the
+    app's own telemetry on; APPLICATIONINSIGHTS_AUTHENTICATION_STRING `Authorization=AAD` (as the
+    host reads it) makes it sign in with the app's identity, since Application Insights has
+    local auth off in the templates. PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY=true means the
+    Python worker configured the distro itself: the app then uses the worker's providers."""
+
+    connection_string: str | None = field(default=None, repr=False)
+    entra_id: bool = False
+    worker_configured: bool = False
+
+    @property
+    def enabled(self) -> bool:
+        return self.connection_string is not None
+
+    @property
+    def ingestion_endpoint(self) -> str | None:
+        if self.connection_string is None:
+            return None
+        parts = _connection_string_parts(self.connection_string)
+        return parts.get("ingestionendpoint", "https://dc.services.visualstudio.com")
+
+    def describe(self) -> dict:
+        return {"enabled": self.enabled, "ingestion_endpoint": self.ingestion_endpoint,
+                "authentication": "Entra ID" if self.entra_id else
+                ("instrumentation key" if self.enabled else None),
+                "worker_configured": self.worker_configured}
+
+
+@dataclass(frozen=True)
+class EventsSettings:
+    """AUTOPILOT_EVENTS_ENDPOINT: the Event Grid topic the autopilot publishes its CloudEvents
+    to, signing in with the app's identity, or with AUTOPILOT_EVENTS_KEY (an access key) when
+    set. Unset: the events are written to the log."""
+
+    endpoint: str | None = None
+    key: str | None = field(default=None, repr=False)
+
+    def describe(self) -> dict:
+        return {"endpoint": self.endpoint,
+                "authentication": None if self.endpoint is None else
+                ("access key" if self.key else "Entra ID")}
+
+
+_GUID = _CLIENT_ID
+
+
+def _telemetry_settings(env: Mapping[str, str]) -> tuple[TelemetrySettings, str | None]:
+    """The telemetry settings and the client id the authentication string names, if any."""
+    connection = (env.get("APPLICATIONINSIGHTS_CONNECTION_STRING") or "").strip() or None
+    if connection is not None:
+        parts = _connection_string_parts(connection)
+        key = parts.get("instrumentationkey", "")
+        if not _GUID.match(key):
+            raise SettingsError(
+                "setting APPLICATIONINSIGHTS_CONNECTION_STRING must be an Application Insights "
+                "connection string with an InstrumentationKey (a GUID); copy it from the "
+                "resource's Overview page")
+        endpoint = parts.get("ingestionendpoint")
+        if endpoint is not None and not re.match(r"^https?://[^/\s]+", endpoint):
+            raise SettingsError(
+                f"setting APPLICATIONINSIGHTS_CONNECTION_STRING: IngestionEndpoint must be an "
+                f"https:// URL, got {endpoint!r}")
+    auth = (env.get("APPLICATIONINSIGHTS_AUTHENTICATION_STRING") or "").strip()
+    entra, client_id = False, None
+    if auth:
+        parts = _connection_string_parts(auth)
+        if parts.get("authorization", "").upper() != "AAD" or \
+                set(parts) - {"authorization", "clientid"}:
+            raise SettingsError(
+                "setting APPLICATIONINSIGHTS_AUTHENTICATION_STRING must be "
+                "'Authorization=AAD' or 'ClientId=<identity client id>;Authorization=AAD', "
+                f"got {auth!r}")
+        client_id = parts.get("clientid")
+        if client_id is not None and not _GUID.match(client_id):
+            raise SettingsError(
+                "setting APPLICATIONINSIGHTS_AUTHENTICATION_STRING: ClientId must be the "
+                f"identity's client id (a GUID), got {client_id!r}")
+        entra = True
+    worker = _bool(env, "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY", False)
+    return TelemetrySettings(connection, entra, worker), client_id
+
+
+def _events_settings(env: Mapping[str, str]) -> EventsSettings:
+    endpoint = (env.get("AUTOPILOT_EVENTS_ENDPOINT") or "").strip() or None
+    key = (env.get("AUTOPILOT_EVENTS_KEY") or "").strip() or None
+    if endpoint is not None and not re.match(r"^https?://[^/\s]+", endpoint):
+        raise SettingsError(
+            "setting AUTOPILOT_EVENTS_ENDPOINT must be the Event Grid topic's endpoint, "
+            f"https://<topic>.<region>-1.eventgrid.azure.net/api/events, got {endpoint!r}")
+    if key is not None and endpoint is None:
+        raise SettingsError("setting AUTOPILOT_EVENTS_KEY is set but AUTOPILOT_EVENTS_ENDPOINT "
+                            "is not: the key belongs to a topic; set its endpoint too")
+    return EventsSettings(endpoint, key)
 
 
 def _get(env: Mapping[str, str], name: str, default: str | None = None) -> str:
@@ -370,7 +472,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     inference_setting = "INFERENCE_STORAGE"
     # Unset, the inference files live in the host's account (the local default).
     inference = parse_connection(env, inference_setting, default=storage)
+    telemetry, telemetry_client_id = _telemetry_settings(env)
     client_id = (env.get("AZURE_CLIENT_ID") or "").strip() or storage.client_id
+    if telemetry_client_id is not None:
+        if client_id is not None and client_id.lower() != telemetry_client_id.lower():
+            raise SettingsError(
+                f"setting APPLICATIONINSIGHTS_AUTHENTICATION_STRING names identity "
+                f"{telemetry_client_id}, but the app signs in as {client_id} (AZURE_CLIENT_ID "
+                "or AzureWebJobsStorage__clientId): the app uses one identity; make them equal")
+        client_id = client_id or telemetry_client_id
 
     subscription = env.get("AZURE_SUBSCRIPTION_ID") or None
     backend_default = "azureml" if subscription else "local"
@@ -424,6 +534,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         early_drift_row_limit=_int(env, "EARLY_DRIFT_ROW_LIMIT", 1_000_000, minimum=1),
         **_monitor_settings(env),
         **_retrain_settings(env, backend),
+        telemetry=telemetry,
+        events=_events_settings(env),
     )
 
 

@@ -12,12 +12,16 @@ app, in one module that is never run as `__main__`.
 
 from __future__ import annotations
 
+import inspect
 import json
+import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 import azure.functions as func
+from azure.functions._abc import RetryContext, TraceContext  # not re-exported at the top
 
 _INDEXED: dict[int, dict[str, Any]] = {}
 
@@ -50,9 +54,65 @@ def registered_functions(app: func.FunctionApp) -> dict[str, Any]:
     return _INDEXED[id(app)]
 
 
-def call(fn: Any, kwargs: dict[str, Any]) -> Invocation:
-    """Call a registered function's user code; an exception is the host's failed invocation."""
+class _TraceContext(TraceContext):
+    def __init__(self, trace_parent: str):
+        self._parent = trace_parent
+
+    @property
+    def trace_state(self) -> str:
+        return ""
+
+    @property
+    def trace_parent(self) -> str:
+        return self._parent
+
+    @property
+    def attributes(self) -> dict[str, str]:
+        return {}
+
+
+class LocalContext(func.Context):
+    """The invocation context the worker passes a function that declares `context`: a fresh
+    invocation id, and the host's trace context (none locally, unless a caller passes one)."""
+
+    def __init__(self, function_name: str, trace_parent: str = ""):
+        self._function = function_name
+        self._invocation = str(uuid.uuid4())
+        self._trace = _TraceContext(trace_parent)
+        self._local = threading.local()
+
+    @property
+    def invocation_id(self) -> str:
+        return self._invocation
+
+    @property
+    def thread_local_storage(self):  # the worker's type is threading.local
+        return self._local
+
+    @property
+    def function_name(self) -> str:
+        return self._function
+
+    @property
+    def function_directory(self) -> str:
+        return ""
+
+    @property
+    def trace_context(self) -> TraceContext:
+        return self._trace
+
+    @property
+    def retry_context(self) -> RetryContext:
+        raise NotImplementedError("no retry policy is configured for these functions")
+
+
+def call(fn: Any, kwargs: dict[str, Any], *, trace_parent: str = "") -> Invocation:
+    """Call a registered function's user code; an exception is the host's failed invocation.
+    A function that declares `context` gets one, as the worker gives it."""
     trigger = fn.get_trigger().type
+    user = fn.get_user_function()
+    if "context" in inspect.signature(user).parameters and "context" not in kwargs:
+        kwargs = {**kwargs, "context": LocalContext(str(fn.get_function_name()), trace_parent)}
     started = time.perf_counter()
     try:
         value = fn.get_user_function()(**kwargs)

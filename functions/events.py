@@ -37,3 +37,14 @@ def event_to_dict(event) -> dict:
     if isinstance(event, dict):
         return event
     raise TypeError(f"not an Event Grid event: {type(event).__name__}")
+
+
+def upstream_traces(event) -> list[str]:
+    """The W3C trace context an event carried, if any (the CloudEvents distributed tracing
+    extension `traceparent`; Event Grid schema events carry none)."""
+    extensions = getattr(event, "extension_attrs", None)
+    if isinstance(extensions, dict) and isinstance(extensions.get("traceparent"), str):
+        return [extensions["traceparent"]]
+    if isinstance(event, dict) and isinstance(event.get("traceparent"), str):
+        return [event["traceparent"]]
+    return []

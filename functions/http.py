@@ -16,6 +16,7 @@ import azure.functions as func
 from core.domain.names import check_name, redact_paths, shown
 from core.ports import ClaimHeld, Conflict, InvalidName, NotFound, PermanentError, WorkspaceError
 from core.services.admin import BadRequest
+from functions.tracing import invocation
 
 log = logging.getLogger(__name__)
 
@@ -160,8 +161,23 @@ def api_route(bp: func.Blueprint, function: str, route: str, method: str, *, tag
         if known is not None and known != entry:
             raise ValueError(f"HTTP function {function} is registered twice")
         ROUTES[function] = entry
+        mapped = handles_errors(handler)
+
+        def http_function(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+            with invocation(function, context, kind="server",
+                            model=(req.route_params or {}).get("model"),
+                            **{"http.request.method": entry.method,
+                               "http.route": f"/api/{route}"}) as span:
+                response = mapped(req)
+                span.annotate(**{"http.response.status_code": response.status_code})
+                if response.status_code >= 500:
+                    span.fail(f"answered {response.status_code}")
+                return response
+
+        for attribute in ("__name__", "__qualname__", "__doc__", "__module__"):
+            setattr(http_function, attribute, getattr(handler, attribute))
         registered = bp.route(route=route, methods=[entry.method], auth_level=auth)(
-            handles_errors(handler))
+            http_function)
         return bp.function_name(function)(registered)
 
     return decorate

@@ -9,6 +9,7 @@ import azurefunctions.extensions.bindings.blob as blob
 
 from core.bootstrap import services
 from core.domain.ingestion import BlobRef
+from functions.tracing import invocation
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -24,9 +25,10 @@ log = logging.getLogger(__name__)
     connection="INFERENCE_STORAGE",
     source=func.BlobSource.EVENT_GRID,
 )
-def ingest_inference_blob(client: blob.BlobClient) -> None:
+def ingest_inference_blob(client: blob.BlobClient, context: func.Context) -> None:
     ref = BlobRef(container=client.container_name, name=client.blob_name)
-    outcome = services().ingest.ingest(ref)
-    # Rejections are recorded and quarantined: returning normally acknowledges the event.
-    # Transient failures raised inside `ingest` propagate, so the host retries.
-    log.info("ingest %s: %s (%s)", ref.path, outcome.kind, outcome.message)
+    with invocation("ingest_inference_blob", context, blob=ref.path):
+        outcome = services().ingest.ingest(ref)
+        # Rejections are recorded and quarantined: returning normally acknowledges the event.
+        # Transient failures raised inside `ingest` propagate, so the host retries.
+        log.info("ingest %s: %s (%s)", ref.path, outcome.kind, outcome.message)

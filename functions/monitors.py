@@ -11,8 +11,9 @@ import azure.functions as func
 from core.bootstrap import services
 from core.domain.events import MalformedEvent, ModelRegistered, parse_event
 from core.ports import NotFound, PermanentError
-from functions.events import event_to_dict
+from functions.events import event_to_dict, upstream_traces
 from functions.http import Reply, api_route, json_response
+from functions.tracing import invocation
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -20,9 +21,15 @@ log = logging.getLogger(__name__)
 
 @bp.function_name("on_model_registered")
 @bp.event_grid_trigger(arg_name="event")
-def on_model_registered(event: func.EventGridEvent) -> None:
+def on_model_registered(event: func.EventGridEvent, context: func.Context) -> None:
     """Subscribed to Microsoft.MachineLearningServices.ModelRegistered. Returning acknowledges
     the event; raising (workspace unreachable, throttled) makes Event Grid retry it."""
+    with invocation("on_model_registered", context, event_id=getattr(event, "id", None),
+                    links=upstream_traces(event)):
+        _on_model_registered(event)
+
+
+def _on_model_registered(event: func.EventGridEvent) -> None:
     try:
         parsed = parse_event(event_to_dict(event))
     except MalformedEvent as exc:
@@ -51,11 +58,17 @@ def on_model_registered(event: func.EventGridEvent) -> None:
 
 @bp.function_name("monitor_scheduler")
 @bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False)
-def monitor_scheduler(timer: func.TimerRequest) -> None:
+def monitor_scheduler(timer: func.TimerRequest, context: func.Context) -> None:
     """Every 5 minutes: reconcile every model's monitor (repairs anything an event missed), on
     the local backend run the monitors whose schedule fired, repair retraining requests
     that nothing else would move (core/services/retraining/repair.py), and finish or re-drive
-    ingestions whose claim outlived its lease (`IngestService.reconcile`)."""
+    ingestions whose claim outlived its lease (`IngestService.reconcile`), and sample the
+    retraining queue's depth and poison count."""
+    with invocation("monitor_scheduler", context, past_due=bool(timer.past_due)):
+        _monitor_scheduler()
+
+
+def _monitor_scheduler() -> None:
     svc = services()
 
     def reconcile_monitors() -> None:
@@ -78,10 +91,15 @@ def monitor_scheduler(timer: func.TimerRequest) -> None:
         if redriven:
             log.warning("re-drove %d stale or failed ingestions", len(redriven))
 
+    def sample_queues() -> None:
+        svc.queue_gauges.sample()
+
     failed = []
-    for step in (reconcile_monitors, run_due_monitors, repair_retraining, redrive_ingestions):
+    for step in (reconcile_monitors, run_due_monitors, repair_retraining, redrive_ingestions,
+                 sample_queues):
         try:  # one failing step must not starve the others; the next tick retries it
-            step()
+            with svc.telemetry.span(step.__name__):
+                step()
         except Exception as exc:
             log.exception("monitor_scheduler: %s failed", step.__name__)
             failed.append(exc)

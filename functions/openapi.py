@@ -47,7 +47,9 @@ SCHEMAS: dict[str, dict] = {
     "Health": _object({
         "status": {"enum": ["up", "down"]},
         "dependencies": {"type": "object", "additionalProperties": {"enum": ["up", "down"]}},
-    }, {"failing": STRS}, closed=True),
+    }, {"failing": STRS, "degraded": {
+        **STRS, "description": "optional dependencies that are down (telemetry, the "
+        "autopilot's own events): the loop works without them"}}, closed=True),
     "HealthDetails": _object({
         "status": {"enum": ["up", "down"]},
         "dependencies": {"type": "object", "additionalProperties": {"enum": ["up", "down"]}},
@@ -57,7 +59,7 @@ SCHEMAS: dict[str, dict] = {
         "versions": {"type": "object", "additionalProperties": STR},
         "settings": {"type": "object", "description": "the settings, connections described "
                      "by form, account and identity (never a key)"},
-    }, closed=True),
+    }, {"degraded": STRS}, closed=True),
     "OpenApiDocument": _object({"openapi": STR, "info": OBJ, "paths": OBJ}),
     "Blob": _object({"container": STR, "name": STR, "etag": _nullable("string"),
                      "size": _nullable("integer"), "url": _nullable("string")}, closed=True),
@@ -121,7 +123,9 @@ SCHEMAS: dict[str, dict] = {
     "EnsureOutcome": _object({"model": STR, "action": STR, "status": STR,
                               "monitor": _nullable("string"),
                               "model_version": _nullable("string"), "reason": STR},
-                             {"changes": {"type": "array"}}),
+                             {"changes": {"type": "array"},
+                              "reference_data": _nullable("string"),
+                              "production_data": _nullable("string")}),
     "EnsureResult": _object({"outcome": _ref("EnsureOutcome"), "monitor": _ref("Monitor")},
                             closed=True),
     "MonitorRunResult": _object({

@@ -9,8 +9,9 @@ import azure.functions as func
 
 from core.bootstrap import services
 from core.domain.events import MalformedEvent, parse_event
-from functions.events import event_to_dict
+from functions.events import event_to_dict, upstream_traces
 from functions.http import Reply, api_route, json_body, json_response
+from functions.tracing import invocation
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -18,29 +19,33 @@ log = logging.getLogger(__name__)
 
 @bp.function_name("on_azureml_run_event")
 @bp.event_grid_trigger(arg_name="event")
-def on_azureml_run_event(event: func.EventGridEvent) -> None:
+def on_azureml_run_event(event: func.EventGridEvent, context: func.Context) -> None:
     """Subscribed to RunStatusChanged (filtered on the threshold-breached tag), RunCompleted and
     DatasetDriftDetected: drift alerts become retraining requests; our retraining jobs'
     completions finish their request. Anything else is acknowledged and ignored."""
-    try:
-        parsed = parse_event(event_to_dict(event))
-    except MalformedEvent as exc:
-        log.error("%s; acknowledged, a retry would not fix it", exc)
-        return
-    result = services().retraining.on_run_event(parsed)
-    log.info("event %s: %s", parsed.event_id, result)
+    with invocation("on_azureml_run_event", context, event_id=getattr(event, "id", None),
+                    links=upstream_traces(event)):
+        try:
+            parsed = parse_event(event_to_dict(event))
+        except MalformedEvent as exc:
+            log.error("%s; acknowledged, a retry would not fix it", exc)
+            return
+        result = services().retraining.on_run_event(parsed)
+        log.info("event %s: %s", parsed.event_id, result)
 
 
 @bp.function_name("run_retraining")
 @bp.queue_trigger(arg_name="msg", queue_name="%RETRAIN_QUEUE%", connection="AzureWebJobsStorage")
-def run_retraining(msg: func.QueueMessage) -> None:
+def run_retraining(msg: func.QueueMessage, context: func.Context) -> None:
     """One retraining request (queue RETRAIN_QUEUE). Raising makes the host retry it (host.json
     maxDequeueCount), then move it to <queue>-poison."""
-    result = services().retraining.handle_message(
-        msg.get_body().decode("utf-8", errors="replace"),
-        message_id=msg.id or "", dequeue_count=msg.dequeue_count or 1,
-    )
-    log.info("retraining message %s: %s", msg.id, result)
+    with invocation("run_retraining", context, message_id=msg.id,
+                    dequeue_count=msg.dequeue_count):
+        result = services().retraining.handle_message(
+            msg.get_body().decode("utf-8", errors="replace"),
+            message_id=msg.id or "", dequeue_count=msg.dequeue_count or 1,
+        )
+        log.info("retraining message %s: %s", msg.id, result)
 
 
 @api_route(bp, "request_retraining", "models/{model}/retrain", "POST", tag="retraining",

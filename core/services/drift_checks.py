@@ -8,6 +8,7 @@ artifact (fit once, calculate many): a batch costs one pass over the batch.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ from core.domain.assets import DataAssetVersion
 from core.domain.ingestion import IngestionRecord
 from core.ports import Artifacts, DataAssets, IngestionLedger, NotFound
 from core.services.ingest import BatchObserver
+from core.services.reporting import SILENT, Reporter
 
 if TYPE_CHECKING:
     from core.drift import DriftResult, ReferenceProfile
@@ -85,7 +87,13 @@ class _EarlyCheck(BatchObserver):
         self._sample.add(batch)
 
     def finish(self, record: IngestionRecord) -> dict | None:
+        with self._checks.reporter.span("early_drift_check"):
+            return self._finish(record)
+
+    def _finish(self, record: IngestionRecord) -> dict | None:
         # A failing drift check must never cost the batch its registration: record why.
+        started = time.perf_counter()
+        reporter = self._checks.reporter
         try:
             result = self._checks.compare_with_profile(
                 self._checks.profile(self._reference), self._sample.table(), EARLY_SIGNALS
@@ -96,11 +104,16 @@ class _EarlyCheck(BatchObserver):
                         "(setting EARLY_DRIFT_ROW_LIMIT)")
                 result = replace(result, notes=(*result.notes, note))
             key = self._checks.save_result(self._model, record.ingestion_id, result)
-            return summarize(result, key, self._reference.asset_id,
-                             production=f"{record.asset_name}:{record.asset_version}")
+            summary = summarize(result, key, self._reference.asset_id,
+                                production=f"{record.asset_name}:{record.asset_version}")
         except Exception as exc:
             log.exception("early drift check failed for %s", record.ingestion_id)
+            reporter.drift_checked(self._model, record.ingestion_id, None,
+                                   time.perf_counter() - started, None)
             return {"error": f"{type(exc).__name__}: {exc}"[:500]}
+        reporter.drift_checked(self._model, record.ingestion_id, result,
+                               time.perf_counter() - started, summary)
+        return summary
 
 
 def summarize(result: DriftResult, key: str, reference: str, production: str) -> dict:
@@ -135,8 +148,10 @@ class DriftChecks:
         *,
         enabled: bool = True,
         row_limit: int = 1_000_000,
+        reporter: Reporter = SILENT,
     ):
         self._workspace = workspace
+        self.reporter = reporter
         self._artifacts = artifacts
         self._ledger = ledger
         self._reference_asset_for = reference_asset_for

@@ -19,6 +19,10 @@ class Health:
     probes: Mapping[str, Callable[[], object]]  # dependency name -> a bounded call that raises
     settings: Mapping[str, Any] = field(default_factory=dict)  # safe to show (no secrets)
     versions: Mapping[str, str] = field(default_factory=dict)
+    # Dependencies the loop does not need (telemetry, the autopilot's own events): shown down
+    # and listed under `degraded`, without turning the whole answer down (a platform health
+    # check would otherwise recycle instances that work).
+    optional: frozenset[str] = frozenset()
 
     def _probe(self) -> tuple[dict[str, str], dict[str, str], float]:
         """Every probe at once, bounded by HEALTH_DEADLINE_SECONDS together: (up/down per
@@ -40,20 +44,26 @@ class Health:
                 states[name] = "up"
         return states, errors, time.perf_counter() - started
 
+    def _verdict(self, states: Mapping[str, str]) -> dict:
+        down = sorted(n for n, state in states.items() if state != "up" and n not in self.optional)
+        degraded = sorted(n for n, state in states.items() if state != "up" and n in self.optional)
+        return {"status": "down" if down else "up", "dependencies": dict(states),
+                **({"failing": down} if down else {}),
+                **({"degraded": degraded} if degraded else {})}
+
     def health(self) -> dict:
         """What anyone may see: up or down, per dependency, and nothing else."""
         states, _, _ = self._probe()
-        down = sorted(name for name, state in states.items() if state != "up")
-        return {"status": "down" if down else "up", "dependencies": states,
-                **({"failing": down} if down else {})}
+        return self._verdict(states)
 
     def details(self) -> dict:
         """Behind the function key: the same probes with their errors, the backend, the
         settings (no secrets) and the versions of the code and its main libraries."""
         states, errors, seconds = self._probe()
-        down = sorted(name for name, state in states.items() if state != "up")
+        verdict = self._verdict(states)
+        verdict.pop("failing", None)
         return {
-            "status": "down" if down else "up", "dependencies": states, "errors": errors,
+            **verdict, "errors": errors,
             "elapsed_ms": round(seconds * 1000, 1), "backend": self.backend,
             "versions": dict(self.versions),
             "settings": dict(self.settings),

@@ -51,6 +51,7 @@ from core.ports import (
     PermanentError,
 )
 from core.services.reference import ReferenceData
+from core.services.reporting import SILENT, Reporter
 
 log = logging.getLogger(__name__)
 
@@ -157,8 +158,10 @@ class IngestService:
         after_registered: Callable[[IngestionRecord], None] | None = None,
         clock: Callable[[], float] = time.time,
         owner: str | None = None,
+        reporter: Reporter = SILENT,
     ):
         self._config = config
+        self._reporter = reporter
         self._workspace = workspace
         self._blobs = blobs
         self._ledger = ledger
@@ -173,6 +176,16 @@ class IngestService:
     def ingest(self, blob: BlobRef, *, replay_of: str | None = None) -> IngestOutcome:
         """Handle one delivery of a BlobCreated (or a replay). Raises on transient failures so
         the host retries; every other outcome is recorded in the ledger."""
+        with self._reporter.span("ingest", blob=blob.path):
+            try:
+                outcome = self._ingest(blob, replay_of=replay_of)
+            except Exception as exc:
+                self._reporter.ingest_failed(blob, exc)
+                raise
+            self._reporter.ingested(outcome.kind, outcome.record)
+            return outcome
+
+    def _ingest(self, blob: BlobRef, *, replay_of: str | None) -> IngestOutcome:
         try:
             blob = self._blobs.properties(blob)
         except NotFound:
@@ -183,6 +196,7 @@ class IngestService:
         except UnsupportedPath as exc:
             return self._reject_path(blob, exc)
         record = self._new_record(file.model, blob, file, replay_of)
+        self._reporter.annotate(model=file.model, ingestion_id=record.ingestion_id)
         claimed = self._ledger.claim(
             record, self._config.lease_seconds, retry_rejected=replay_of is not None
         )

@@ -44,6 +44,7 @@ from core.domain.monitoring import MonitorSpec
 from core.domain.names import check_name, check_version
 from core.ports import Conflict, NotFound, StateStore, Stored, Workspace, WorkspaceError
 from core.services.models import ModelCatalog
+from core.services.reporting import SILENT, Reporter
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ class EnsureOutcome:
     model_version: str | None
     reason: str
     changes: tuple[str, ...] = ()
+    reference_data: str | None = None
+    production_data: str | None = None
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self) | {"changes": list(self.changes)}
@@ -77,8 +80,10 @@ class EnsureOutcome:
 class MonitorService:
     def __init__(self, workspace: Workspace, state: StateStore, config: MonitorConfig, *,
                  clock: Callable[[], float] = time.time,
-                 catalog: ModelCatalog | None = None):
+                 catalog: ModelCatalog | None = None,
+                 reporter: Reporter = SILENT):
         self._ws = workspace
+        self._reporter = reporter
         self._state = state
         self.config = config
         self._clock = clock
@@ -124,6 +129,7 @@ class MonitorService:
         check_name(model, "model name")
         if hint_version is not None:
             check_version(hint_version, "model version")
+        self._reporter.annotate(model=model, monitor=self.monitor_name(model))
 
         def attempt() -> EnsureOutcome:
             current = self._state.get(KIND, model)
@@ -141,6 +147,7 @@ class MonitorService:
 
         outcome = retry_on_conflict(attempt, what=f"monitor of {model}")
         log.info("monitor of %s: %s (%s)", model, outcome.action, outcome.reason)
+        self._reporter.monitor_ensured(outcome)
         if outcome.action == "model_not_found":
             raise NotFound(outcome.reason)
         return outcome
@@ -277,8 +284,8 @@ class MonitorService:
                     "at": now, "action": action, "model_version": target.version,
                     "production_data": str(decision.production_data), "trigger": reason,
                 }][-20:]
-            return (EnsureOutcome(model, action, "active", name, target.version, why, changes),
-                    to_write, doc)
+            return (EnsureOutcome(model, action, "active", name, target.version, why, changes,
+                                  doc["reference_data"], doc["production_data"]), to_write, doc)
 
         status = STATUS_BY_DECISION[type(decision)]
         why = decision.reason

@@ -55,17 +55,15 @@ OPTIONAL: dict[str, str] = {
     "RETRAIN_PRIMARY_METRIC": "default f1 (rmse for regression)",
     "RETRAIN_ON_EARLY_DRIFT": "on by default",
     "RETRAIN_LEASE_SECONDS": "tuning; default 1800",
+    "AUTOPILOT_EVENTS_KEY": "the templates' topic has local auth off: the app publishes with "
+    "its identity (EventGrid Data Sender); a key is for topics made elsewhere",
+    "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY": "left unset on purpose: the app configures "
+    "the Azure Monitor distro itself, with its identity's credential (README, Telemetry)",
 }
 
-# Settings the templates set that the code does not read (yet): who reads them.
-SET_FOR_OTHERS: dict[str, str] = {
-    "APPLICATIONINSIGHTS_CONNECTION_STRING": "the Functions host (and the app's Azure Monitor "
-    "OpenTelemetry, being added)",
-    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "the host's telemetry with Entra ID "
-    "(local auth is off on Application Insights), as the Flex Consumption samples set it",
-    "AUTOPILOT_EVENTS_ENDPOINT": "the custom topic the app publishes its CloudEvents to "
-    "(being added)",
-}
+# Settings the templates set that the code does not read: who reads them. (The Application
+# Insights connection and authentication strings are read by the host and by the app alike.)
+SET_FOR_OTHERS: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -710,7 +708,18 @@ def test_the_templates_identity_settings_load_in_the_app(templates):
         else:
             env[name] = literal(expr) or ""
     env["AZURE_CLIENT_ID"] = client_id
+    # Telemetry signs in as the same identity (the string the host reads, as the template
+    # writes it) and publishes our events to the topic the template makes.
+    auth = settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"]
+    env["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] = literal(
+        auth.replace("${identityClientId}", client_id)) or ""
+    env["APPLICATIONINSIGHTS_CONNECTION_STRING"] = (
+        "InstrumentationKey=00000000-0000-0000-0000-000000000001;"
+        "IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/")
+    env["AUTOPILOT_EVENTS_ENDPOINT"] = "https://evgt-x.westeurope-1.eventgrid.azure.net/api/events"
     loaded = load_settings(env)
+    assert loaded.telemetry.enabled and loaded.telemetry.entra_id
+    assert loaded.events.endpoint and loaded.events.key is None
     for connection in (loaded.storage_connection, loaded.inference_connection):
         assert connection.uses_identity and connection.credential == "managedidentity"
         assert connection.client_id == client_id

@@ -9,6 +9,7 @@ from core.domain.alerts import CleanCheck, DriftAlert
 from core.domain.events import Event
 from core.domain.retraining import AlertRecord, RetrainGate, RetrainJobFinished, RetrainRequest
 from core.ports import NotFound
+from core.services.reporting import SILENT, Reporter
 from core.services.retraining.alerts import AlertOutcome, RetrainAlerts
 from core.services.retraining.poison import RetrainPoison
 from core.services.retraining.records import RetrainRecords
@@ -18,7 +19,8 @@ from core.services.retraining.worker import RetrainWorker, RetryLater
 
 class Retraining:
     def __init__(self, records: RetrainRecords, alerts: RetrainAlerts, worker: RetrainWorker,
-                 repair: RetrainRepair, poison: RetrainPoison):
+                 repair: RetrainRepair, poison: RetrainPoison, reporter: Reporter = SILENT):
+        self._reporter = reporter
         self.records = records
         self.alerts_service = alerts
         self.worker = worker
@@ -34,26 +36,40 @@ class Retraining:
 
         kind = classify_run_event(event)
         if isinstance(kind, RetrainJobFinished):
-            return self.worker.on_job_finished(kind)
+            with self._reporter.span("complete_retraining", model=kind.model,
+                                     request_id=kind.request_id):
+                return self.worker.on_job_finished(kind)
         if isinstance(kind, DriftAlert):
-            return self.alerts_service.on_alert(kind).to_json()
+            return self.on_alert(kind).to_json()
         return {"decision": "not_an_alert"}
 
     def on_alert(self, alert: DriftAlert) -> AlertOutcome:
-        return self.alerts_service.on_alert(alert)
+        with self._reporter.span("drift_alert", model=alert.model, alert_key=alert.alert_key,
+                                 event_id=alert.event_id):
+            outcome = self.alerts_service.on_alert(alert)
+            self._reporter.alert_decided(outcome, alert)
+            return outcome
 
     def on_early_check(self, verdict: DriftAlert | CleanCheck | None) -> AlertOutcome | None:
-        return self.alerts_service.on_early_check(verdict)
+        outcome = self.alerts_service.on_early_check(verdict)
+        if outcome is not None:
+            self._reporter.alert_decided(outcome, verdict if isinstance(verdict, DriftAlert)
+                                         else None)
+        return outcome
 
     def on_clean_check(self, model: str) -> None:
         self.alerts_service.on_clean_check(model)
 
     def request(self, model: str, *, reason: str, force: bool = False) -> AlertOutcome:
-        return self.alerts_service.request(model, reason=reason, force=force)
+        with self._reporter.span("request_retraining", model=model):
+            outcome = self.alerts_service.request(model, reason=reason, force=force)
+            self._reporter.alert_decided(outcome)
+            return outcome
 
     def handle_message(self, body: str, *, message_id: str, dequeue_count: int) -> dict:
-        return self.worker.handle_message(body, message_id=message_id,
-                                          dequeue_count=dequeue_count)
+        with self._reporter.span("retrain", message_id=message_id, dequeue_count=dequeue_count):
+            return self.worker.handle_message(body, message_id=message_id,
+                                              dequeue_count=dequeue_count)
 
     def complete_job(self, model: str, request_id: str, job: str) -> dict:
         return self.worker.complete_job(model, request_id, job)

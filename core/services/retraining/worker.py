@@ -30,6 +30,7 @@ from core.domain.retraining import (
     UnreadableMessage,
 )
 from core.ports import MessageQueue, NotFound, Retrainer
+from core.services.reporting import SILENT, Reporter
 from core.services.retraining.records import Held, RetrainRecords
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,8 @@ def release_gate(records: RetrainRecords, model: str, request_id: str) -> None:
 class RetrainWorker:
     def __init__(self, records: RetrainRecords, poison: MessageQueue, retrainer: Retrainer,
                  policy: RetrainPolicy, *, clock: Callable[[], float] = time.time,
-                 owner: str | None = None):
+                 owner: str | None = None, reporter: Reporter = SILENT):
+        self._reporter = reporter
         self._records = records
         self._poison = poison
         self._retrainer = retrainer
@@ -73,6 +75,8 @@ class RetrainWorker:
             log.error("retraining message %s is unreadable (%s); moved to the poison queue",
                       message_id, exc)
             return {"outcome": "poisoned", "reason": str(exc), "code": str(Reason.POISONED)}
+        self._reporter.annotate(model=message.model, request_id=message.request_id,
+                                correlation_id=message.correlation_id or None)
         claimed = self._claim(message, message_id, dequeue_count)
         if claimed is None:
             current = self._records.request(message.model, message.request_id)
@@ -148,6 +152,7 @@ class RetrainWorker:
         self._records.put_request(done)
         if result.status.final:
             release_gate(self._records, done.model, done.request_id)
+        self._reporter.retraining_finished(done, result)
         return done
 
 
