@@ -57,6 +57,9 @@ class LocalHost:
         self.app = app
         self.functions = registered_functions(app)
         self._events = EventGridDispatcher(app)
+        # The W3C traceparent the host would hand each invocation (its own request telemetry's
+        # trace); none by default, as locally.
+        self.trace_parent = ""
 
     # ------------------------------------------------------------ lookup
 
@@ -75,9 +78,8 @@ class LocalHost:
 
         return re.sub(r"%([^%]+)%", setting, expr)
 
-    @staticmethod
-    def _call(fn, kwargs: dict) -> Invocation:
-        return call(fn, kwargs)
+    def _call(self, fn, kwargs: dict) -> Invocation:
+        return call(fn, kwargs, trace_parent=self.trace_parent)
 
     # ------------------------------------------------------------ triggers
 

@@ -11,6 +11,7 @@ folder and the Azure SDK's real operations.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import itertools
@@ -26,6 +27,7 @@ from core.domain.assets import DataAssetVersion, MLTable, ModelVersion, sorted_v
 from core.domain.ingestion import BlobRef, IngestionRecord
 from core.domain.models import ModelDescription, ModelInspection, ModelProblem
 from core.domain.monitoring import MonitorRunResult, MonitorSpec
+from core.domain.observability import METRICS, AutopilotEvent
 from core.domain.retraining import (
     JobStatus,
     Reason,
@@ -35,9 +37,11 @@ from core.domain.retraining import (
 )
 from core.ports import (
     Artifacts,
+    AutopilotEvents,
     BlobStore,
     Conflict,
     EventSink,
+    EventsUnavailable,
     IngestionLedger,
     Jobs,
     MessageQueue,
@@ -49,6 +53,7 @@ from core.ports import (
     StateStore,
     Stored,
     StreamOpener,
+    Telemetry,
     Workspace,
 )
 
@@ -263,6 +268,100 @@ class FakeEventSink:
 
     def publish(self, events: list[dict]) -> None:
         self.published.extend(events)
+
+
+# ------------------------------------------------------------------------------- telemetry
+
+
+@dataclass
+class FakeSpan:
+    name: str
+    dimensions: dict
+    kind: str = "internal"
+    parent: str | None = None
+    links: tuple[str, ...] = ()
+    failed: str | None = None
+    error: BaseException | None = None
+
+    def annotate(self, **dimensions) -> None:
+        self.dimensions.update({k: v for k, v in dimensions.items() if v is not None})
+
+    def fail(self, description: str) -> None:
+        self.failed = description
+
+
+class FakeTelemetry:
+    """Telemetry kept in lists, held to the catalogue as the OpenTelemetry adapter is (an
+    unknown metric, a wrong kind or an undeclared dimension raises)."""
+
+    enabled = True
+
+    def __init__(self) -> None:
+        self.spans: list[FakeSpan] = []
+        self._open: list[FakeSpan] = []
+        self.points: list[tuple[str, float, dict]] = []
+
+    @contextlib.contextmanager
+    def span(self, name: str, /, *, kind: str = "internal", parent: str | None = None,
+             links=(), **dimensions):
+        span = FakeSpan(name, {k: v for k, v in dimensions.items() if v is not None}, kind,
+                        parent, tuple(links))
+        self.spans.append(span)
+        self._open.append(span)
+        try:
+            yield span
+        except BaseException as exc:
+            span.error = exc
+            raise
+        finally:
+            self._open.pop()
+
+    def annotate(self, **dimensions) -> None:
+        if self._open:
+            self._open[-1].annotate(**dimensions)
+
+    def _check(self, name: str, kinds: tuple[str, ...], dimensions: dict) -> None:
+        metric = METRICS.get(name)
+        if metric is None or metric.kind not in kinds:
+            raise ValueError(f"{name} is not a {' or '.join(kinds)} of the catalogue")
+        if set(dimensions) - set(metric.dimensions):
+            raise ValueError(f"{name}: undeclared dimensions {set(dimensions)}")
+
+    def count(self, name: str, value: float = 1, /, **dimensions) -> None:
+        self._check(name, ("counter",), dimensions)
+        self.points.append((name, value, dimensions))
+
+    def record(self, name: str, value: float, /, **dimensions) -> None:
+        self._check(name, ("histogram", "gauge"), dimensions)
+        self.points.append((name, value, dimensions))
+
+    def values(self, name: str, **match) -> list[float]:
+        return [v for n, v, d in self.points
+                if n == name and all(d.get(k) == want for k, want in match.items())]
+
+    def span_named(self, name: str) -> FakeSpan:
+        (found,) = [s for s in self.spans if s.name == name]
+        return found
+
+
+class FakeAutopilotEvents:
+    """A destination that keeps what it accepted; `refuse` makes it fail as a topic does."""
+
+    destination = "the fake topic"
+
+    def __init__(self) -> None:
+        self.published: list[AutopilotEvent] = []
+        self.refuse: str | None = None
+        self.attempts = 0
+
+    def publish(self, events) -> None:
+        self.attempts += 1
+        if self.refuse is not None:
+            raise EventsUnavailable(f"{self.destination} answered {self.refuse}")
+        self.published.extend(events)
+
+    def of_type(self, event_type: str) -> list[AutopilotEvent]:
+        return [e for e in self.published if e.type == event_type]
 
 
 # ------------------------------------------------------------------------------- workspace
@@ -563,3 +662,5 @@ _check_jobs: Jobs = FakeWorkspace()
 _check_retrainer: Retrainer = FakeRetrainer()
 _check_runner: MonitorRunner = FakeMonitorRunner()
 _check_loader: ModelLoader = FakeModelLoader()
+_check_telemetry: Telemetry = FakeTelemetry()
+_check_autopilot_events: AutopilotEvents = FakeAutopilotEvents()

@@ -126,10 +126,14 @@ class MonitorService:
         NotFound when the workspace has no version of the model (recorded only when the model
         had a monitor state already: a typo leaves nothing behind), WorkspaceError when the
         workspace cannot be reached (the caller retries)."""
+        with self._reporter.span("ensure_monitor", model=model, reason=reason[:300]):
+            return self._ensure(model, reason=reason, hint_version=hint_version)
+
+    def _ensure(self, model: str, *, reason: str, hint_version: str | None) -> EnsureOutcome:
         check_name(model, "model name")
         if hint_version is not None:
             check_version(hint_version, "model version")
-        self._reporter.annotate(model=model, monitor=self.monitor_name(model))
+        self._reporter.annotate(monitor=self.monitor_name(model))
 
         def attempt() -> EnsureOutcome:
             current = self._state.get(KIND, model)

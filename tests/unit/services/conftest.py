@@ -18,6 +18,7 @@ from core.domain import tables
 from core.domain.ingestion import BlobRef
 from core.settings import load_settings
 from tests.fakes import (
+    FakeAutopilotEvents,
     FakeBlobStore,
     FakeClock,
     FakeEventSink,
@@ -26,6 +27,7 @@ from tests.fakes import (
     FakeQueue,
     FakeRetrainer,
     FakeStateStore,
+    FakeTelemetry,
     FakeWorkspace,
 )
 from tests.samples import REFERENCE_CSV
@@ -65,6 +67,8 @@ class World:
     poison: FakeQueue = field(default_factory=lambda: FakeQueue("retrain-requests-poison"))
     events: FakeEventSink = field(default_factory=FakeEventSink)
     retrainer: FakeRetrainer = field(default_factory=FakeRetrainer)
+    telemetry: FakeTelemetry = field(default_factory=FakeTelemetry)
+    topic: FakeAutopilotEvents = field(default_factory=FakeAutopilotEvents)  # our own events
     ledger: FakeLedger = field(init=False)
     runner: FakeMonitorRunner = field(init=False)
 
@@ -78,7 +82,7 @@ class World:
             settings, clock=self.clock, workspace=self.ws, artifacts=self.ws, state=self.state,
             blob_store=self.blobs, ledger=self.ledger, retrain_queue=self.queue,
             retrain_poison_queue=self.poison, events=self.events, retrainer=self.retrainer,
-            monitor_runner=self.runner,
+            monitor_runner=self.runner, telemetry=self.telemetry, autopilot_events=self.topic,
         )
 
     # -- arranging the world
