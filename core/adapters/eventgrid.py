@@ -9,6 +9,7 @@ failure of the use case.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -19,9 +20,24 @@ from core.ports import EventsUnavailable
 if TYPE_CHECKING:
     from azure.core.credentials import AzureKeyCredential, TokenCredential
 
-# Per-call pipeline options (the Basic tier client takes none at construction).
+# Per-call pipeline options (the Basic tier client drops options given at construction).
 BOUNDED: dict[str, Any] = {"retry_total": 1, "retry_backoff_factor": 0.2,
                            "connection_timeout": 3, "read_timeout": 5}
+
+
+class _OptionsAreNotEventFields(logging.Filter):
+    """azure-eventgrid's Basic tier `send` hands the per-call options to its CloudEvent
+    serializer too, which warns that they are not CloudEvent attributes on every send; they
+    are pipeline options (they still reach the pipeline). Drop exactly those warnings."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("is not a known attribute of class" in message
+                    and message.split(" ", 1)[0] in BOUNDED)
+
+
+logging.getLogger("azure.eventgrid._legacy._generated._serialization").addFilter(
+    _OptionsAreNotEventFields())
 
 _REFUSALS = {
     400: "the topic refused the events as malformed (it must accept CloudEvents 1.0: "
@@ -52,6 +68,7 @@ class EventGridAutopilotEvents:
 
     def publish(self, events: Sequence[AutopilotEvent]) -> None:
         from azure.core.exceptions import (
+            ClientAuthenticationError,
             HttpResponseError,
             ServiceRequestError,
             ServiceResponseError,
@@ -64,11 +81,14 @@ class EventGridAutopilotEvents:
         try:
             self._client.send(batch, **self._options)
         except HttpResponseError as exc:
-            status = exc.status_code
-            if status is None:  # ClientAuthenticationError from the credential: no token
-                raise EventsUnavailable(
-                    f"{self.destination}: no token for the app's identity ({exc.message})"
-                ) from None
+            cause = exc.__cause__  # the SDK re-raises a 404 without its status
+            status = exc.status_code or getattr(cause, "status_code", None)
+            if status is None:
+                if isinstance(exc, ClientAuthenticationError):  # from the credential
+                    raise EventsUnavailable(
+                        f"{self.destination}: no token for the app's identity ({exc.message})"
+                    ) from None
+                raise EventsUnavailable(f"{self.destination}: {exc.message}") from None
             why = _REFUSALS.get(status) or ("the topic is failing" if status >= 500 else
                                             "the topic refused the events")
             raise EventsUnavailable(f"{self.destination} answered HTTP {status}: {why}") \
