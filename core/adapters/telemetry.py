@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from core.domain.observability import DIMENSIONS, METRICS
 from core.ports import Dimension, Span
@@ -33,8 +34,9 @@ log = logging.getLogger(__name__)
 # The app's loggers (module names): their records are exported, with the span's dimensions.
 APP_LOGGERS = ("core", "functions", "function_app")
 INSTRUMENTATION = "monitor-autopilot"
-# The exporter's own logger: its warnings are how an unreachable or refusing endpoint shows.
-EXPORTER_LOGGER = "azure.monitor.opentelemetry.exporter"
+# The exporters' own logger: their warnings are how an unreachable or refusing endpoint shows
+# (live metrics, a side channel, logs elsewhere).
+EXPORTER_LOGGER = "azure.monitor.opentelemetry.exporter.export"
 
 # The dimensions of the innermost span, copied into every log record written inside it.
 _DIMENSIONS: contextvars.ContextVar[Mapping[str, Dimension]] = contextvars.ContextVar(
@@ -96,15 +98,19 @@ class ExportStatus(logging.Handler):
     def __init__(self, endpoint: str):
         super().__init__(level=logging.WARNING)
         self.endpoint = endpoint
+        self._host = urlsplit(endpoint).netloc.lower()
         self._lock = threading.Lock()
         self.last_error: str | None = None
+        self.http_error: str | None = None  # what the endpoint answered: says most
         self.failing_since: float | None = None
         self.last_success: float | None = None
 
-    def _failed(self, error: str) -> None:
+    def _failed(self, error: str, *, answered: bool = False) -> None:
         with self._lock:
             if self.failing_since is None:
                 self.failing_since = time.time()
+            if answered:
+                self.http_error = error[:500]
             self.last_error = error[:500]
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -121,11 +127,13 @@ class ExportStatus(logging.Handler):
             status = response.http_response.status_code
         except AttributeError:
             return
-        if "/track" not in url:  # live metrics and other side channels
+        parts = urlsplit(url)
+        # Only our ingestion endpoint's answers (not the SDK's own statistics channel).
+        if not parts.path.endswith("/track") or parts.netloc.lower() != self._host:
             return
         if status in (200, 206):
             with self._lock:
-                self.failing_since, self.last_error = None, None
+                self.failing_since, self.last_error, self.http_error = None, None, None
                 self.last_success = time.time()
             return
         hint = {401: "the identity's token was refused",
@@ -133,17 +141,17 @@ class ExportStatus(logging.Handler):
                      "Application Insights resource (local auth is off)",
                 400: "the connection string's instrumentation key is not known there"}
         self._failed(f"HTTP {status} from the ingestion endpoint"
-                     + (f": {hint[status]}" if status in hint else ""))
+                     + (f": {hint[status]}" if status in hint else ""), answered=True)
 
     def check(self) -> None:
         """Raises TelemetryUnavailable while the last export attempt failed."""
         with self._lock:
-            error, since = self.last_error, self.failing_since
+            error, since = self.http_error or self.last_error, self.failing_since
         if error is not None and since is not None:
+            since_text = time.strftime("%H:%M:%SZ", time.gmtime(since))
             raise TelemetryUnavailable(
-                f"Application Insights at {self.endpoint}: {error} (failing since "
-                f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(since))}; the exporter "
-                "keeps telemetry on local disk and retries; the app is unaffected)")
+                f"Application Insights at {self.endpoint}: {error[:150]} (since {since_text}; "
+                "the app is unaffected, telemetry is retried from disk)")
 
 
 class OpenTelemetryTelemetry:
@@ -279,7 +287,6 @@ def azure_monitor(connection_string: str, credential: TokenCredential | None) ->
         from opentelemetry.instrumentation.logging.handler import LoggingHandler
 
         os.environ.setdefault("OTEL_EXPERIMENTAL_RESOURCE_DETECTORS", "azure_app_service")
-        os.environ.setdefault("OTEL_SERVICE_NAME", INSTRUMENTATION)
         exports = ExportStatus(_ingestion_endpoint(connection_string))
         logging.getLogger(EXPORTER_LOGGER).addHandler(exports)
         configure_azure_monitor(
