@@ -84,6 +84,26 @@ def collector_file(table, hour: str) -> tuple[str, bytes]:
             ("\n".join(lines) + "\n").encode())
 
 
+def _autopilot_events() -> list[dict]:
+    """The CloudEvents the autopilot publishes, as the local destination logs them."""
+    import logging
+
+    from core.adapters.local import autopilot_events
+
+    published: list[dict] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.args and isinstance(record.args, tuple) and len(record.args) == 2:
+                published.append(json.loads(str(record.args[1])))
+
+    logger = logging.getLogger(autopilot_events.__name__)
+    logger.handlers = [h for h in logger.handlers if type(h).__name__ != "Collect"]
+    logger.addHandler(Collect())
+    logger.setLevel(logging.INFO)
+    return published
+
+
 def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
     """The whole loop; returns a summary (the end-to-end test checks it and the workspace)."""
     from core.bootstrap import services
@@ -92,6 +112,7 @@ def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
 
     svc = services()
     host = LocalHost()
+    published = _autopilot_events()
     container = svc.settings.inference_container
     ws = svc.local_workspace  # the demo runs on the local backend
     conn = svc.settings.storage_connection.connection_string or ""
@@ -218,7 +239,15 @@ def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
     versions = ws.list_data_versions(f"{MODEL}-inference")
     say(f"MLTable versions of {MODEL}-inference: "
         + ", ".join(f"{v.version} ({v.tags['row_count']} rows)" for v in versions))
+    kinds: dict[str, int] = {}
+    for event in published:
+        kinds[event["type"]] = kinds.get(event["type"], 0) + 1
+    where = ("published to " + svc.autopilot_events.destination if svc.settings.events.endpoint
+             else "written to the log; AUTOPILOT_EVENTS_ENDPOINT publishes them to Event Grid")
+    say(f"autopilot events ({where}): "
+        + ", ".join(f"{k.removeprefix('Autopilot.')} x{v}" for k, v in kinds.items()))
     return {
+        "autopilot_events": published,
         "requests": history,
         "alerts": alerts,
         "monitor": monitor,

@@ -69,6 +69,18 @@ def test_the_demo_loop_closes(app_env, tmp_path, monkeypatch):
     spec = svc.workspace.get_monitor(f"{model}-monitor")
     assert (spec.model_version, str(spec.reference_data), str(spec.production_data)) == (
         "2", f"{model}-training:2", f"{model}-inference:3")
+    # Each step was announced as one of the autopilot's own CloudEvents (logged locally).
+    types = [e["type"] for e in summary["autopilot_events"]]
+    for wanted in ("Autopilot.Monitor.Created", "Autopilot.Ingestion.Quarantined",
+                   "Autopilot.Drift.BatchBreached", "Autopilot.Retraining.Requested",
+                   "Autopilot.Retraining.Suppressed",
+                   "Autopilot.Retraining.ChallengerRegistered", "Autopilot.Monitor.Reaimed"):
+        assert wanted in types, wanted
+    assert types.count("Autopilot.Retraining.Requested") == 1
+    (won,) = [e for e in summary["autopilot_events"]
+              if e["type"] == "Autopilot.Retraining.ChallengerRegistered"]
+    assert won["data"]["new_version"] == "2" and won["subject"] == \
+        f"models/{model}/retraining/{request['request_id']}"
     # The label is not a monitored feature: production data does not carry it.
     from devtools.synthetic import FEATURES
 

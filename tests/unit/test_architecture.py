@@ -234,3 +234,19 @@ def test_no_import_cycles_in_the_app_and_its_tools():
             if target in modules and target != name:
                 graph[name].add(target)
     assert _cycles(dict(graph)) == []
+
+
+# Optional SDKs live behind one adapter each: imported nowhere else in the app, so a process
+# without the setting never loads them (tests/functions/test_telemetry.py checks that too).
+ONE_ADAPTER = {
+    "opentelemetry": "core.adapters.telemetry",
+    "azure.monitor": "core.adapters.telemetry",
+    "azure.eventgrid": "core.adapters.eventgrid",
+}
+
+
+@pytest.mark.parametrize("sdk", sorted(ONE_ADAPTER))
+def test_telemetry_and_event_grid_sdks_are_imported_by_their_adapter_only(sdk):
+    users = {module_name(p) for p in python_files(APP)
+             if any(t == sdk or t.startswith(sdk + ".") for t, _ in imports_of(p))}
+    assert users == {ONE_ADAPTER[sdk]}
