@@ -6,7 +6,11 @@
   model (the reference's profile and the model's description are built beforehand, as they are
   once per reference version and on the model's registration), and which heavy packages the
   process loaded by then. It must never pay `azure.ai.ml`, MLflow or scikit-learn: the file is
-  validated against the model's features from the cached description.
+  validated against the model's features from the cached description; and without
+  APPLICATIONINSIGHTS_CONNECTION_STRING never OpenTelemetry;
+- the same invocation with APPLICATIONINSIGHTS_CONNECTION_STRING set (a loopback ingestion
+  endpoint that accepts everything; the SDK's own statistics and remote configuration off), as
+  the peer: what configuring the Azure Monitor distro costs the first invocation.
 
     ./dev bench cold_start [--repeats 5]
 """
@@ -14,14 +18,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,6 +97,32 @@ print(json.dumps({"import": t1 - t0, "first_call": t2 - t1,
 """
 
 
+@contextlib.contextmanager
+def _ingestion_endpoint():
+    """A loopback Application Insights ingestion endpoint that accepts every envelope."""
+
+    class Accept(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = b'{"itemsReceived": 0, "itemsAccepted": 0, "errors": []}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Accept)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def _run(code: str, env: dict[str, str]) -> dict:
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True,
                          capture_output=True, text=True)
@@ -109,10 +142,22 @@ def main(argv: list[str] | None = None) -> int:
                    AUTOPILOT_BACKEND="local", LOCAL_WORKSPACE_DIR=f"{tmp}/ws",
                    INFERENCE_CONTAINER=f"cold-{suffix}", LEDGER_TABLE_PREFIX=f"cold{suffix}",
                    RETRAIN_QUEUE=f"cold-{suffix}", EVENT_SINK="none")
+        env = {k: v for k, v in env.items() if not k.startswith("APPLICATIONINSIGHTS")}
+        env["BENCH_REPEATS"] = str(2 * args.repeats)
         subprocess.run([sys.executable, "-c", _PREPARE], cwd=ROOT, env=env, check=True)
         imports = [_run(_IMPORT % {"heavy": HEAVY}, env) for _ in range(args.repeats)]
         ingests = [_run(_INGEST % {"heavy": HEAVY}, {**env, "BENCH_I": str(i + 1)})
                    for i in range(args.repeats)]
+        with _ingestion_endpoint() as endpoint:
+            traced_env = {
+                **env, "APPLICATIONINSIGHTS_CONNECTION_STRING":
+                f"InstrumentationKey=00000000-0000-0000-0000-000000000001;"
+                f"IngestionEndpoint={endpoint}/;LiveEndpoint={endpoint}/",
+                "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
+                "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED": "true", "TMPDIR": tmp}
+            traced = [_run(_INGEST % {"heavy": HEAVY},
+                           {**traced_env, "BENCH_I": str(args.repeats + i + 1)})
+                      for i in range(args.repeats)]
 
     def med(values: list[float]) -> str:
         return f"{statistics.median(values) * 1000:.0f} ms (min {min(values) * 1000:.0f})"
@@ -125,9 +170,17 @@ def main(argv: list[str] | None = None) -> int:
           "(10k-row CSV, validation + MLTable + registration + early check)")
     heavy = sorted({m for r in ingests for m in r["heavy"]})
     print(f"  heavy modules loaded by then:   {heavy or 'none'}")
-    forbidden = [m for m in heavy if m in ("azure.ai.ml", "sklearn", "mlflow")]
-    print(f"  target: no azure.ai.ml, MLflow or scikit-learn on this path: "
+    forbidden = [m for m in heavy if m in ("azure.ai.ml", "sklearn", "mlflow", "opentelemetry")]
+    print(f"  target: no azure.ai.ml, MLflow, scikit-learn or OpenTelemetry on this path "
+          f"(without APPLICATIONINSIGHTS_CONNECTION_STRING): "
           f"{'met' if not forbidden else 'MISSED: ' + ', '.join(forbidden)}")
+    plain = statistics.median([r["first_call"] for r in ingests])
+    with_telemetry = statistics.median([r["first_call"] for r in traced])
+    print(f"  with APPLICATIONINSIGHTS_CONNECTION_STRING, call: "
+          f"{med([r['first_call'] for r in traced])} (the distro configured on the first "
+          f"invocation); ratio {with_telemetry / plain:.2f} against the call without it")
+    print(f"  heavy modules loaded then:      "
+          f"{sorted({m for r in traced for m in r['heavy']}) or 'none'}")
     return 0
 
 
