@@ -138,12 +138,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="cold-") as tmp:
         suffix = uuid.uuid4().hex[:8]
-        env = dict(os.environ, BENCH_DIR=tmp, BENCH_REPEATS=str(args.repeats),
+        # Batches for the plain and the traced invocations.
+        env = dict(os.environ, BENCH_DIR=tmp, BENCH_REPEATS=str(2 * args.repeats),
                    AUTOPILOT_BACKEND="local", LOCAL_WORKSPACE_DIR=f"{tmp}/ws",
                    INFERENCE_CONTAINER=f"cold-{suffix}", LEDGER_TABLE_PREFIX=f"cold{suffix}",
                    RETRAIN_QUEUE=f"cold-{suffix}", EVENT_SINK="none")
         env = {k: v for k, v in env.items() if not k.startswith("APPLICATIONINSIGHTS")}
-        env["BENCH_REPEATS"] = str(2 * args.repeats)
         subprocess.run([sys.executable, "-c", _PREPARE], cwd=ROOT, env=env, check=True)
         imports = [_run(_IMPORT % {"heavy": HEAVY}, env) for _ in range(args.repeats)]
         ingests = [_run(_INGEST % {"heavy": HEAVY}, {**env, "BENCH_I": str(i + 1)})
