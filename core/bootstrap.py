@@ -145,9 +145,10 @@ class Services:
     def reporter(self):
         from core.services.reporting import BestEffortEvents, Reporter
 
+        # The log cannot refuse an event: only a topic's deliveries are recorded.
         return Reporter(self.telemetry, BestEffortEvents(
-            self.autopilot_events, telemetry=self.telemetry, state=self.state,
-            clock=self.clock))
+            self.autopilot_events, telemetry=self.telemetry,
+            state=self.state if self.settings.events.endpoint else None, clock=self.clock))
 
     @cached_property
     def queue_gauges(self):

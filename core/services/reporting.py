@@ -76,7 +76,10 @@ class BestEffortEvents:
         self.pause_seconds = pause_seconds
         self._paused_until = 0.0
         self._failing = False
-        self._last_success_written = 0.0
+        # Deliveries are written down only after a failure, and every few minutes of successes
+        # (which clears what an instance that failed and went away left): never on the way of
+        # a cold start's first events.
+        self._last_success_written = clock()
 
     def publish(self, event: AutopilotEvent) -> bool:
         """True when the destination accepted it."""

@@ -282,7 +282,8 @@ def test_the_timer_samples_queue_depth_and_poison_count(world):
 
 def test_a_refusing_topic_never_fails_the_loop_and_is_recorded_for_health(watched):
     watched.topic.refuse = "HTTP 403: the identity lacks EventGrid Data Sender"
-    outcome = ingest(watched, "bad.csv", MISSING_COLUMNS_CSV)
+    svc = watched.services(AUTOPILOT_EVENTS_ENDPOINT="https://evgt.x.eventgrid.azure.net/api/events")
+    outcome = ingest(watched, "bad.csv", MISSING_COLUMNS_CSV, svc)
 
     assert outcome.kind == "rejected"  # quarantined and recorded as ever
     assert watched.ledger.get(MODEL, outcome.record.ingestion_id).status == "rejected"
@@ -316,10 +317,23 @@ def test_after_a_failure_publishing_pauses_then_resumes_and_health_clears():
 
     clock.advance(31)
     assert events.publish(_event("3")) is True
-    check_events(state)  # recovered
-    assert [e.id for e in topic.published] == [_event("3").id]
+    check_events(state)  # recovered: written at once after a failure
+    clock.advance(10)
+    events.publish(_event("4"))
+    assert state.get(STATUS_KIND, STATUS_KEY).doc["last_success_at"] == clock() - 10
+    assert [e.id for e in topic.published] == [_event("3").id, _event("4").id]
     assert telemetry.values("autopilot.events.published", outcome="skipped") == [1]
-    assert telemetry.values("autopilot.events.published", outcome="sent") == [1]
+    assert telemetry.values("autopilot.events.published", outcome="sent") == [1, 1]
+
+
+def test_successes_alone_are_written_down_only_every_few_minutes():
+    clock, state, topic = FakeClock(), FakeStateStore(), FakeAutopilotEvents()
+    events = BestEffortEvents(topic, state=state, clock=clock)
+    events.publish(_event("1"))
+    assert state.get(STATUS_KIND, STATUS_KEY) is None  # a cold start's first event: no write
+    clock.advance(301)
+    events.publish(_event("2"))
+    assert state.get(STATUS_KIND, STATUS_KEY).doc["last_success_at"] == clock()
 
 
 def test_a_destination_raising_anything_and_a_broken_state_store_stay_contained():
