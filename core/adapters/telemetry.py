@@ -107,11 +107,16 @@ class ExportStatus(logging.Handler):
 
     def _failed(self, error: str, *, answered: bool = False) -> None:
         with self._lock:
-            if self.failing_since is None:
+            newly = self.failing_since is None
+            if newly:
                 self.failing_since = time.time()
             if answered:
                 self.http_error = error[:500]
             self.last_error = error[:500]
+        if newly:  # once per outage, naming the endpoint (the exporter's own lines do not)
+            log.warning("telemetry is not reaching Application Insights at %s: %s (the app is "
+                        "unaffected; GET /api/health/details shows it until it recovers)",
+                        self.endpoint, error[:300])
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -133,8 +138,11 @@ class ExportStatus(logging.Handler):
             return
         if status in (200, 206):
             with self._lock:
+                recovered = self.failing_since is not None
                 self.failing_since, self.last_error, self.http_error = None, None, None
                 self.last_success = time.time()
+            if recovered:
+                log.warning("telemetry reaches Application Insights at %s again", self.endpoint)
             return
         hint = {401: "the identity's token was refused",
                 403: "the identity needs the Monitoring Metrics Publisher role on the "

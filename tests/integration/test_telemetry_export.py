@@ -29,8 +29,13 @@ IKEY = "3b8e4c2a-9f1d-4e6b-8a7c-5d2f1e0b9c34"
 APP_IDENTITY = "5b3c8f2e-7a41-4d3b-9c8e-2f6a1d4e8b90"
 
 _RUN = r"""
-import json, os, sys, time
+import json, logging, os, sys, time
 sys.path.insert(0, os.getcwd())
+logged = []
+class Keep(logging.Handler):
+    def emit(self, record):
+        logged.append(record.getMessage())
+logging.getLogger("core.adapters.telemetry").addHandler(Keep(logging.WARNING))
 from core.bootstrap import services
 from devtools.invoke import LocalHost
 svc = services()
@@ -52,7 +57,7 @@ details = json.loads(host.http("GET", "/api/health/details").get_body())
 record = next(iter(svc.ledger.list(model="loans")))
 print(json.dumps({"elapsed": elapsed, "health": health, "errors": details["errors"],
                   "telemetry": details["settings"]["telemetry"], "status": record.status,
-                  "ingestion_id": record.ingestion_id}))
+                  "ingestion_id": record.ingestion_id, "logged": logged}))
 """
 
 
@@ -149,6 +154,8 @@ def test_a_broken_ingestion_endpoint_is_named_in_health_and_costs_the_loop_nothi
     else:
         assert "request error" in error
     assert "the app is unaffected" in error
+    assert any(f"not reaching Application Insights at {endpoint}/" in line
+               for line in out["logged"]), out["logged"]
 
 
 def test_with_entra_id_the_exporter_signs_in_as_the_apps_identity(app_env, tmp_path, tls):
