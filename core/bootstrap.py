@@ -23,6 +23,7 @@ from core.ports import (
     Artifacts,
     AutopilotEvents,
     EventSink,
+    GroundTruthStore,
     IngestionLedger,
     Jobs,
     MessageQueue,
@@ -175,6 +176,16 @@ class Services:
         )
 
     @cached_property
+    def ground_truth_store(self) -> GroundTruthStore:
+        """The ground-truth join's pending side (Table storage, `<prefix>GroundTruth`)."""
+        from core.adapters.storage import TableGroundTruthStore, table_service
+
+        return TableGroundTruthStore(
+            table_service(self.settings.storage_connection, self.credentials),
+            self.settings.table_prefix,
+        )
+
+    @cached_property
     def state(self) -> StateStore:
         from core.adapters.storage import TableStateStore, table_service
 
@@ -289,6 +300,7 @@ class Services:
             job_file=str(job_file), experiment=s.retrain_experiment,
             reference_asset_template=s.reference_asset_template,
             inference_asset_template=s.inference_asset_template,
+            labelled_asset_template=s.labelled_asset_template,
             primary_metric=s.retrain_primary_metric, margin=s.retrain_min_improvement,
             ml_task=s.monitor_ml_task,
         ))
@@ -314,7 +326,32 @@ class Services:
             self.workspace, self.artifacts, lambda: self.model_loader,
             lambda asset: list(self.reference.full_schema(asset)), s.reference_asset,
             label_columns=s.label_columns, default_task=cast(Any, s.monitor_ml_task),
+            reference_types=self.reference.full_schema,
         )
+
+    @cached_property
+    def performance(self):
+        """The champion's realised metrics on each labelled version."""
+        from core.services.performance import ModelPerformance
+
+        return ModelPerformance(self.workspace, self.artifacts, self.models,
+                                lambda: self.model_loader, self.ledger,
+                                thresholds=self.settings.performance_thresholds,
+                                clock=self.clock)
+
+    @cached_property
+    def ground_truth(self):
+        """Ground truth that arrives later, joined to the collected inputs."""
+        from core.services.ground_truth import GroundTruth, GroundTruthConfig
+
+        s = self.settings
+        return GroundTruth(
+            GroundTruthConfig(labelled_asset=s.labelled_asset, id_column=s.correlation_column,
+                              wait_seconds=s.ground_truth_wait_days * 86400),
+            self.workspace, self.ground_truth_store, self.ledger,
+            target_for=self.models.target_of,
+            evaluate=lambda model, labelled: self.performance.evaluate(model, labelled),
+            clock=self.clock)
 
     @cached_property
     def ingest(self):
@@ -329,12 +366,14 @@ class Services:
             lease_seconds=s.ingest_lease_seconds,
             inference_asset=s.inference_asset,
             outputs_asset=s.outputs_asset,
+            labelled_asset=s.labelled_asset,
+            correlation_column=s.correlation_column,
         )
         return IngestService(
             config, self.workspace, self.blob_store, self.ledger, self.reference,
             observer_factory=self.drift.observer_for,
             after_registered=OnBatchRegistered(self.monitors, self.retraining),
-            clock=self.clock, reporter=self.reporter,
+            clock=self.clock, reporter=self.reporter, ground_truth=self.ground_truth,
         )
 
     @cached_property
@@ -366,6 +405,9 @@ class Services:
             alert_emails=s.monitor_alert_emails,
             instance_type=s.monitor_instance_type,
             runtime_version=s.monitor_runtime_version,
+            labelled_asset_template=s.labelled_asset_template,
+            performance_thresholds=s.performance_thresholds,
+            correlation_column=s.correlation_column,
         )
 
     @cached_property
@@ -432,7 +474,9 @@ class Services:
         )
         return Admin(context, ledger=self.ledger, ingest=self.ingest, drift=self.drift,
                      monitors=self.monitors, monitor_runs=self.monitor_runs,
-                     retraining=self.retraining)
+                     retraining=self.retraining, performance=self.performance,
+                     waiting_labels=lambda model: sum(
+                         1 for _ in self.ground_truth_store.waiting(model)))
 
 
     @cached_property

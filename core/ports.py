@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol
 from core.domain.assets import DataAssetVersion, MLTable, ModelVersion
 from core.domain.errors import InvalidName as InvalidName  # re-exported
 from core.domain.errors import PermanentError as PermanentError  # re-exported
+from core.domain.ground_truth import Row, StoredInput, WaitingLabel
 from core.domain.ingestion import BlobRef, IngestionRecord
 from core.domain.models import ModelDescription, ModelInspection
 from core.domain.monitoring import MonitorRunResult, MonitorSpec
@@ -155,6 +156,42 @@ class IngestionLedger(Protocol):
     def release_version(self, asset_name: str, ingestion_id: str, version: str) -> None:
         """The ingestion will never register `version` (it failed permanently): hand the
         number back if it is still the last one allocated, so versions stay contiguous."""
+
+
+class GroundTruthStore(Protocol):
+    """The pending side of the ground-truth join, keyed by correlation id, shared by every
+    instance (Table storage): collected rows wait here for their labels, and labels that
+    arrive first wait for their rows. Every method takes a bounded batch; nothing here
+    loads a model's history."""
+
+    def put_inputs(self, model: str, rows: Sequence[tuple[str, Row]], *,
+                   source: str) -> list[str]:
+        """Keep input rows by id. The first row stored for an id stays: returns the ids
+        another source had stored already (duplicates); a retry of `source` is not one."""
+
+    def put_outputs(self, model: str, rows: Sequence[tuple[str, Row]], *,
+                    source: str) -> None:
+        """Keep logged model outputs by id (the last one written stays)."""
+
+    def get_inputs(self, model: str, ids: Sequence[str]) -> dict[str, StoredInput]:
+        """The stored inputs among `ids`."""
+
+    def get_outputs(self, model: str, ids: Sequence[str]) -> dict[str, Row]:
+        """The stored outputs among `ids`."""
+
+    def mark_labelled(self, model: str, labels: Sequence[tuple[str, object]], *,
+                      source: str) -> None:
+        """Record on each stored input that `source` labelled it (with that label)."""
+
+    def put_waiting(self, model: str, labels: Sequence[tuple[str, object]], *, source: str,
+                    at: float) -> list[str]:
+        """Keep labels whose input has not arrived. Returns the ids another source had left
+        waiting already (the first label stays); a retry of `source` is not one."""
+
+    def waiting(self, model: str) -> Iterator[WaitingLabel]:
+        """The labels waiting for their inputs, streamed (a bounded set: they expire)."""
+
+    def remove_waiting(self, model: str, ids: Sequence[str]) -> None: ...
 
 
 class EventSink(Protocol):

@@ -261,6 +261,11 @@ class Settings:
     max_file_bytes: int
     label_columns: tuple[str, ...]  # reference columns inference files may leave out
     ingest_lease_seconds: int
+    # Ground truth joined to collected inputs (core/services/ground_truth.py)
+    correlation_column: str  # the id column joining inputs, outputs and ground truth
+    labelled_asset_template: str
+    ground_truth_wait_days: float  # a label waits this long for its input, then is dropped
+    performance_thresholds: dict[str, float]  # PERFORMANCE_THRESHOLDS, parsed
     # Early drift check
     early_drift_check: bool
     early_drift_row_limit: int
@@ -298,6 +303,9 @@ class Settings:
 
     def reference_asset(self, model: str) -> str:
         return self.reference_asset_template.format(model=model)
+
+    def labelled_asset(self, model: str) -> str:
+        return self.labelled_asset_template.format(model=model)
 
     def describe(self) -> dict:
         """Settings safe to show an operator: connections as their form, account and identity,
@@ -530,6 +538,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             c.strip() for c in (env.get("LABEL_COLUMNS") or "").split(",") if c.strip()
         ),
         ingest_lease_seconds=_int(env, "INGEST_LEASE_SECONDS", 600, minimum=1),
+        **_ground_truth_settings(env),
         early_drift_check=_bool(env, "EARLY_DRIFT_CHECK", True),
         early_drift_row_limit=_int(env, "EARLY_DRIFT_ROW_LIMIT", 1_000_000, minimum=1),
         **_monitor_settings(env),
@@ -537,6 +546,32 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         telemetry=telemetry,
         events=_events_settings(env),
     )
+
+
+_COLUMN = re.compile(r"^[^,\s][^,]{0,253}$")
+
+
+def _ground_truth_settings(env: Mapping[str, str]) -> dict:
+    from core.domain.performance import parse_thresholds
+
+    column = _get(env, "CORRELATION_ID_COLUMN", "correlationid")
+    if not _COLUMN.match(column) or column != column.strip():
+        raise SettingsError(
+            f"setting CORRELATION_ID_COLUMN must be one column name (no commas), got {column!r}")
+    wait = _float(env, "GROUND_TRUTH_WAIT_DAYS", 30.0)
+    if wait <= 0:
+        raise SettingsError(f"setting GROUND_TRUTH_WAIT_DAYS must be > 0, got {wait}")
+    try:
+        thresholds = parse_thresholds(env.get("PERFORMANCE_THRESHOLDS") or "",
+                                      what="setting PERFORMANCE_THRESHOLDS")
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+    return {
+        "correlation_column": column,
+        "labelled_asset_template": _template(env, "LABELLED_ASSET_NAME", "{model}-labelled"),
+        "ground_truth_wait_days": wait,
+        "performance_thresholds": thresholds,
+    }
 
 
 def _monitor_settings(env: Mapping[str, str]) -> dict:

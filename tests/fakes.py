@@ -24,6 +24,7 @@ from typing import BinaryIO
 import pyarrow as pa
 
 from core.domain.assets import DataAssetVersion, MLTable, ModelVersion, sorted_versions
+from core.domain.ground_truth import StoredInput, WaitingLabel
 from core.domain.ingestion import BlobRef, IngestionRecord
 from core.domain.models import ModelDescription, ModelInspection, ModelProblem
 from core.domain.monitoring import MonitorRunResult, MonitorSpec
@@ -42,6 +43,7 @@ from core.ports import (
     Conflict,
     EventSink,
     EventsUnavailable,
+    GroundTruthStore,
     IngestionLedger,
     Jobs,
     MessageQueue,
@@ -650,6 +652,69 @@ class FakeMonitorRunner:
         return run
 
 
+class FakeGroundTruthStore:
+    """GroundTruthStore over dicts: the first input or waiting label stored for an id stays,
+    the last output; it counts the calls so tests can see what was asked of it."""
+
+    def __init__(self) -> None:
+        self.inputs: dict[tuple[str, str], StoredInput] = {}
+        self.outputs: dict[tuple[str, str], dict] = {}
+        self.waiting_labels: dict[tuple[str, str], WaitingLabel] = {}
+        self.calls: list[str] = []
+
+    def put_inputs(self, model: str, rows, *, source: str) -> list[str]:
+        self.calls.append("put_inputs")
+        duplicates = []
+        seen: set[str] = set()
+        for row_id, row in rows:
+            kept = self.inputs.get((model, row_id))
+            if row_id in seen or (kept is not None and kept.source != source):
+                duplicates.append(row_id)  # the first one stored stays
+            elif kept is None:
+                self.inputs[(model, row_id)] = StoredInput(row_id, copy.deepcopy(row), source)
+            seen.add(row_id)
+        return duplicates
+
+    def put_outputs(self, model: str, rows, *, source: str) -> None:
+        self.calls.append("put_outputs")
+        for row_id, row in rows:
+            self.outputs[(model, row_id)] = copy.deepcopy(row)
+
+    def get_inputs(self, model: str, ids) -> dict[str, StoredInput]:
+        self.calls.append("get_inputs")
+        return {i: self.inputs[(model, i)] for i in ids if (model, i) in self.inputs}
+
+    def get_outputs(self, model: str, ids) -> dict[str, dict]:
+        self.calls.append("get_outputs")
+        return {i: self.outputs[(model, i)] for i in ids if (model, i) in self.outputs}
+
+    def mark_labelled(self, model: str, labels, *, source: str) -> None:
+        self.calls.append("mark_labelled")
+        for row_id, label in labels:
+            kept = self.inputs[(model, row_id)]
+            self.inputs[(model, row_id)] = replace(kept, label_source=source, label=label)
+
+    def put_waiting(self, model: str, labels, *, source: str, at: float) -> list[str]:
+        self.calls.append("put_waiting")
+        duplicates = []
+        seen: set[str] = set()
+        for row_id, label in labels:
+            kept = self.waiting_labels.get((model, row_id))
+            if row_id in seen or (kept is not None and kept.source != source):
+                duplicates.append(row_id)
+            elif kept is None:
+                self.waiting_labels[(model, row_id)] = WaitingLabel(row_id, label, source, at)
+            seen.add(row_id)
+        return duplicates
+
+    def waiting(self, model: str):
+        return iter([w for (m, _), w in list(self.waiting_labels.items()) if m == model])
+
+    def remove_waiting(self, model: str, ids) -> None:
+        for row_id in ids:
+            self.waiting_labels.pop((model, row_id), None)
+
+
 # The type checker holds each fake to its port.
 _check_state: StateStore = FakeStateStore()
 _check_queue: MessageQueue = FakeQueue()
@@ -664,3 +729,4 @@ _check_runner: MonitorRunner = FakeMonitorRunner()
 _check_loader: ModelLoader = FakeModelLoader()
 _check_telemetry: Telemetry = FakeTelemetry()
 _check_autopilot_events: AutopilotEvents = FakeAutopilotEvents()
+_check_ground_truth: GroundTruthStore = FakeGroundTruthStore()

@@ -8,6 +8,8 @@ Sources:
 - Azure ML v1 data drift: the legacy `DatasetDriftDetected` event.
 - Our own early check on an ingested batch, and a local monitor run (which emits the same
   `RunStatusChanged` Azure would).
+- The champion's realised performance on a labelled data version (ground truth joined to its
+  inputs) below its threshold (`performance_alert`).
 - An operator, through the admin API.
 
 `alert_key` identifies one alert across deliveries: the same event delivered twice has the
@@ -31,8 +33,12 @@ from core.domain.events import (
 )
 from core.domain.retraining import JOB_TERMINAL, RetrainJobFinished
 
-AlertSource = Literal["azureml_monitor", "dataset_drift", "early_check", "manual"]
-SIGNAL_KINDS = ("data_drift", "data_quality", "prediction_drift")
+AlertSource = Literal["azureml_monitor", "dataset_drift", "early_check", "model_performance",
+                      "manual"]
+SIGNAL_KINDS = ("data_drift", "data_quality", "prediction_drift", "model_performance")
+# The signal name of our own performance check on each labelled version (Azure's monitor
+# signal is `<monitor>_model_performance`).
+PERFORMANCE_SIGNAL = "labelled_data_model_performance"
 
 _SIGNAL = re.compile(r"The signal '([^']*)' has failed", re.IGNORECASE)
 _ROW = re.compile(r"\{[^{}]*\}")
@@ -183,6 +189,32 @@ def early_check_alert(model: str, ingestion_id: str,
     )
 
 
+def performance_alert(model: str, summary: dict[str, Any] | None) -> DriftAlert | None:
+    """The champion's metrics on a labelled version (`core.domain.performance`) on the wrong
+    side of a threshold: an alert keyed by that version, so a redelivery counts once."""
+    summary = summary or {}
+    if not summary.get("breached"):
+        return None
+    features = tuple(
+        BreachedFeature(str(summary.get("target") or "performance"), str(b.get("metric")),
+                        _float(b.get("value")), _float(b.get("threshold")))
+        for b in summary.get("breaches", [])
+    )
+    labelled = str(summary.get("labelled_data"))
+    worst = ", ".join(f"{f.metric} {f.value:.3f} (threshold {f.threshold})" for f in features
+                      if f.value is not None)
+    return DriftAlert(
+        alert_key=f"performance:{model}:{labelled}",
+        source="model_performance",
+        model=model,
+        signal=PERFORMANCE_SIGNAL,
+        features=features,
+        detail=f"model performance of version {summary.get('model_version')} on {labelled} "
+               f"({summary.get('rows')} labelled rows): {worst}",
+        extra={"labelled_data": labelled, "result": summary.get("result")},
+    )
+
+
 def classify_run_event(event: Event) -> RetrainJobFinished | DriftAlert | None:
     """Route an Azure ML run event: one of our retraining jobs reaching a terminal status
     (its tags carry the request id), a monitor's drift alert, or neither."""
@@ -243,5 +275,6 @@ __all__ = [
     "early_check_alert",
     "early_check_features",
     "parse_breach_message",
+    "performance_alert",
     "split_signal_name",
 ]

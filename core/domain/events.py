@@ -37,6 +37,19 @@ DATASET_DRIFT_DETECTED = "Microsoft.MachineLearningServices.DatasetDriftDetected
 # The run tag Azure ML model monitoring sets when a signal breaches its thresholds.
 THRESHOLD_BREACHED_TAG = "azureml_modelmonitor_threshold_breached"
 
+
+
+def breach_message(signal_name: str, rows: list[dict[str, Any]]) -> str:
+    """The run tag Azure's evaluation step writes on a breach: the signal's name and its
+    breaching rows (``feature_name, metric_value, metric_name, threshold_value``), printed as
+    a Python list of JSON strings, as Azure prints them."""
+    return (
+        f"The signal '{signal_name}' has failed due to one or more features violating "
+        "metric thresholds.\nThe feature names and their corresponding computed metric "
+        f"values violating the threshold are \n{[json.dumps(r) for r in rows]}\n"
+    )
+
+
 _MODEL_SUBJECT = re.compile(r"(?:^|/)models/([^/:]+):([^/:]+)/?$")
 _DRIFT_SUBJECT = re.compile(r"(?:^|/)datadrift/([^/]+)/run/([^/]+)/?$")
 _RUN_SUBJECT = re.compile(r"(?:^|/)experiments/([^/]+)/runs/([^/]+)/?$")

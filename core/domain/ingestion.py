@@ -7,10 +7,11 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
+from core.domain.ground_truth import GROUND_TRUTH_FOLDER
 from core.domain.names import InvalidName, check_blob_path, check_name, shown
 
 IngestionStatus = Literal["processing", "registered", "rejected", "failed", "ignored"]
-FileLayout = Literal["csv", "collector_jsonl"]
+FileLayout = Literal["csv", "collector_jsonl", "ground_truth_csv", "ground_truth_jsonl"]
 
 _COLLECTOR_PATH = re.compile(
     r"^(?P<endpoint>[^/]+)/(?P<deployment>[^/]+)/(?P<collection>model_inputs|model_outputs)/"
@@ -46,6 +47,10 @@ class InferenceFile:
     collection: str | None = None
     partition: str | None = None  # data-collector hour, "yyyy/MM/dd/HH"
 
+    @property
+    def is_ground_truth(self) -> bool:
+        return self.layout in ("ground_truth_csv", "ground_truth_jsonl")
+
 
 class UnsupportedPath(ValueError):
     """The blob path does not name a model or is not a file type we ingest. `model` is the
@@ -76,6 +81,15 @@ def parse_inference_path(blob_name: str) -> InferenceFile:
     except InvalidName as exc:
         raise UnsupportedPath(str(exc), model=model, code="invalid_name") from None
     lowered = rest.lower()
+    if rest.startswith(GROUND_TRUTH_FOLDER + "/") and not _COLLECTOR_PATH.match(rest):
+        if lowered.endswith((".csv", ".jsonl")):
+            layout: FileLayout = "ground_truth_csv" if lowered.endswith(".csv") \
+                else "ground_truth_jsonl"
+            return InferenceFile(model=model, layout=layout, relative_path=rest)
+        raise UnsupportedPath(
+            f"ground truth file {shown(rest)} is neither CSV (.csv) nor JSON lines (.jsonl)",
+            model=model,
+        )
     if lowered.endswith(".csv"):
         return InferenceFile(model=model, layout="csv", relative_path=rest)
     if lowered.endswith(".jsonl"):
@@ -144,6 +158,10 @@ class IngestionRecord:
     replay_of: str | None = None
     drift: dict[str, Any] | None = None  # the early drift check's summary
     partition: str | None = None
+    # The ground-truth join: what this file did (JoinCounts, and the labelled version it
+    # produced), and the champion's metrics on that version (core.domain.performance).
+    labels: dict[str, Any] | None = None
+    performance: dict[str, Any] | None = None
     etag: str | None = field(default=None, compare=False)  # ledger's own optimistic-lock tag
 
     def to_json(self) -> dict[str, Any]:
@@ -176,4 +194,6 @@ class IngestionRecord:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "drift": self.drift,
+            "labels": self.labels,
+            "performance": self.performance,
         }

@@ -19,15 +19,22 @@ Model tags read here (values are strings, as Azure ML stores tags):
 | `autopilot.schedule` | daily `HH:MM` or a 5-field cron expression | `02:30` |
 | `autopilot.alert_emails` | comma- or semicolon-separated | `a@x.com;b@x.com` |
 | `autopilot.drift_threshold` | one threshold for both default drift metrics | `0.2` |
+| `autopilot.performance_threshold` | model performance thresholds (`metric=value,...`) | `f1=0.6` |
+
+`with_performance` adds the model performance signal when the model's labelled data (ground
+truth joined to its collected inputs) carries the deployment's logged predictions and a
+threshold Azure's signal evaluates is set.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NotRequired, TypedDict, cast
 
+from core.domain import tags as _tags
 from core.domain.assets import DataAssetVersion, ModelVersion
+from core.domain.ground_truth import DEFAULT_CORRELATION_COLUMN, logged_prediction_column
 from core.domain.monitoring import (
     DEFAULT_DATA_QUALITY_THRESHOLDS,
     DEFAULT_DRIFT_THRESHOLDS,
@@ -37,6 +44,7 @@ from core.domain.monitoring import (
     MonitorTrigger,
     parse_emails,
 )
+from core.domain.performance import azure_signal_thresholds, parse_thresholds, thresholds_for
 
 TAG_OPT = "autopilot.monitor"
 TAG_REFERENCE = "autopilot.reference_data"
@@ -45,6 +53,7 @@ TAG_ML_TASK = "autopilot.ml_task"
 TAG_SCHEDULE = "autopilot.schedule"
 TAG_EMAILS = "autopilot.alert_emails"
 TAG_DRIFT_THRESHOLD = "autopilot.drift_threshold"
+TAG_PERFORMANCE_THRESHOLD = "autopilot.performance_threshold"
 
 _FALSE = {"false", "0", "no", "off", "disabled"}
 
@@ -70,6 +79,9 @@ class MonitorConfig:
     )
     instance_type: str = "standard_e4s_v3"
     runtime_version: str = "3.4"
+    labelled_asset_template: str = "{model}-labelled"
+    performance_thresholds: dict[str, float] = field(default_factory=dict)  # parsed setting
+    correlation_column: str = DEFAULT_CORRELATION_COLUMN
 
     def monitor_name(self, model: str) -> str:
         return self.monitor_name_template.format(model=model)
@@ -127,6 +139,39 @@ def reference_wanted(model: ModelVersion, config: MonitorConfig) -> tuple[str, s
 def production_wanted(model: ModelVersion, config: MonitorConfig) -> str:
     """The inference data asset whose latest version is the production data."""
     return config.inference_asset_template.format(model=model.name)
+
+
+def labelled_wanted(model: ModelVersion, config: MonitorConfig) -> str:
+    """The labelled data asset (ground truth joined to the collected inputs)."""
+    return config.labelled_asset_template.format(model=model.name)
+
+
+def with_performance(spec: MonitorSpec, model: ModelVersion,
+                     labelled: DataAssetVersion | None, *, target: str | None,
+                     prediction_columns: tuple[str, ...], config: MonitorConfig) -> MonitorSpec:
+    """`spec` with the model performance signal on the latest labelled version, when that
+    version carries the logged predictions (`predicted_<column>`, from model_outputs) and the
+    target, and a threshold Azure's signal evaluates applies (accuracy, precision, recall;
+    MAE, RMSE: from the tag, else the setting). Otherwise `spec` as it is."""
+    if labelled is None or not target:
+        return spec
+    columns = [c for c in labelled.tags.get(_tags.DATA_COLUMNS, "").split(",") if c]
+    column = logged_prediction_column(prediction_columns, columns)
+    if column is None or target not in columns:
+        return spec
+    parsed = config.performance_thresholds
+    tag = model.tags.get(TAG_PERFORMANCE_THRESHOLD, "").strip()
+    if tag:
+        try:
+            parsed = parse_thresholds(tag, what=TAG_PERFORMANCE_THRESHOLD)
+        except ValueError:
+            return spec  # desired_monitor reported it
+    thresholds = azure_signal_thresholds(spec.ml_task, thresholds_for(spec.ml_task, parsed))
+    if not thresholds:
+        return spec
+    return replace(spec, performance_data=AssetRef(labelled.name, labelled.version),
+                   performance_thresholds=thresholds, prediction_column=column,
+                   target_column=target, correlation_column=config.correlation_column)
 
 
 def outputs_wanted(model: ModelVersion, config: MonitorConfig) -> str:
@@ -222,6 +267,11 @@ def _overrides(tags: Mapping[str, str], config: MonitorConfig) -> _Overrides:
             out["alert_emails"] = parse_emails(emails)
         except ValueError as exc:
             raise _BadTag(TAG_EMAILS, str(exc)) from exc
+    if (performance := tags.get(TAG_PERFORMANCE_THRESHOLD, "").strip()) != "":
+        try:
+            parse_thresholds(performance, what="the value")
+        except ValueError as exc:
+            raise _BadTag(TAG_PERFORMANCE_THRESHOLD, str(exc)) from exc
     if (threshold := tags.get(TAG_DRIFT_THRESHOLD, "").strip()) != "":
         try:
             value = float(threshold)

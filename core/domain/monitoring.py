@@ -12,15 +12,18 @@ Thresholds use Azure's YAML shape (azure-facts section 2), for example
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from core.domain import tags as _tags
+from core.domain.ground_truth import DEFAULT_CORRELATION_COLUMN
+from core.domain.performance import AZURE_SIGNAL_METRICS
 from core.drift import metrics
 
-SignalKind = Literal["data_drift", "data_quality", "prediction_drift"]
+SignalKind = Literal["data_drift", "data_quality", "prediction_drift", "model_performance"]
 MLTask = Literal["classification", "regression"]
 
 # One metric per feature type for drift signals: azure-ai-ml's NumericalDriftMetrics /
@@ -44,6 +47,8 @@ TAG_REFERENCE = _tags.SCHEDULE_REFERENCE
 TAG_PRODUCTION = _tags.SCHEDULE_PRODUCTION
 TAG_OUTPUTS = _tags.SCHEDULE_OUTPUTS
 TAG_PREDICTION_REFERENCE = _tags.SCHEDULE_PREDICTION_REFERENCE
+TAG_LABELLED = _tags.SCHEDULE_LABELLED
+TAG_PERFORMANCE_THRESHOLDS = _tags.SCHEDULE_PERFORMANCE_THRESHOLDS
 
 _DURATION = re.compile(r"^P(?:\d+D|T\d+H|\d+DT\d+H|\d+W)$")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -209,6 +214,11 @@ class MonitorSpec:
     - `production_data`: the model-inputs asset version (data drift and data quality).
     - `production_outputs`: the model-outputs asset version; when set, a prediction drift signal
       is added, compared with `prediction_reference` (default: `reference_data`).
+    - `performance_data`: a labelled data version (production rows joined with their ground
+      truth, `<model>-labelled`) that carries the model's logged predictions; when set, a model
+      performance signal (Azure: preview) compares `prediction_column` with `target_column`
+      on it, rows joined by `correlation_column`, against `performance_thresholds` (the
+      schedule YAML's metric names for `ml_task`: accuracy, precision, recall; mae, rmse).
     - `features`: None means all features.
     - `lookback_window`: ISO 8601 duration of production data each run looks at.
     - `tags`: the caller's own tags; `schedule_tags()` adds the model and data versions.
@@ -240,6 +250,11 @@ class MonitorSpec:
     enabled: bool = True
     tags: dict[str, str] = field(default_factory=dict)
     description: str = ""
+    performance_data: AssetRef | None = None
+    performance_thresholds: dict[str, float] = field(default_factory=dict)
+    prediction_column: str | None = None
+    target_column: str | None = None
+    correlation_column: str = DEFAULT_CORRELATION_COLUMN
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -289,6 +304,7 @@ class MonitorSpec:
             set_(self, "prediction_reference", None)  # one spelling of "same as reference"
         if self.prediction_reference is not None and self.production_outputs is None:
             raise ValueError("prediction_reference given without production_outputs")
+        self._check_performance()
         set_(self, "alert_emails", tuple(self.alert_emails))
         if not is_lookback(self.lookback_window):
             raise ValueError(
@@ -305,6 +321,28 @@ class MonitorSpec:
             raise ValueError(f"tags starting with {TAG_PREFIX!r} are reserved: {reserved}")
         set_(self, "tags", tags)
 
+    def _check_performance(self) -> None:
+        thresholds = {str(k): float(v) for k, v in (self.performance_thresholds or {}).items()}
+        object.__setattr__(self, "performance_thresholds", thresholds)
+        if self.performance_data is None:
+            if thresholds or self.prediction_column or self.target_column:
+                raise ValueError("model performance settings given without performance_data")
+            return
+        if not self.prediction_column or not self.target_column:
+            raise ValueError("a model performance signal needs prediction_column and "
+                             "target_column")
+        if not self.correlation_column:
+            raise ValueError("a model performance signal needs correlation_column")
+        if not thresholds:
+            raise ValueError("a model performance signal needs at least one threshold")
+        allowed = AZURE_SIGNAL_METRICS[self.ml_task]
+        unknown = sorted(m for m in thresholds if m not in allowed)
+        if unknown:
+            raise ValueError(f"model performance: {unknown} are not {self.ml_task} metrics "
+                             f"Azure's signal evaluates ({', '.join(allowed)})")
+        if any(v < 0 or v != v for v in thresholds.values()):
+            raise ValueError("model performance thresholds must be >= 0")
+
     # -- derived -------------------------------------------------------------------------
 
     @property
@@ -319,6 +357,8 @@ class MonitorSpec:
         kinds: tuple[SignalKind, ...] = ("data_drift", "data_quality")
         if self.production_outputs is not None:
             kinds += ("prediction_drift",)
+        if self.performance_data is not None:
+            kinds += ("model_performance",)
         return kinds
 
     def signal_name(self, kind: SignalKind) -> str:
@@ -343,6 +383,10 @@ class MonitorSpec:
             out[TAG_OUTPUTS] = str(self.production_outputs)
         if self.prediction_reference is not None:
             out[TAG_PREDICTION_REFERENCE] = str(self.prediction_reference)
+        if self.performance_data is not None:
+            out[TAG_LABELLED] = str(self.performance_data)
+            out[TAG_PERFORMANCE_THRESHOLDS] = json.dumps(self.performance_thresholds,
+                                                         sort_keys=True)
         return out
 
     @staticmethod

@@ -24,9 +24,11 @@ ML_TASK = PREFIX + "ml_task"  # classification | regression
 SCHEDULE = PREFIX + "schedule"  # daily HH:MM or a 5-field cron expression
 ALERT_EMAILS = PREFIX + "alert_emails"  # comma- or semicolon-separated
 DRIFT_THRESHOLD = PREFIX + "drift_threshold"  # one threshold for both default drift metrics
+# Model performance on labelled data: "metric=value,..." or one number (the primary metric).
+PERFORMANCE_THRESHOLD = PREFIX + "performance_threshold"
 
 OVERRIDES = (MONITOR, REFERENCE_DATA, FEATURES, TARGET, ML_TASK, SCHEDULE, ALERT_EMAILS,
-             DRIFT_THRESHOLD)
+             DRIFT_THRESHOLD, PERFORMANCE_THRESHOLD)
 
 # -- lineage of a retrained model version (written by the retrainers) -----------------------
 REQUEST_ID = PREFIX + "request_id"
@@ -54,6 +56,8 @@ DATA_DERIVED_FROM = PREFIX + "derived_from"  # training data of a retraining: it
 DATA_COLUMNS = "columns"  # comma-separated columns of an ingested batch
 DATA_EXTRA_COLUMNS = "extra_columns"
 DATA_ROW_COUNT = "row_count"
+DATA_CORRELATION_COLUMN = "correlation_column"  # the id column a batch's rows carry (joins)
+DATA_LABELLED_ROWS = "labelled_rows"  # a labelled version: rows joined with their labels
 
 # -- monitor schedules (adapter-written, compared by the monitor use case) -------------------
 SCHEDULE_PREFIX = "monitor_autopilot."
@@ -62,6 +66,9 @@ SCHEDULE_REFERENCE = SCHEDULE_PREFIX + "reference_data"
 SCHEDULE_PRODUCTION = SCHEDULE_PREFIX + "production_data"
 SCHEDULE_OUTPUTS = SCHEDULE_PREFIX + "production_outputs"
 SCHEDULE_PREDICTION_REFERENCE = SCHEDULE_PREFIX + "prediction_reference"
+SCHEDULE_LABELLED = SCHEDULE_PREFIX + "labelled_data"  # the model performance signal's data
+# The performance signal's thresholds as JSON: azure-ai-ml reads back only one of them.
+SCHEDULE_PERFORMANCE_THRESHOLDS = SCHEDULE_PREFIX + "performance_thresholds"
 # On a local monitor run's events (run properties), naming where the run came from.
 RUN_MONITOR = SCHEDULE_PREFIX + "monitor"
 RUN_MODEL = SCHEDULE_PREFIX + "model"

@@ -29,6 +29,7 @@ import pyarrow.csv as pacsv
 
 from core.domain import tables
 from core.domain.assets import MLTable
+from core.domain.ground_truth import collector_row_id
 from core.domain.ingestion import Rejection
 
 if TYPE_CHECKING:
@@ -613,12 +614,20 @@ def validate_collector_jsonl(
     write_row_line: Callable[[bytes], object],
     on_batch: BatchSink | None = None,
     batch_rows: int = 10_000,
+    correlation_column: str | None = None,
+    plain_rows: bool = False,
 ) -> ValidationResult:
     """Validate Azure ML data collector output and write its rows out, one JSON object a line.
 
     Each line is a record with a `data` array of row objects (several requests may be
     batched in one record). Payloads over 4 MB are stored in a separate blob
     (`"datainblob": "true"`); those are refused with that reason, not silently skipped.
+
+    `correlation_column`: each row gets this column (unless it carries it already) holding
+    the id Azure's model performance monitoring gives it, ``<record correlationid>_<index>``
+    (core.domain.ground_truth); it joins inputs, outputs and ground truth, and is not reported
+    as an extra column. `plain_rows`: a line without a `data` field is itself one row (ground
+    truth files: one row object per line).
     """
     head = _read_head(stream)
     problem = _sniff_text(head)
@@ -671,11 +680,14 @@ def validate_collector_jsonl(
                 "payload over 4 MB); such records are not ingested yet",
                 line=line_no,
             ))
+        if "data" not in record and plain_rows:
+            record = {"data": [record]}
         if "data" not in record:
             return ValidationResult(rejection=Rejection(
                 "missing_data", f"line {line_no}: the record has no 'data' field", line=line_no,
             ))
         data = record["data"]
+        record_id = record.get("correlationid")
         if isinstance(data, str):
             try:
                 data = json.loads(data)
@@ -696,6 +708,9 @@ def validate_collector_jsonl(
                     f"line {line_no}: data[{position}] is not an object of feature values",
                     line=line_no,
                 ))
+            if correlation_column and correlation_column not in row and \
+                    isinstance(record_id, str | int) and str(record_id):
+                row = {**row, correlation_column: collector_row_id(str(record_id), position)}
             for name, value in row.items():
                 kind = kinds.get(name)
                 if kind and not _json_value_fits(value, kind):
@@ -720,7 +735,8 @@ def validate_collector_jsonl(
     problem = _missing_columns(columns, reference)
     if problem:
         return ValidationResult(rejection=problem, columns=tuple(columns))
-    extra = tuple(c for c in columns if reference is not None and c not in reference)
+    extra = tuple(c for c in columns if reference is not None and c not in reference
+                  and c != correlation_column)
     return ValidationResult(rows=rows, columns=tuple(columns), extra_columns=extra)
 
 

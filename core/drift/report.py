@@ -3,13 +3,16 @@
 Layout: a summary (overall verdict, row counts, per-signal breaches, notes), a table of every
 feature sorted by severity, then one card per drift feature with the reference and production
 distributions overlaid (histogram for numerical, bars for categorical), its metrics against
-their thresholds, and the notes the engine left. Data quality closes the page as a table.
+their thresholds, and the notes the engine left. Data quality follows as a table, and the
+model's performance on labelled data (when ground truth has arrived) closes the page.
 """
 
 from __future__ import annotations
 
 import html
 import math
+from collections.abc import Mapping
+from typing import Any
 
 from core.drift import metrics as registry
 from core.drift.result import Distribution, DriftResult, FeatureResult, MetricValue
@@ -189,8 +192,38 @@ def _card(signal: str, f: FeatureResult) -> str:
     )
 
 
-def render_html(result: DriftResult, *, title: str = "Drift report") -> str:
-    """The report as one HTML string (see the module docstring)."""
+def _performance_html(record: Mapping[str, Any] | None) -> str:
+    """The champion's metrics on the latest labelled data (core.domain.performance's record),
+    or nothing when no labels have been joined yet."""
+    if not record or "metrics" not in record:
+        return ""
+    thresholds = record.get("thresholds") or {}
+    breached = {b.get("metric") for b in record.get("breaches") or []}
+    logged = record.get("logged_metrics") or {}
+    rows = []
+    for metric, value in (record.get("metrics") or {}).items():
+        style = f' style="color:{BAD};font-weight:600"' if metric in breached else ""
+        threshold = thresholds.get(metric)
+        rows.append(
+            f"<tr><td>{_e(metric)}</td><td class=num{style}>{_fmt(value)}</td>"
+            f"<td class=num>{'' if threshold is None else _fmt(threshold)}</td>"
+            f"<td class=num>{_fmt(logged.get(metric)) if metric in logged else ''}</td></tr>")
+    verdict = ("<span class='pill bad'>below threshold</span>" if record.get("breached")
+               else "<span class='pill ok'>within thresholds</span>" if thresholds else "")
+    return (
+        f"<h2>Model performance on labelled data {verdict}</h2>"
+        f"<div class='muted small'>model version {_e(record.get('model_version'))} on "
+        f"{_e(record.get('labelled_data'))}: {_e(record.get('rows'))} production rows joined "
+        "with their ground truth</div>"
+        "<table><tr><th>Metric</th><th>Champion</th><th>Threshold</th>"
+        f"<th>Logged predictions</th></tr>{''.join(rows)}</table>"
+    )
+
+
+def render_html(result: DriftResult, *, title: str = "Drift report",
+                performance: Mapping[str, Any] | None = None) -> str:
+    """The report as one HTML string (see the module docstring); `performance`: the latest
+    model performance record (core.domain.performance), shown when labels have arrived."""
     verdict = "bad" if result.breached else "ok"
     tiles = [
         f'<div class="tile verdict {verdict}">Overall<b>'
@@ -279,5 +312,5 @@ def render_html(result: DriftResult, *, title: str = "Drift report") -> str:
         "<table><tr><th>Feature</th><th>Type</th><th>Signal</th><th>Metrics</th>"
         f"<th>Status</th></tr>{''.join(table_rows)}</table>"
         f"<h2>Distributions</h2><div class=cards>{cards}</div>"
-        f"{quality_html}</main></body></html>"
+        f"{quality_html}{_performance_html(performance)}</main></body></html>"
     )

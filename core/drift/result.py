@@ -472,11 +472,9 @@ class DriftResult:
         ]
         if not rows:
             return None
-        return (
-            f"The signal '{signal_name}' has failed due to one or more features violating "
-            "metric thresholds.\nThe feature names and their corresponding computed metric "
-            f"values violating the threshold are \n{[json.dumps(r) for r in rows]}\n"
-        )
+        from core.domain.events import breach_message
+
+        return breach_message(signal_name, rows)
 
     def azure_float32(self) -> DriftResult:
         """A copy with values and thresholds rounded to float32 and breaches re-evaluated."""

@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # the entry points import this module at start-up: no numpy, 
     from core.services.ingest import IngestService
     from core.services.monitor_runs import MonitorRuns
     from core.services.monitors import MonitorService
+    from core.services.performance import ModelPerformance
     from core.services.retraining import Retraining
 
 INGESTION_STATUSES = ("processing", "registered", "rejected", "failed", "ignored")
@@ -35,8 +36,11 @@ class AdminContext:
 class Admin:
     def __init__(self, context: AdminContext, *, ledger: IngestionLedger, ingest: IngestService,
                  drift: DriftChecks, monitors: MonitorService, monitor_runs: MonitorRuns,
-                 retraining: Retraining):
+                 retraining: Retraining, performance: ModelPerformance | None = None,
+                 waiting_labels: Callable[[str], int] | None = None):
         self._context = context
+        self._performance = performance
+        self._waiting_labels = waiting_labels
         self._ledger = ledger
         self._ingest = ingest
         self._drift = drift
@@ -76,7 +80,38 @@ class Admin:
 
         result = self._drift.result_for(model, ingestion_id)
         which = f"ingestion {ingestion_id}" if ingestion_id else "latest batch"
-        return render_html(result, title=f"Drift report: {model}, {which}")
+        performance = None
+        if self._performance is not None:
+            try:
+                performance = self._performance.latest(model)
+            except NotFound:
+                performance = None
+        return render_html(result, title=f"Drift report: {model}, {which}",
+                           performance=performance)
+
+    # ------------------------------------------------------------ model performance
+
+    def model_performance(self, model: str) -> dict:
+        """The champion's metrics on each labelled version, newest first, the latest one, and
+        the labels still waiting for their inputs."""
+        check_name(model, "model name")
+        if self._performance is None:
+            raise NotFound("model performance is not measured by this deployment")
+        history = self._performance.history(model)
+        latest = next((h for h in history if "metrics" in h), None)
+        joins = [{"ingestion": r.ingestion_id, "blob": r.blob.path, "layout": r.layout,
+                  **(r.labels or {})}
+                 for r in self._ledger.list(model=model, status="registered") if r.labels]
+        return {
+            "model": model,
+            "latest": latest,
+            "count": len(history),
+            "history": history,
+            "ground_truth": {
+                "waiting": self._waiting_labels(model) if self._waiting_labels else None,
+                "files": joins[:50],
+            },
+        }
 
     def check_drift(self, model: str, body: dict) -> tuple[dict, str]:
         """On-demand check between two data versions. Body (all optional):

@@ -1,12 +1,13 @@
 """Use case: a batch became a data asset version. Re-aim the model's monitor at it (monitors pin
-data versions), then act on the early drift check's verdict (`early_check_alert`), once the model
-is registered."""
+data versions), then act on the early drift check's verdict (`early_check_alert`) and on the
+champion's performance on the labelled rows the batch completed (`performance_alert`), once the
+model is registered."""
 
 from __future__ import annotations
 
 import logging
 
-from core.domain.alerts import early_check_alert
+from core.domain.alerts import early_check_alert, performance_alert
 from core.domain.ingestion import IngestionRecord
 from core.ports import NotFound
 from core.services.monitors import MonitorService
@@ -40,6 +41,11 @@ class OnBatchRegistered:
         outcome = self._retraining.on_early_check(verdict)
         if outcome is not None:
             log.info("early drift alert for %s: %s (%s)", record.model, outcome.decision,
+                     outcome.reason)
+        breach = performance_alert(record.model, record.performance)
+        if breach is not None:
+            outcome = self._retraining.on_alert(breach)
+            log.info("model performance alert for %s: %s (%s)", record.model, outcome.decision,
                      outcome.reason)
         if re_aim_failed is not None:
             raise re_aim_failed

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
 from core.domain.assets import MLTable
 from core.domain.ingestion import (
@@ -50,6 +50,7 @@ from core.ports import (
     NotFound,
     PermanentError,
 )
+from core.services.ground_truth import GroundTruth, LabelsRefused
 from core.services.reference import ReferenceData
 from core.services.reporting import SILENT, Reporter
 
@@ -96,12 +97,20 @@ class IngestConfig:
     # The data collector's model_outputs files: their own asset (prediction drift's input),
     # checked for structure only (the reference schema describes model inputs).
     outputs_asset: Callable[[str], str] | None = None
+    # Ground truth files (<model>/ground_truth/...): their joined rows become versions of
+    # this asset (core/services/ground_truth.py).
+    labelled_asset: Callable[[str], str] | None = None
+    # The id column collector rows get (Azure's <correlationid>_<index>), joining inputs,
+    # outputs and ground truth; None: rows are flattened without it.
+    correlation_column: str | None = None
 
     def is_outputs(self, file: InferenceFile) -> bool:
         return file.collection == "model_outputs" and self.outputs_asset is not None
 
     def asset_for(self, file: InferenceFile) -> str:
         """The data asset a file's batch becomes a version of."""
+        if file.is_ground_truth and self.labelled_asset is not None:
+            return self.labelled_asset(file.model)
         if self.is_outputs(file):
             assert self.outputs_asset is not None
             return self.outputs_asset(file.model)
@@ -159,6 +168,7 @@ class IngestService:
         clock: Callable[[], float] = time.time,
         owner: str | None = None,
         reporter: Reporter = SILENT,
+        ground_truth: GroundTruth | None = None,
     ):
         self._config = config
         self._reporter = reporter
@@ -169,6 +179,7 @@ class IngestService:
         self._observer_factory = observer_factory
         self._after_registered = after_registered
         self._clock = clock
+        self._ground_truth = ground_truth  # the join of labels that arrive later
         self._owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     # ---------------------------------------------------------------- commands
@@ -314,6 +325,8 @@ class IngestService:
         except InvalidName as exc:
             return self._reject(claim, record, Rejection(
                 "invalid_name", f"the model folder cannot name its data assets: {exc}"))
+        if file.is_ground_truth:
+            return self._process_labels(claim, file)
         reference_asset = self._reference.asset(file.model)
         if self._config.is_outputs(file):
             schema, observer = None, None
@@ -326,7 +339,9 @@ class IngestService:
             notes = [] if schema is not None else [
                 "no reference data asset found: structural validation only"
             ]
-        on_batch = observer.add if observer else None
+        joiner = (self._ground_truth.observer_for(file.model, outputs=self._config.is_outputs(file))
+                  if self._ground_truth is not None else None)
+        on_batch = _fan_out(observer, joiner)
 
         with tempfile.TemporaryDirectory(prefix="ingest-") as tmp:
             local_copy = Path(tmp) / Path(blob.name).name
@@ -344,7 +359,7 @@ class IngestService:
                 extra_columns=result.extra_columns,
             )
             return self._register(claim, record, file, mltable, files, reference_asset, notes,
-                                  observer)
+                                  observer, joiner)
 
     def _validate_csv(self, blob, schema, uri, local_copy: Path, on_batch):
         def reopen():
@@ -364,7 +379,8 @@ class IngestService:
         rows_file = tmp / "rows.jsonl"
         with open(rows_file, "wb") as sink, _closing(self._blobs.open(blob)) as stream:
             result = validate_collector_jsonl(
-                stream, schema, write_row_line=sink.write, on_batch=on_batch
+                stream, schema, write_row_line=sink.write, on_batch=on_batch,
+                correlation_column=self._config.correlation_column,
             )
         files = {rows_file.name: lambda: open(rows_file, "rb")}
         return result, MLTable(paths=("./rows.jsonl",), data_format="json_lines"), files
@@ -374,7 +390,8 @@ class IngestService:
         latest = self._workspace.latest_data(asset)
         return int(latest.version) if latest is not None and latest.version.isdigit() else 0
 
-    def _register(self, claim, record, file, mltable, files, reference_asset, notes, observer):
+    def _register(self, claim, record, file, mltable, files, reference_asset, notes, observer,
+                  joiner=None):
         asset = self._config.asset_for(file)
         if record.asset_version is None or record.asset_name != asset:
             version = self._ledger.allocate_version(
@@ -397,6 +414,8 @@ class IngestService:
             "collection": file.collection or "",
             "reference_data": reference_asset.asset_id if reference_asset else "",
         })
+        if self._config.correlation_column and self._config.correlation_column in record.columns:
+            tags["correlation_column"] = self._config.correlation_column  # rows join labels
         description = f"Inference batch {record.blob.path} ({record.rows} rows)"
         for _ in range(20):
             assert record.asset_version is not None
@@ -418,9 +437,19 @@ class IngestService:
         else:
             raise Conflict(f"no free version of {asset} found for {record.ingestion_id}")
         drift = observer.finish(record) if observer else None
+        labels = performance = None
+        if joiner is not None:
+            try:
+                joined = joiner.finish(record)
+            except PermanentError as exc:  # the batch stays registered; say why it joins nothing
+                log.error("the ground-truth join of %s failed: %s", record.ingestion_id, exc)
+                labels = {"error": redact_paths(str(exc))[:500]}
+            else:
+                if joined is not None:
+                    labels, performance = joined.labels_doc(), joined.performance
         done = replace(
             record, status="registered", updated_at=self._clock(), lease_until=0.0,
-            error="; ".join(notes) or None, drift=drift,
+            error="; ".join(notes) or None, drift=drift, labels=labels, performance=performance,
         )
         done = claim.save(done)
         log.info("registered %s as %s:%s", record.blob.path, asset, record.asset_version)
@@ -434,6 +463,57 @@ class IngestService:
         return IngestOutcome(
             "registered", done, f"registered as {asset}:{record.asset_version}"
         )
+
+    def _process_labels(self, claim: _Claim, file: InferenceFile) -> IngestOutcome:
+        """A ground truth file: validated (the id column and the target, typed as in the
+        reference data), then joined to the collected inputs (core/services/ground_truth.py);
+        the joined rows become a version of the labelled data asset."""
+        record = claim.record
+        blob = record.blob
+        if self._ground_truth is None:
+            return self._reject(claim, record, Rejection(
+                "unsupported_path", "ground truth files are not joined by this deployment"))
+        try:
+            target, schema = self._ground_truth.label_schema(file.model)
+        except LabelsRefused as exc:
+            return self._reject(claim, record, exc.rejection)
+        spool = self._ground_truth.label_spool(target)
+        try:
+            with _closing(self._blobs.open(blob)) as stream:
+                if file.layout == "ground_truth_csv":
+                    result = validate_csv(stream, schema, reopen=lambda: self._blobs.open(blob),
+                                          on_batch=spool.add)
+                else:
+                    result = validate_collector_jsonl(stream, schema, write_row_line=len,
+                                                      on_batch=spool.add, plain_rows=True)
+            if not result.ok:
+                assert result.rejection is not None
+                return self._reject(claim, replace(record, columns=result.columns),
+                                    self._ground_truth.missing_columns(result.rejection, target))
+            record = replace(record, rows=result.rows, columns=result.columns,
+                             extra_columns=result.extra_columns)
+            outcome = self._ground_truth.join_labels(file.model, record, target, spool)
+        finally:
+            spool.close()
+        labelled = outcome.labelled
+        counts = outcome.counts
+        note = None if labelled is not None else (
+            f"no label joined an input yet: {counts.waiting} wait for their inputs")
+        done = claim.save(replace(
+            record, status="registered", updated_at=self._clock(), lease_until=0.0,
+            asset_name=labelled.name if labelled else None,
+            asset_version=labelled.version if labelled else None,
+            labels=outcome.labels_doc(), performance=outcome.performance, error=note))
+        log.info("ground truth %s: %s", blob.path, counts.to_doc())
+        if self._after_registered is not None and labelled is not None:
+            try:
+                self._after_registered(done)
+            except Exception:
+                log.exception("follow-up of %s failed", record.ingestion_id)
+        message = (f"{counts.joined} labels joined as {labelled.name}:{labelled.version}"
+                   if labelled else "no label joined yet") + f"; {counts.waiting} waiting, " \
+            f"{counts.duplicates} duplicates, {counts.empty} empty"
+        return IngestOutcome("registered", done, message)
 
     def _quarantine(self, record: IngestionRecord, rejection: Rejection) -> str:
         # `<model>/<path under the model>`: the blob's own name when it sits under its model
@@ -510,6 +590,21 @@ class IngestService:
                         claim.record.ingestion_id)
         except Exception:  # the original error matters more; the lease runs out, reconcile acts
             log.exception("could not record the failure of %s", claim.record.ingestion_id)
+
+
+def _fan_out(*observers: Any) -> Callable | None:
+    """One batch sink feeding every observer there is."""
+    present = [o for o in observers if o is not None]
+    if not present:
+        return None
+    if len(present) == 1:
+        return present[0].add
+
+    def add(batch) -> None:
+        for observer in present:
+            observer.add(batch)
+
+    return add
 
 
 class _closing:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from core.domain import tags as tag_names
@@ -43,6 +43,7 @@ class ModelCatalog:
         *,
         label_columns: Sequence[str] = (),
         default_task: MLTask = "classification",
+        reference_types: Callable[[DataAssetVersion], Mapping[str, str]] | None = None,
     ):
         self._ws = workspace
         self._artifacts = artifacts
@@ -51,6 +52,7 @@ class ModelCatalog:
         self._reference_asset_for = reference_asset_for
         self.label_columns = tuple(label_columns)
         self.default_task = default_task
+        self._reference_types = reference_types
 
     # ------------------------------------------------------------------ queries
 
@@ -120,6 +122,21 @@ class ModelCatalog:
         """The description of the model's latest version, None when it has none."""
         model = self._ws.latest_model(name)
         return self.describe(model) if model is not None else None
+
+    def target_of(self, name: str) -> tuple[str, str] | None:
+        """The column the latest version predicts and its type in the reference data (arrow
+        type text; "string" when the reference does not hold it): what ground truth files
+        must carry. None when no version names a target."""
+        model = self._ws.latest_model(name)
+        if model is None:
+            return None
+        reference = self.reference_for(model)
+        description = self.describe(model, reference)
+        if not description.target:
+            return None
+        types = self._reference_types(reference) if (reference is not None and
+                                                    self._reference_types) else {}
+        return description.target, types.get(description.target, "string")
 
     def input_features(self, name: str,
                        reference: DataAssetVersion | None) -> tuple[str, ...] | None:

@@ -36,9 +36,11 @@ from core.domain.monitor_decision import (
     MonitorConfig,
     OptedOut,
     desired_monitor,
+    labelled_wanted,
     outputs_wanted,
     production_wanted,
     reference_wanted,
+    with_performance,
 )
 from core.domain.monitoring import MonitorSpec
 from core.domain.names import check_name, check_version
@@ -261,6 +263,11 @@ class MonitorService:
                     and "task" in description.sources \
                     and not description.sources["task"].startswith("setting"):
                 decision = dataclasses.replace(decision, ml_task=description.task)
+            if description is not None:  # the model performance signal, on labelled data
+                decision = with_performance(
+                    decision, target, self._ws.latest_data(labelled_wanted(target, self.config)),
+                    target=description.target,
+                    prediction_columns=description.prediction_columns, config=self.config)
             # An operator's disable sticks (an opt-out's does not); the rest follows the model.
             decision = dataclasses.replace(
                 decision, enabled=not previous.get("operator_disabled", False)
@@ -361,6 +368,9 @@ def _describe(model: str, name: str, spec: MonitorSpec | None, state: dict) -> d
             "schedule": _schedule_text(spec),
             "alert_emails": list(spec.alert_emails),
             "data_drift_thresholds": spec.data_drift_thresholds,
+            "performance_data": str(spec.performance_data) if spec.performance_data
+            else None,
+            "performance_thresholds": spec.performance_thresholds or None,
         })
     else:
         out["model_version"] = state.get("model_version")

@@ -59,6 +59,10 @@ OPTIONAL: dict[str, str] = {
     "its identity (EventGrid Data Sender); a key is for topics made elsewhere",
     "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY": "left unset on purpose: the app configures "
     "the Azure Monitor distro itself, with its identity's credential (README, Telemetry)",
+    "CORRELATION_ID_COLUMN": "default correlationid, the data collector's own join column",
+    "LABELLED_ASSET_NAME": "asset naming convention; default {model}-labelled",
+    "GROUND_TRUTH_WAIT_DAYS": "tuning; default 30",
+    "PERFORMANCE_THRESHOLDS": "none by default; models set autopilot.performance_threshold",
 }
 
 # Settings the templates set that the code does not read: who reads them. (The Application

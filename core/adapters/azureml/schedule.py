@@ -62,6 +62,10 @@ def _sdk() -> SimpleNamespace:
         DataQualityMetricsNumerical,
         DataQualityMetricThreshold,
         DataQualitySignal,
+        ModelPerformanceClassificationThresholds,
+        ModelPerformanceMetricThreshold,
+        ModelPerformanceRegressionThresholds,
+        ModelPerformanceSignal,
         MonitorDefinition,
         MonitoringTarget,
         MonitorSchedule,
@@ -138,8 +142,40 @@ def _sdk() -> SimpleNamespace:
             rest["modelType"] = self._model_type
             return rest
 
+    class _ModelPerformanceMetricThreshold(ModelPerformanceMetricThreshold):
+        # Pitfall 7: send the thresholds it holds, 0.0 included.
+        def _thresholds(self) -> list[tuple[str, str, float]]:
+            out = []
+            for task, group, names in (
+                ("classification", self.classification, _CLASSIFICATION_WIRE),
+                ("regression", self.regression, _REGRESSION_WIRE),
+            ):
+                for attr, wire in names:
+                    value = getattr(group, attr, None) if group is not None else None
+                    if value is not None:
+                        out.append((task, wire, float(value)))
+            return out
+
+        def _to_rest_object(self, **kwargs: Any) -> dict:
+            thresholds = self._thresholds()
+            if not thresholds:
+                return {}
+            task, metric, value = thresholds[0]
+            return {"metric": metric, "modelType": task.capitalize(),
+                    "threshold": {"value": value}}
+
+        def _to_str_object(self, **kwargs: Any) -> str | None:
+            items = [json.dumps({"modelType": t, "metric": m, "threshold": {"value": v}},
+                                separators=(",", ":")) for t, m, v in self._thresholds()]
+            return "[" + ", ".join(items) + "]" if items else None
+
     return SimpleNamespace(
         Input=Input,
+        ModelPerformanceClassificationThresholds=ModelPerformanceClassificationThresholds,
+        ModelPerformanceRegressionThresholds=ModelPerformanceRegressionThresholds,
+        ModelPerformanceMetricThreshold=ModelPerformanceMetricThreshold,
+        ModelPerformanceSignal=ModelPerformanceSignal,
+        _ModelPerformanceMetricThreshold=_ModelPerformanceMetricThreshold,
         AlertNotification=AlertNotification,
         BaselineDataRange=BaselineDataRange,
         CronTrigger=CronTrigger,
@@ -163,6 +199,46 @@ def _sdk() -> SimpleNamespace:
         _ZeroSafeCategoricalDriftMetrics=_ZeroSafeCategoricalDriftMetrics,
         _DataQualityMetricThreshold=_DataQualityMetricThreshold,
         _PredictionDriftSignal=_PredictionDriftSignal,
+    )
+
+
+# (entity attribute, wire metric name) of Azure's model performance thresholds.
+_CLASSIFICATION_WIRE = (("accuracy", "Accuracy"), ("precision", "Precision"),
+                        ("recall", "Recall"))
+_REGRESSION_WIRE = (("mean_absolute_error", "MeanAbsoluteError"),
+                    ("mean_squared_error", "MeanSquaredError"),
+                    ("root_mean_squared_error", "RootMeanSquaredError"))
+# The spec's (the schedule YAML's) regression names -> the entity's.
+_REGRESSION_ATTRS = {"mae": "mean_absolute_error", "mse": "mean_squared_error",
+                     "rmse": "root_mean_squared_error"}
+
+
+def _performance_signal(sdk: SimpleNamespace, spec: MonitorSpec) -> Any:
+    from core.adapters.local.schedule_yaml import ACTUAL_KEY, CORRELATION_KEY, PREDICTION_KEY
+
+    assert spec.performance_data is not None
+    thresholds = spec.performance_thresholds
+    if spec.ml_task == "classification":
+        metric = sdk._ModelPerformanceMetricThreshold(
+            classification=sdk.ModelPerformanceClassificationThresholds(**thresholds))
+    else:
+        metric = sdk._ModelPerformanceMetricThreshold(
+            regression=sdk.ModelPerformanceRegressionThresholds(
+                **{_REGRESSION_ATTRS[k]: v for k, v in thresholds.items()}))
+    path = spec.performance_data.asset_id
+    return sdk.ModelPerformanceSignal(
+        production_data=sdk.ProductionData(
+            input_data=sdk.Input(type="mltable", path=path), data_context="model_outputs",
+            data_window=sdk.BaselineDataRange(lookback_window_size=spec.lookback_window,
+                                              lookback_window_offset="P0D"),
+            data_column_names={PREDICTION_KEY: spec.prediction_column,
+                               CORRELATION_KEY: spec.correlation_column}),
+        reference_data=sdk.ReferenceData(
+            input_data=sdk.Input(type="mltable", path=path), data_context="ground_truth",
+            data_column_names={ACTUAL_KEY: spec.target_column,
+                               CORRELATION_KEY: spec.correlation_column}),
+        metric_thresholds=metric,
+        alert_enabled=True,
     )
 
 
@@ -249,6 +325,8 @@ def build_monitor_schedule(spec: MonitorSpec) -> MonitorSchedule:
             ),
             alert_enabled=True,
         )
+    if spec.performance_data is not None:
+        signals[spec.signal_name("model_performance")] = _performance_signal(sdk, spec)
     definition = sdk.MonitorDefinition(
         compute=sdk.ServerlessSparkCompute(
             instance_type=spec.instance_type, runtime_version=spec.runtime_version
@@ -280,6 +358,14 @@ def apply_sdk_workarounds(schedule: MonitorSchedule) -> MonitorSchedule:
     ).lower()
     for name, signal in list((definition.monitoring_signals or {}).items()):
         thresholds = signal.metric_thresholds
+        if isinstance(thresholds, sdk.ModelPerformanceMetricThreshold) and not isinstance(
+            thresholds, sdk._ModelPerformanceMetricThreshold
+        ):
+            fixed_mp = sdk._ModelPerformanceMetricThreshold.__new__(
+                sdk._ModelPerformanceMetricThreshold)
+            fixed_mp.__dict__.update(vars(thresholds))
+            signal.metric_thresholds = fixed_mp
+            continue
         if isinstance(
             thresholds, (sdk.DataDriftMetricThreshold, sdk.PredictionDriftMetricThreshold)
         ):

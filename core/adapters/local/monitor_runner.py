@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING, cast
 
 from core.domain import tags
 from core.domain.assets import DataAssetVersion
-from core.domain.events import RUN_STATUS_CHANGED, THRESHOLD_BREACHED_TAG, event_grid_event
+from core.domain.events import (
+    RUN_STATUS_CHANGED,
+    THRESHOLD_BREACHED_TAG,
+    breach_message,
+    event_grid_event,
+)
 from core.domain.monitoring import MonitorRunResult, MonitorSpec, SignalKind
 from core.ports import DataAssets, EventSink
 
@@ -70,6 +75,8 @@ class LocalMonitorRunner:
         events: list[dict] = []
         messages: dict[str, str] = {}
         keys = []
+        if spec.performance_data is not None:
+            self._performance(spec, run_id, signals, breaches, events, messages)
         for part, res in results:
             keys.append(self._save_result(spec.model_name, f"monitor-run-{run_id}-{part}", res))
             for signal in res.signals:
@@ -97,6 +104,47 @@ class LocalMonitorRunner:
                         ", ".join(k for k, v in signals.items() if v))
             self._events.publish(events)
         return run
+
+    def _performance(self, spec: MonitorSpec, run_id: str, signals: dict[str, bool],
+                     breaches: list[dict], events: list[dict], messages: dict[str, str]) -> None:
+        """The model performance signal, as Azure's component computes it: the prediction
+        column against the actual column of the pinned labelled version (pre-joined rows,
+        so the correlation-id join pairs each row with itself)."""
+        from core.domain.performance import AZURE_SIGNAL_METRICS
+        from core.domain.retraining import LOWER_IS_BETTER
+        from core.training.performance import azure_signal_metrics
+
+        assert spec.performance_data is not None
+        ref = spec.performance_data
+        name = spec.signal_name("model_performance")
+        table = self._ws.read_table(self._ws.get_data(ref.name, ref.version))
+        try:
+            values, _ = azure_signal_metrics(
+                table, prediction_column=str(spec.prediction_column),
+                actual_column=str(spec.target_column), task=spec.ml_task)
+        except ValueError as exc:  # the version lacks the columns, or no row has both
+            log.warning("monitor %s: model performance not computed: %s", spec.name, exc)
+            signals[name] = False
+            messages[name] = f"not computed: {exc}"
+            return
+        rows = []
+        for metric, threshold in spec.performance_thresholds.items():
+            value = values[metric]
+            worse = value > threshold if metric in LOWER_IS_BETTER | {"mse"} \
+                else value < threshold
+            if worse:
+                wire = AZURE_SIGNAL_METRICS[spec.ml_task].get(metric, metric)
+                rows.append({"feature_name": spec.prediction_column, "metric_value": value,
+                             "metric_name": wire, "threshold_value": threshold})
+        signals[name] = bool(rows)
+        if not rows:
+            return
+        breaches += [{"signal": name, "feature": r["feature_name"], "metric": r["metric_name"],
+                      "value": r["metric_value"], "threshold": r["threshold_value"]}
+                     for r in rows]
+        message = breach_message(name, rows)
+        messages[name] = message
+        events.append(self._breach_event(spec, run_id, "model_performance", message))
 
     def _breach_event(self, spec: MonitorSpec, run_id: str, signal: str, message: str) -> dict:
         """The event Azure ML emits when a monitor's evaluation step breaches (Event Grid

@@ -11,11 +11,19 @@ there, the way `az ml schedule disable` keeps it on the service.
 
 from __future__ import annotations
 
+import json
 from typing import Any, cast
 
 import yaml
 
-from core.domain.monitoring import TAG_MODEL, AssetRef, MLTask, MonitorSpec, MonitorTrigger
+from core.domain.monitoring import (
+    TAG_MODEL,
+    TAG_PERFORMANCE_THRESHOLDS,
+    AssetRef,
+    MLTask,
+    MonitorSpec,
+    MonitorTrigger,
+)
 
 SCHEDULE_SCHEMA_URL = "http://azureml/sdk-2-0/Schedule.json"
 ALL_FEATURES = "all_features"
@@ -101,6 +109,8 @@ def monitor_spec_to_dict(spec: MonitorSpec) -> dict[str, Any]:
             "metric_thresholds": _thresholds(spec.prediction_drift_thresholds),
             "alert_enabled": True,
         }
+    if spec.performance_data is not None:
+        signals[spec.signal_name("model_performance")] = performance_signal_dict(spec)
     create_monitor: dict[str, Any] = {
         "compute": {"instance_type": spec.instance_type, "runtime_version": spec.runtime_version},
         "monitoring_target": {"ml_task": spec.ml_task, "model_id": spec.model_id},
@@ -116,6 +126,32 @@ def monitor_spec_to_dict(spec: MonitorSpec) -> dict[str, Any]:
     doc["tags"] = spec.schedule_tags()
     doc["is_enabled"] = spec.enabled
     return doc
+
+
+# The model performance signal's column roles, as Azure's docs write them in the schedule YAML
+# (`data_column_names`; [unverified] the service's exact keys: the Python docs write
+# target_column/join_column instead).
+PREDICTION_KEY, ACTUAL_KEY, CORRELATION_KEY = "prediction", "actual", "correlation_id"
+
+
+def performance_signal_dict(spec: MonitorSpec) -> dict[str, Any]:
+    """The model performance signal (preview) over the labelled data version: the logged
+    prediction column against the ground truth, both in the same pre-joined rows, joined by
+    the correlation id. Thresholds by the SDK schema's keys, under the task's group."""
+    assert spec.performance_data is not None
+    production = _production(spec.performance_data, "model_outputs", spec.lookback_window)
+    production["data_column_names"] = {PREDICTION_KEY: spec.prediction_column,
+                                       CORRELATION_KEY: spec.correlation_column}
+    reference = _reference(spec.performance_data, "ground_truth")
+    reference["data_column_names"] = {ACTUAL_KEY: spec.target_column,
+                                      CORRELATION_KEY: spec.correlation_column}
+    return {
+        "type": "model_performance",
+        "production_data": production,
+        "reference_data": reference,
+        "metric_thresholds": {spec.ml_task: dict(spec.performance_thresholds)},
+        "alert_enabled": True,
+    }
 
 
 def monitor_spec_to_yaml(spec: MonitorSpec) -> str:
@@ -210,6 +246,9 @@ def monitor_spec_from_dict(doc: dict[str, Any]) -> MonitorSpec:
     kwargs: dict[str, Any] = {}
     if prediction_thresholds is not None:
         kwargs["prediction_drift_thresholds"] = prediction_thresholds
+    performance = _signal_of_type(signals, "model_performance")
+    if performance is not None:
+        kwargs.update(_performance_from_dict(performance, tags))
     try:
         return MonitorSpec(
             name=str(doc["name"]),
@@ -237,6 +276,34 @@ def monitor_spec_from_dict(doc: dict[str, Any]) -> MonitorSpec:
         if isinstance(exc, MonitorYamlError):
             raise
         raise MonitorYamlError(f"invalid monitor schedule {doc.get('name')!r}: {exc}") from exc
+
+
+def _performance_from_dict(signal: dict[str, Any], tags: dict[str, str]) -> dict[str, Any]:
+    """The model performance signal's fields. Its thresholds come from the schedule's tag
+    when present: azure-ai-ml reads back only one threshold from the service (as accuracy)
+    and cannot dump regression thresholds (its schema and entity name them differently)."""
+    production = signal.get("production_data") or {}
+    reference = signal.get("reference_data") or {}
+    produced = production.get("data_column_names") or {}
+    actual = reference.get("data_column_names") or {}
+    if TAG_PERFORMANCE_THRESHOLDS in tags:
+        try:
+            thresholds = {str(k): float(v) for k, v in
+                          json.loads(tags[TAG_PERFORMANCE_THRESHOLDS]).items()}
+        except (ValueError, AttributeError, TypeError) as exc:
+            raise MonitorYamlError(f"tag {TAG_PERFORMANCE_THRESHOLDS} is not a JSON object of "
+                                   "thresholds") from exc
+    else:
+        grouped = signal.get("metric_thresholds") or {}
+        thresholds = {str(k): float(v) for group in grouped.values() if isinstance(group, dict)
+                      for k, v in group.items() if v is not None}
+    return {
+        "performance_data": _asset(production, "model_performance production_data"),
+        "performance_thresholds": thresholds,
+        "prediction_column": produced.get(PREDICTION_KEY),
+        "target_column": actual.get(ACTUAL_KEY),
+        "correlation_column": produced.get(CORRELATION_KEY) or actual.get(CORRELATION_KEY),
+    }
 
 
 def monitor_spec_from_yaml(text: str) -> MonitorSpec:

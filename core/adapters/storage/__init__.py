@@ -12,6 +12,7 @@ from core.adapters.storage.clients import (
     queue_client,
     table_service,
 )
+from core.adapters.storage.ground_truth import TableGroundTruthStore
 from core.adapters.storage.ledger import TableIngestionLedger
 from core.adapters.storage.queues import StorageQueue
 from core.adapters.storage.state import TableStateStore
@@ -21,6 +22,7 @@ __all__ = [
     "BlobArtifacts",
     "StorageAccessDenied",
     "StorageQueue",
+    "TableGroundTruthStore",
     "TableIngestionLedger",
     "TableStateStore",
     "blob_service",

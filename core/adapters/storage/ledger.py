@@ -32,12 +32,13 @@ from core.concurrency import retry_on_conflict
 from core.domain.ingestion import BlobRef, IngestionRecord, Rejection
 from core.ports import Conflict, NotFound
 
-_JSON_FIELDS = ("columns", "extra_columns", "rejection", "drift")
-_CHUNKED = ("columns", "extra_columns", "rejection", "drift", "error")
+_JSON_FIELDS = ("columns", "extra_columns", "rejection", "drift", "labels", "performance")
+_CHUNKED = ("columns", "extra_columns", "rejection", "drift", "error", "labels", "performance")
 _CHUNK_CHARS = 30_000  # under 32K UTF-16 characters (64 KiB) per string property
 # Chunks per field. Together (12 x 30K characters, 2 bytes each in Table storage's count)
 # about 720 KB: under the 1 MiB entity limit with room for the fixed properties.
-_MAX_CHUNKS = {"columns": 6, "extra_columns": 6, "drift": 4, "error": 1, "rejection": 1}
+_MAX_CHUNKS = {"columns": 6, "extra_columns": 6, "drift": 4, "error": 1, "rejection": 1,
+               "labels": 1, "performance": 1}
 _COLUMNS_BUDGET = 6 * _CHUNK_CHARS  # both column lists together, as JSON (~5,000 long names)
 
 
@@ -112,6 +113,9 @@ def _to_entity(record: IngestionRecord) -> dict:
         "rejection": json.dumps(record.rejection.to_dict()) if record.rejection else "",
         "error": record.error or "",
         "drift": json.dumps(record.drift) if record.drift is not None else "",
+        "labels": json.dumps(record.labels) if record.labels is not None else "",
+        "performance": json.dumps(record.performance) if record.performance is not None
+        else "",
     }
     for key, text in long_fields.items():
         _chunk(entity, key, text)
@@ -158,8 +162,20 @@ def _from_entity(entity) -> IngestionRecord:
         replay_of=opt("replay_of"),
         drift=drift,
         partition=opt("partition"),
+        labels=_json_field(entity, "labels"),
+        performance=_json_field(entity, "performance"),
         etag=entity.metadata.get("etag") if hasattr(entity, "metadata") else None,
     )
+
+
+def _json_field(entity, key: str) -> dict | None:
+    text = _unchunk(entity, key)
+    if not text:
+        return None
+    value = json.loads(text)
+    if isinstance(value, dict) and value.get("truncated") is True and len(value) == 2:
+        return {"note": f"{key} summary of {value['chars']} characters was too large to keep"}
+    return value
 
 
 class TableIngestionLedger:

@@ -5,7 +5,8 @@ local backend, then judged and, when the challenger wins, registered with its li
 The job's contract (README, "Retraining"):
 
 - inputs `training_data` (the champion's reference data), `inference_data` (the newest labelled
-  production data: the newest inference batch that carries the target) and `champion_model`
+  production data: the latest `<model>-labelled` version, ground truth joined to the collected
+  inputs, else the newest inference batch that carries the target) and `champion_model`
   (the current version, typed as registered: `custom_model` or `mlflow_model`);
 - outputs `model` (the challenger, in the champion's format) and, optionally, `training_data`
   (an MLTable of the rows it was trained on, registered as the reference's next version);
@@ -57,6 +58,7 @@ class RetrainConfig:
     experiment: str = "autopilot-retraining"
     reference_asset_template: str = "{model}-training"
     inference_asset_template: str = "{model}-inference"
+    labelled_asset_template: str = "{model}-labelled"
     primary_metric: str | None = None
     margin: float = 0.01
     ml_task: str = "classification"  # when a job names none (a job submitted by hand)
@@ -99,7 +101,9 @@ class JobRetrainer:
         labelled = self._newest_labelled(model, description.target)
         if labelled is None:
             return RetrainResult(RequestStatus.REJECTED, (
-                f"no labelled production data to learn from: no batch of "
+                f"no labelled production data to learn from: no version of "
+                f"{self.config.labelled_asset_template.format(model=model)} (ground truth "
+                f"joined to its inputs) and no batch of "
                 f"{self.config.inference_asset_template.format(model=model)} carries the "
                 f"target {description.target!r} yet"), Reason.NOT_ENOUGH_LABELS, base)
         base["labelled_data"] = labelled.asset_id
@@ -191,7 +195,12 @@ class JobRetrainer:
     # ------------------------------------------------------------------ steps
 
     def _newest_labelled(self, model: str, target: str) -> DataAssetVersion | None:
-        """The newest inference batch that carries the target (its ground truth)."""
+        """The newest labelled data: the latest version of the labelled asset (ground truth
+        joined to the collected inputs) when there is one, else the newest inference batch
+        that carries the target (labels that came with the batch)."""
+        labelled = self._ws.latest_data(self.config.labelled_asset_template.format(model=model))
+        if labelled is not None:
+            return labelled
         asset = self.config.inference_asset_template.format(model=model)
         for version in reversed(self._ws.list_data_versions(asset)):
             columns = (version.tags.get(tags.DATA_COLUMNS, "") + ","

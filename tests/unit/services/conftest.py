@@ -22,6 +22,7 @@ from tests.fakes import (
     FakeBlobStore,
     FakeClock,
     FakeEventSink,
+    FakeGroundTruthStore,
     FakeLedger,
     FakeMonitorRunner,
     FakeQueue,
@@ -69,6 +70,7 @@ class World:
     retrainer: FakeRetrainer = field(default_factory=FakeRetrainer)
     telemetry: FakeTelemetry = field(default_factory=FakeTelemetry)
     topic: FakeAutopilotEvents = field(default_factory=FakeAutopilotEvents)  # our own events
+    labels: FakeGroundTruthStore = field(default_factory=FakeGroundTruthStore)
     ledger: FakeLedger = field(init=False)
     runner: FakeMonitorRunner = field(init=False)
 
@@ -83,6 +85,7 @@ class World:
             blob_store=self.blobs, ledger=self.ledger, retrain_queue=self.queue,
             retrain_poison_queue=self.poison, events=self.events, retrainer=self.retrainer,
             monitor_runner=self.runner, telemetry=self.telemetry, autopilot_events=self.topic,
+            ground_truth_store=self.labels,
         )
 
     # -- arranging the world

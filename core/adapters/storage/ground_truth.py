@@ -1,0 +1,243 @@
+"""The ground-truth join's pending side in Table storage (`<prefix>GroundTruth`).
+
+Layout, for a model `M` and a row id (a correlation id, any characters) whose key is
+`row_key(id)` (a SHA-256 prefix, safe in a RowKey):
+
+- inputs and logged outputs: PartitionKey `M~<first hex digit of the key>` (16 partitions, so
+  one model's rows spread over several partition servers), RowKey `i~<key>` (the input row)
+  and `o~<key>` (the logged outputs);
+- labels waiting for their input: PartitionKey `M~waiting`, RowKey `<key>` (one partition:
+  they are few, and an input file lists them all).
+
+Writes are entity-group transactions of up to 100 entities (and 4 MiB) per partition; a
+transaction that meets an entity already there (a duplicate id, or a retry) is redone one
+entity at a time, so the first row stored for an id stays and a retry is recognised by its
+source. Reads look up ids 14 at a time in one query (`RowKey eq ... or ...`: a filter takes
+at most 15 comparisons), so a file of N labels costs about N/14 queries, never a scan.
+
+A row's JSON is split over `row`, `row__1`, ... (a string property holds 64 KiB); rows are
+kept under `MAX_ROW_CHARS` by the caller.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from functools import cached_property
+from typing import Any
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import TableClient, TableServiceClient, TableTransactionError, UpdateMode
+
+from core.domain.ground_truth import Row, StoredInput, WaitingLabel, row_key
+
+_CHUNK_CHARS = 30_000  # under 32K UTF-16 characters (64 KiB) per string property
+_BATCH = 100  # entities per transaction
+_BATCH_CHARS = 1_500_000  # characters per transaction: under 4 MiB at 2 bytes each, and change
+_IDS_PER_QUERY = 14  # with the PartitionKey comparison, 15: a filter's limit
+INPUT, OUTPUT = "i~", "o~"
+
+
+def _partition(model: str, key: str) -> str:
+    return f"{model}~{key[0]}"
+
+
+def _waiting_partition(model: str) -> str:
+    return f"{model}~waiting"
+
+
+def _put_json(entity: dict, name: str, value: Any) -> int:
+    text = json.dumps(value, separators=(",", ":"), default=str)
+    parts = [text[i:i + _CHUNK_CHARS] for i in range(0, len(text), _CHUNK_CHARS)] or [""]
+    entity[name] = parts[0]
+    for n, part in enumerate(parts[1:], start=1):
+        entity[f"{name}__{n}"] = part
+    if len(parts) > 1:
+        entity[f"{name}__chunks"] = len(parts)
+    return len(text)
+
+
+def _get_json(entity: Any, name: str) -> Any:
+    count = int(entity.get(f"{name}__chunks") or 1)
+    text = (entity.get(name) or "") + "".join(entity.get(f"{name}__{n}") or ""
+                                              for n in range(1, count))
+    return json.loads(text) if text else None
+
+
+class TableGroundTruthStore:
+    """`core.ports.GroundTruthStore` over one Azure table (Azurite locally)."""
+
+    def __init__(self, service: TableServiceClient, prefix: str):
+        self._service = service
+        self._name = f"{prefix}GroundTruth"
+
+    @cached_property
+    def _table(self) -> TableClient:
+        """Created on first use (building the services touches no storage)."""
+        return self._service.create_table_if_not_exists(self._name)
+
+    # ------------------------------------------------------------------ inputs and outputs
+
+    def put_inputs(self, model: str, rows: Sequence[tuple[str, Row]], *,
+                   source: str) -> list[str]:
+        duplicates: list[str] = []
+        entities = []
+        seen: set[str] = set()
+        for row_id, row in rows:
+            if row_id in seen:  # twice in this call: the first one stays
+                duplicates.append(row_id)
+                continue
+            seen.add(row_id)
+            key = row_key(row_id)
+            entity = {"PartitionKey": _partition(model, key), "RowKey": INPUT + key,
+                      "id": row_id, "source": source}
+            _put_json(entity, "row", row)
+            entities.append(entity)
+        for entity in self._create_all(entities):
+            existing = self._table.get_entity(entity["PartitionKey"], entity["RowKey"])
+            if existing.get("source") != source:
+                duplicates.append(entity["id"])
+        return duplicates
+
+    def put_outputs(self, model: str, rows: Sequence[tuple[str, Row]], *,
+                    source: str) -> None:
+        entities: dict[str, dict] = {}
+        for row_id, row in rows:
+            key = row_key(row_id)
+            entity = {"PartitionKey": _partition(model, key), "RowKey": OUTPUT + key,
+                      "id": row_id, "source": source}
+            _put_json(entity, "row", row)
+            entities[entity["RowKey"]] = entity  # the last one written for an id stays
+        for batch in _batches(list(entities.values())):
+            self._table.submit_transaction(
+                [("upsert", e, {"mode": UpdateMode.REPLACE}) for e in batch])
+
+    def get_inputs(self, model: str, ids: Sequence[str]) -> dict[str, StoredInput]:
+        out = {}
+        for entity in self._lookup(model, INPUT, ids):
+            out[entity["id"]] = StoredInput(
+                row_id=entity["id"], row=_get_json(entity, "row") or {},
+                source=entity.get("source") or "",
+                label_source=entity.get("label_source") or None,
+                label=_get_json(entity, "label"))
+        return out
+
+    def get_outputs(self, model: str, ids: Sequence[str]) -> dict[str, Row]:
+        return {e["id"]: _get_json(e, "row") or {} for e in self._lookup(model, OUTPUT, ids)}
+
+    def mark_labelled(self, model: str, labels: Sequence[tuple[str, object]], *,
+                      source: str) -> None:
+        entities = []
+        for row_id, label in labels:
+            key = row_key(row_id)
+            entity = {"PartitionKey": _partition(model, key), "RowKey": INPUT + key,
+                      "label_source": source}
+            _put_json(entity, "label", label)
+            entities.append(entity)
+        for batch in _batches(entities):
+            self._table.submit_transaction(
+                [("update", e, {"mode": UpdateMode.MERGE}) for e in batch])
+
+    # ------------------------------------------------------------------ waiting labels
+
+    def put_waiting(self, model: str, labels: Sequence[tuple[str, object]], *, source: str,
+                    at: float) -> list[str]:
+        duplicates: list[str] = []
+        entities = []
+        seen: set[str] = set()
+        for row_id, label in labels:
+            if row_id in seen:
+                duplicates.append(row_id)
+                continue
+            seen.add(row_id)
+            entity: dict[str, Any] = {
+                "PartitionKey": _waiting_partition(model), "RowKey": row_key(row_id),
+                "id": row_id, "source": source, "at": float(at)}
+            _put_json(entity, "label", label)
+            entities.append(entity)
+        for entity in self._create_all(entities):
+            existing = self._table.get_entity(entity["PartitionKey"], entity["RowKey"])
+            if existing.get("source") != source:
+                duplicates.append(entity["id"])
+        return duplicates
+
+    def waiting(self, model: str) -> Iterator[WaitingLabel]:
+        entities = self._table.query_entities("PartitionKey eq @pk",
+                                              parameters={"pk": _waiting_partition(model)})
+        for e in entities:
+            yield WaitingLabel(row_id=e["id"], label=_get_json(e, "label"),
+                               source=e.get("source") or "", at=float(e.get("at") or 0.0))
+
+    def remove_waiting(self, model: str, ids: Sequence[str]) -> None:
+        partition = _waiting_partition(model)
+        keys = list(dict.fromkeys(row_key(i) for i in ids))
+        for start in range(0, len(keys), _BATCH):
+            chunk = keys[start:start + _BATCH]
+            try:
+                self._table.submit_transaction(
+                    [("delete", {"PartitionKey": partition, "RowKey": k}) for k in chunk])
+            except TableTransactionError:  # one was gone already (a retry): one at a time
+                for k in chunk:
+                    try:
+                        self._table.delete_entity(partition, k)
+                    except ResourceNotFoundError:
+                        continue
+
+    # ------------------------------------------------------------------ helpers
+
+    def _create_all(self, entities: list[dict]) -> list[dict]:
+        """Create every entity; returns those that existed already (not overwritten)."""
+        existing: list[dict] = []
+        by_partition: dict[str, list[dict]] = defaultdict(list)
+        for e in entities:
+            by_partition[e["PartitionKey"]].append(e)
+        for group in by_partition.values():
+            for batch in _batches(group):
+                try:
+                    self._table.submit_transaction([("create", e) for e in batch])
+                except TableTransactionError:
+                    for e in batch:  # redo one at a time: the first one stored stays
+                        try:
+                            self._table.create_entity(e)
+                        except ResourceExistsError:
+                            existing.append(e)
+        return existing
+
+    def _lookup(self, model: str, prefix: str, ids: Sequence[str]) -> Iterator[Any]:
+        by_partition: dict[str, dict[str, str]] = defaultdict(dict)
+        for row_id in dict.fromkeys(ids):
+            key = row_key(row_id)
+            by_partition[_partition(model, key)][prefix + key] = row_id
+        for partition, wanted in by_partition.items():
+            keys = list(wanted)
+            for start in range(0, len(keys), _IDS_PER_QUERY):
+                chunk = keys[start:start + _IDS_PER_QUERY]
+                params = {"pk": partition, **{f"r{i}": k for i, k in enumerate(chunk)}}
+                where = " or ".join(f"RowKey eq @r{i}" for i in range(len(chunk)))
+                for entity in self._table.query_entities(f"PartitionKey eq @pk and ({where})",
+                                                         parameters=params):
+                    if wanted.get(entity["RowKey"]) == entity.get("id"):  # not a key collision
+                        yield entity
+
+
+def _batches(entities: list[dict]) -> Iterator[list[dict]]:
+    """Groups of one partition's entities a transaction takes (at most 100, under 4 MiB)."""
+    by_partition: dict[str, list[dict]] = defaultdict(list)
+    for e in entities:
+        by_partition[e["PartitionKey"]].append(e)
+    for group in by_partition.values():
+        batch: list[dict] = []
+        chars = 0
+        for e in group:
+            size = sum(len(v) for v in e.values() if isinstance(v, str))
+            if batch and (len(batch) >= _BATCH or chars + size > _BATCH_CHARS):
+                yield batch
+                batch, chars = [], 0
+            batch.append(e)
+            chars += size
+        if batch:
+            yield batch
+
+
+__all__ = ["TableGroundTruthStore"]
