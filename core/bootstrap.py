@@ -267,6 +267,7 @@ class Services:
                 self.workspace, self.events, profile=self.drift.profile,
                 save_result=self.drift.save_result, clock=self.clock,
                 workspace_label=Path(self.settings.local_workspace_dir).name,
+                correlation_column=self.settings.correlation_column,
             )
         from core.adapters.azureml.monitor_runner import AzureMonitorRunner
 

@@ -164,10 +164,11 @@ class GroundTruthStore(Protocol):
     arrive first wait for their rows. Every method takes a bounded batch; nothing here
     loads a model's history."""
 
-    def put_inputs(self, model: str, rows: Sequence[tuple[str, Row]], *,
-                   source: str) -> list[str]:
+    def put_inputs(self, model: str, rows: Sequence[tuple[str, Row]], *, source: str,
+                   labelled: Mapping[str, tuple[object, str]] | None = None) -> list[str]:
         """Keep input rows by id. The first row stored for an id stays: returns the ids
-        another source had stored already (duplicates); a retry of `source` is not one."""
+        another source had stored already (duplicates); a retry of `source` is not one.
+        `labelled`: id -> (label, the ingestion it came from), for rows stored labelled."""
 
     def put_outputs(self, model: str, rows: Sequence[tuple[str, Row]], *,
                     source: str) -> None:

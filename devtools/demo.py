@@ -3,12 +3,15 @@
 A team trains a fraud model with its own code (scikit-learn, saved with
 `mlflow.sklearn.save_model` and a signature) and registers it with its training data; the
 service describes the model (features and target from the signature) and its drift monitor
-appears. Inference inputs arrive as Azure ML's data collector writes them (model_inputs JSON
-lines, no labels) and labelled batches arrive later as CSV files; each becomes an MLTable data
-asset version with an early drift check. Drifted batches raise alerts, exactly one retraining is
+appears. Inference inputs and the deployment's predictions arrive as Azure ML's data collector
+writes them (model_inputs and model_outputs JSON lines, no labels), each batch an MLTable data
+asset version with an early drift check. The ground truth (chargebacks) arrives later, keyed by
+the requests' correlation ids: joined to the inputs it becomes versions of the labelled data,
+whichever arrives first, and each version gets the champion's realised metrics against its
+threshold. Drifted batches and the performance breach raise alerts, exactly one retraining is
 queued, and the retraining job (jobs/retrain.yml, run in a subprocess as Azure ML would run it)
-refits the champion and scores both on the same holdout; the MLflow challenger is registered
-and the monitor re-aimed.
+refits the champion on the training data plus the newest labelled data and scores both on the
+same holdout; the MLflow challenger is registered and the monitor re-aimed.
 
 Everything goes through the registered Functions entry points (blob trigger, Event Grid
 triggers, queue trigger, HTTP endpoints) via devtools/invoke.py, on a real Azurite that ./dev
@@ -63,25 +66,54 @@ def users_training_script(training_csv: Path, model_dir: Path) -> None:
                               pip_requirements=["scikit-learn", "pandas"])
 
 
-def collector_file(table, hour: str) -> tuple[str, bytes]:
-    """model_inputs as Azure ML's data collector writes them: JSON lines, each a record whose
-    `data` holds a batch of requests' rows, keyed by a correlation id; no labels."""
+PER_RECORD = 25  # the collector batches requests: rows per record
+
+
+def collector_file(table, hour: str, collection: str = "model_inputs") -> tuple[str, bytes]:
+    """model_inputs (or model_outputs) as Azure ML's data collector writes them: JSON lines,
+    each a record whose `data` holds a batch of requests' rows, keyed by a correlation id; no
+    labels."""
     # Rounded as the CSV files are (to_csv_bytes), so both layouts carry the same values.
     rows = [{k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
             for row in table.to_pylist()]
     lines = []
-    for i in range(0, len(rows), 25):
+    for i in range(0, len(rows), PER_RECORD):
         lines.append(json.dumps({
-            "specversion": "1.0", "id": f"req-{hour}-{i}", "type": "azureml.inference.model_inputs",
+            "specversion": "1.0", "id": f"req-{hour}-{i}",
+            "type": f"azureml.inference.{collection}",
             "source": "/subscriptions/s/resourceGroups/rg/providers/"
                       "Microsoft.MachineLearningServices/workspaces/ws/onlineEndpoints/fraud-ep/"
                       "deployments/blue",
             "datacontenttype": "application/json", "time": f"2026-11-20T{hour}:00:00Z",
-            "data": rows[i:i + 25], "correlationid": f"corr-{hour}-{i}",
+            "data": rows[i:i + PER_RECORD], "correlationid": f"corr-{hour}-{i}",
             "collectdatatype": "pandas.core.frame.DataFrame",
         }))
-    return (f"fraud-ep/blue/model_inputs/2026/11/20/{hour}/instance-0.jsonl",
+    return (f"fraud-ep/blue/{collection}/2026/11/20/{hour}/instance-0.jsonl",
             ("\n".join(lines) + "\n").encode())
+
+
+def row_ids(n: int, hour: str) -> list[str]:
+    """The ids Azure's model performance monitoring gives the collected rows:
+    `<record correlationid>_<row index>`. The team's chargeback feed logs them."""
+    return [f"corr-{hour}-{i - i % PER_RECORD}_{i % PER_RECORD}" for i in range(n)]
+
+
+def deployment_predictions(model_dir: Path, inputs) -> list[int]:
+    """What the deployed model answered (its scoring script logs it as model_outputs)."""
+    import mlflow.sklearn
+
+    model = mlflow.sklearn.load_model(str(model_dir))
+    frame = inputs.to_pandas()
+    for c in frame.columns:  # as the collector rounded them
+        if frame[c].dtype.kind == "f":
+            frame[c] = frame[c].round(4)
+    return [int(p) for p in model.predict(frame)]
+
+
+def chargebacks_csv(ids: list[str], labels: list[int]) -> bytes:
+    lines = ["correlationid,is_fraud,reported_by"]
+    lines += [f"{i},{v},chargeback-feed" for i, v in zip(ids, labels, strict=True)]
+    return ("\n".join(lines) + "\n").encode()
 
 
 def _autopilot_events() -> list[dict]:
@@ -130,7 +162,9 @@ def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
     model_dir = demo_dir / "team-model"
     users_training_script(ref_file, model_dir)
     say(f"the team's training script saved an MLflow model with a signature: {model_dir}")
-    v1 = ws.register_model(MODEL, model_dir, tags={"autopilot.schedule": "02:30"},
+    v1 = ws.register_model(MODEL, model_dir, tags={"autopilot.schedule": "02:30",
+                                                   "autopilot.performance_threshold":
+                                                   "f1=0.5,accuracy=0.95"},
                            model_type="mlflow_model", description="the team's random forest")
     say(f"registered model {v1.asset_id} (mlflow_model) -> ModelRegistered delivered to "
         "on_model_registered")
@@ -150,10 +184,23 @@ def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
         record = next(r for r in svc.ledger.list(model=MODEL)
                       if r.blob.name == f"{MODEL}/{name}")
         line = f"{what}: {container}/{MODEL}/{name} -> {record.status}"
-        if record.status == "registered":
+        if record.status == "registered" and record.asset_version:
             line += f" as {record.asset_name}:{record.asset_version} ({record.rows} rows)"
         say(line)
         drift = record.drift or {}
+        labels = record.labels or {}
+        counts = labels.get("counts") or {}
+        if counts:
+            say("  join: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+                + (f" -> {labels['labelled_data']}" if "labelled_data" in labels else ""))
+        performance = record.performance or {}
+        if "metrics" in performance:
+            say(f"  champion v{performance['model_version']} on {performance['labelled_data']}"
+                f" ({performance['rows']} labelled rows): " + ", ".join(
+                    f"{k} {v:.3f}" for k, v in performance["metrics"].items() if v is not None)
+                + ("; BELOW threshold " + ", ".join(
+                    f"{b['metric']} < {b['threshold']}" for b in performance["breaches"])
+                   if performance["breached"] else ""))
         if "breached" in drift:
             by_signal: dict[str, set] = {}
             for b in drift["breaches"]:
@@ -163,8 +210,20 @@ def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
                 + (f"BREACHED {found}" if drift["breached"] else "no breach"))
         return record.to_json()
 
-    collected, content = collector_file(transactions(1500, seed=2, with_label=False), "10")
-    drop(collected, content, "data collector model_inputs, no labels")
+    def collect(table, hour: str, what: str, *, outputs: bool = False) -> None:
+        """A deployment's hour: its model_inputs, and its model_outputs (predictions) when
+        the deployment collects them."""
+        inputs = table.drop_columns([TARGET]) if TARGET in table.column_names else table
+        name, content = collector_file(inputs, hour)
+        drop(name, content, f"data collector model_inputs, {what}")
+        if outputs:
+            import pyarrow as pa
+
+            predicted = pa.table({TARGET: deployment_predictions(model_dir, inputs)})
+            name, content = collector_file(predicted, hour, "model_outputs")
+            drop(name, content, "  and its model_outputs (the deployment's predictions)")
+
+    collect(transactions(1500, seed=2, with_label=False), "10", "no labels")
     monitor = _json(host.http("GET", f"/api/models/{MODEL}/monitor"))
     say(f"  monitor {monitor['monitor']} {monitor['status']}: model v{monitor['model_version']}"
         f", reference {monitor['reference_data']}, production {monitor['production_data']}, "
@@ -173,19 +232,35 @@ def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
     bad = drop("2026-11-21.csv", b"amount,hour\n12.5,3\n", "a file missing columns")
     say(f"  quarantined, file untouched: {bad['rejection']['message']}")
 
-    drop("labelled/2026-11-22.csv", to_csv_bytes(transactions(2500, seed=5, drift="concept")),
-         "drifted batch 1, its ground truth arrived (fraud moved to card-present electronics; "
-         "amounts x2.3)")
+    drifted_1 = transactions(1500, seed=5, drift="concept")
+    collect(drifted_1, "11", "drifted (fraud moved to card-present electronics; amounts x2.3)",
+            outputs=True)
     gate = svc.retraining.gate(MODEL)
     latest_alert = svc.retraining.alerts(MODEL)[0]
     say(f"  drift alert -> {latest_alert['status']}: retraining {gate.get('open_request')} "
         f"queued on {svc.settings.retrain_queue}")
-    drop("labelled/2026-11-23.csv", to_csv_bytes(transactions(2500, seed=6, drift="concept")),
-         "drifted batch 2 with its labels")
-    latest_alert = svc.retraining.alerts(MODEL)[0]
-    say(f"  drift alert -> {latest_alert['status']}: {latest_alert['reason']}")
 
-    # 3. The scheduled monitor run, done now: Azure's breach event, through Event Grid.
+    # 3. The ground truth arrives later, keyed by the requests' correlation ids.
+    ids = row_ids(drifted_1.num_rows, "11")
+    truth = drifted_1.column(TARGET).to_pylist()
+    # A real feed: a chargeback for a request never collected, one reported twice.
+    feed_ids, feed = [*ids, "corr-09-0_0", ids[3]], [*truth, 1, truth[3]]
+    drop("ground_truth/2026-11-27/chargebacks.csv", chargebacks_csv(feed_ids, feed),
+         "ground truth of hour 11, a week later")
+    latest_alert = svc.retraining.alerts(MODEL)[0]
+    say(f"  performance alert -> {latest_alert['status']}: {latest_alert['reason']}")
+
+    drifted_2 = transactions(2500, seed=6, drift="concept")
+    ids = row_ids(drifted_2.num_rows, "12")
+    labels = "".join(json.dumps({"correlationid": i, TARGET: v}) + "\n" for i, v in
+                     zip(ids, drifted_2.column(TARGET).to_pylist(), strict=True)).encode()
+    drop("ground_truth/2026-11-27/early-reports.jsonl", labels,
+         "ground truth of hour 12, before its inputs (they wait)")
+    collect(drifted_2, "12", "drifted, whose labels were waiting")
+    latest_alert = svc.retraining.alerts(MODEL)[0]
+    say(f"  alert -> {latest_alert['status']}: {latest_alert['reason']}")
+
+    # 4. The scheduled monitor run, done now: Azure's breach event, through Event Grid.
     run_body = _json(host.http("POST", f"/api/models/{MODEL}/monitor/run"))["run"]
     breached = [name for name, hit in run_body["signals"].items() if hit]
     say(f"monitor run {run_body['run_id']} on {run_body['production']}: "
@@ -198,7 +273,7 @@ def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
             say(f"  on_azureml_run_event, {a['evidence']['signal']}: {a['status']}: "
                 f"{a['reason']}")
 
-    # 4. The queue trigger runs the retraining job and judges.
+    # 5. The queue trigger runs the retraining job and judges.
     started = time.perf_counter()
     results = host.drain(svc.settings.retrain_queue)
     history = svc.retraining.history(MODEL)
@@ -226,13 +301,16 @@ def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
     say(f"monitor re-aimed: model v{monitor['model_version']}, reference "
         f"{monitor['reference_data']}, production {monitor['production_data']}")
 
-    # 5. What an operator sees.
+    # 6. What an operator sees.
     alerts = svc.retraining.alerts(MODEL)
     counts: dict[str, int] = {}
     for a in alerts:
         counts[a["status"]] = counts.get(a["status"], 0) + 1
     say(f"alerts: {len(alerts)} ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}); "
         f"retraining requests: {len(history)}")
+    performance = _json(host.http("GET", f"/api/models/{MODEL}/performance"))
+    say(f"model performance: {performance['count']} labelled versions measured; "
+        f"{performance['ground_truth']['waiting']} labels still waiting for their inputs")
     report = host.http("GET", f"/api/models/{MODEL}/drift/report")
     (demo_dir / "drift-report.html").write_bytes(report.get_body())
     say(f"drift report of the latest batch: {demo_dir / 'drift-report.html'}")
@@ -253,6 +331,8 @@ def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
         "monitor": monitor,
         "model_versions": [v.version for v in ws.list_model_versions(MODEL)],
         "inference_versions": [v.version for v in versions],
+        "labelled_versions": [v.version for v in ws.list_data_versions(f"{MODEL}-labelled")],
+        "performance": performance,
         "monitor_run": run_body,
     }
 

@@ -112,3 +112,12 @@ def check_drift(req: func.HttpRequest) -> func.HttpResponse:
     if req.params.get("format") == "html":
         return func.HttpResponse(html, mimetype="text/html", charset="utf-8")
     return json_response(body)
+
+
+@api_route(bp, "model_performance", "models/{model}/performance", "GET", tag="drift",
+           summary="The champion's realised metrics on each labelled version (ground truth "
+                   "joined to the collected inputs), newest first, and the labels waiting for "
+                   "their inputs",
+           replies={200: Reply("the model's performance records", "ModelPerformance")})
+def model_performance(req: func.HttpRequest) -> func.HttpResponse:
+    return json_response(services().admin.model_performance(req.route_params["model"]))

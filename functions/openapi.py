@@ -99,7 +99,30 @@ SCHEMAS: dict[str, dict] = {
         "error": _nullable("string"), "quarantine_record": _nullable("string"),
         "replay_of": _nullable("string"), "attempts": INT, "created_at": NUM,
         "updated_at": NUM, "drift": {"oneOf": [{"type": "null"}, OBJ]},
-    }),
+    }, {"labels": {"oneOf": [{"type": "null"}, _ref("JoinSummary")]},
+        "performance": {"oneOf": [{"type": "null"}, _ref("PerformanceRecord")]}}),
+    "JoinSummary": _object({}, {
+        "counts": {"type": "object", "additionalProperties": INT,
+                   "description": "labels, empty, joined, waiting, duplicates, conflicting, "
+                                  "inputs, duplicate_inputs, outputs, completed, expired, "
+                                  "too_large (zero counts left out)"},
+        "labelled_data": STR, "labelled_rows": INT, "error": STR}),
+    "PerformanceRecord": _object({}, {
+        "labelled_data": STR, "model_version": STR, "task": STR, "rows": INT,
+        "metrics": {"type": "object", "additionalProperties": _nullable("number")},
+        "logged_metrics": {"type": "object", "additionalProperties": _nullable("number")},
+        "thresholds": {"type": "object", "additionalProperties": NUM},
+        "breaches": {"type": "array", "items": _object(
+            {"metric": STR, "value": NUM, "threshold": NUM})},
+        "breached": BOOL, "result": _nullable("string"), "evaluated_at": NUM,
+        "target": STR, "logged_prediction_column": STR, "notes": STRS, "ingestion": STR,
+        "skipped": STR, "error": STR}),
+    "ModelPerformance": _object({
+        "model": STR, "latest": {"oneOf": [{"type": "null"}, _ref("PerformanceRecord")]},
+        "count": INT, "history": {"type": "array", "items": _ref("PerformanceRecord")},
+        "ground_truth": _object({"waiting": _nullable("integer"),
+                                 "files": {"type": "array", "items": OBJ}}),
+    }, closed=True),
     "IngestionList": _object({"model": _nullable("string"), "status": _nullable("string"),
                               "count": INT,
                               "ingestions": {"type": "array", "items": _ref("Ingestion")}},

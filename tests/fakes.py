@@ -662,7 +662,7 @@ class FakeGroundTruthStore:
         self.waiting_labels: dict[tuple[str, str], WaitingLabel] = {}
         self.calls: list[str] = []
 
-    def put_inputs(self, model: str, rows, *, source: str) -> list[str]:
+    def put_inputs(self, model: str, rows, *, source: str, labelled=None) -> list[str]:
         self.calls.append("put_inputs")
         duplicates = []
         seen: set[str] = set()
@@ -671,7 +671,9 @@ class FakeGroundTruthStore:
             if row_id in seen or (kept is not None and kept.source != source):
                 duplicates.append(row_id)  # the first one stored stays
             elif kept is None:
-                self.inputs[(model, row_id)] = StoredInput(row_id, copy.deepcopy(row), source)
+                label, label_source = (labelled or {}).get(row_id, (None, None))
+                self.inputs[(model, row_id)] = StoredInput(row_id, copy.deepcopy(row), source,
+                                                           label_source, label)
             seen.add(row_id)
         return duplicates
 

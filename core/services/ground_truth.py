@@ -269,25 +269,28 @@ class GroundTruth:
 
     def keep_inputs(self, model: str, record: IngestionRecord, spool: _Spool) -> JoinOutcome:
         """Keep an accepted input file's rows for later labels, and join the labels that were
-        waiting for them."""
+        waiting for them (stored with them: one write per row)."""
         outcome = JoinOutcome()
         counts = outcome.counts
         counts.too_large = spool.too_large
-        ids: set[str] = set()
-        for chunk in spool.chunks():
-            duplicates = self._store.put_inputs(model, chunk, source=record.ingestion_id)
-            counts.inputs += len(chunk) - len(duplicates)
-            counts.duplicate_inputs += len(duplicates)
-            ids.update(i for i, _ in chunk)
+        ids = {row_id for chunk in spool.chunks() for row_id, _ in chunk}
         matched, expired = self._waiting_for(model, ids)
         counts.expired = len(expired)
         if expired:
             self._store.remove_waiting(model, expired)
-        if matched:
-            target = self._target_for(model)
-            if target is None:  # the model went away meanwhile: the labels keep waiting
-                return outcome
-            self._complete(model, record, spool, matched, target[0], outcome)
+        target = self._target_for(model) if matched else None
+        if target is None:  # nothing waits for these (or the model went away: they keep waiting)
+            matched = {}
+        kept_elsewhere: set[str] = set()  # ids whose kept row is another file's
+        for chunk in spool.chunks():
+            labelled = {i: matched[i] for i, _ in chunk if i in matched}
+            duplicates = self._store.put_inputs(model, chunk, source=record.ingestion_id,
+                                                labelled=labelled)
+            counts.inputs += len(chunk) - len(duplicates)
+            counts.duplicate_inputs += len(duplicates)
+            kept_elsewhere.update(duplicates)
+        if matched and target is not None:
+            self._complete(model, record, spool, matched, target[0], outcome, kept_elsewhere)
         self._measure(model, outcome)
         return outcome
 
@@ -305,34 +308,42 @@ class GroundTruth:
         return matched, expired
 
     def _complete(self, model: str, record: IngestionRecord, spool: _Spool,
-                  matched: dict[str, Any], target: str, outcome: JoinOutcome) -> None:
+                  matched: dict[str, Any], target: str, outcome: JoinOutcome,
+                  kept_elsewhere: set[str]) -> None:
+        """Join the waiting labels matched by this file's rows. The rows this file stored
+        carry their label already; a row another file stored first gets it now, unless it
+        was labelled already (then the waiting label is a duplicate)."""
+        done: list[str] = []
         with _JoinedRows() as out:
             for chunk in spool.chunks():
                 rows = [(i, r) for i, r in chunk if i in matched]
                 if not rows:
                     continue
                 ids = [i for i, _ in rows]
-                stored = self._store.get_inputs(model, ids)  # the first row kept for each id
+                stored = self._store.get_inputs(model, [i for i in ids if i in kept_elsewhere])
                 outputs = self._store.get_outputs(model, ids)
-                by_source: dict[str, list[tuple[str, Any]]] = {}
+                late: dict[str, list[tuple[str, Any]]] = {}
                 for row_id, row in rows:
                     label, source = matched.pop(row_id, (None, None))
                     if source is None:  # twice in this file: joined once
                         continue
+                    done.append(row_id)
                     kept = stored.get(row_id)
                     if kept is not None and kept.label_source not in (None, source):
                         outcome.counts.duplicates += 1
                         continue
+                    if kept is not None and kept.label_source is None:
+                        late.setdefault(source, []).append((row_id, label))
                     out.write(joined_row(kept.row if kept else row, outputs.get(row_id),
                                          id_column=self.config.id_column, target=target,
                                          label=label, row_id=row_id))
-                    by_source.setdefault(source, []).append((row_id, label))
-                for source, labels in by_source.items():
+                    outcome.counts.completed += 1
+                for source, labels in late.items():
                     self._store.mark_labelled(model, labels, source=source)
-                    self._store.remove_waiting(model, [i for i, _ in labels])
-                    outcome.counts.completed += len(labels)
             if out.rows:
                 outcome.labelled = self._register(model, record, out, target, outcome.counts)
+        # Only now: a retry after a crash before the registration finds them waiting still.
+        self._store.remove_waiting(model, done)
 
     # ------------------------------------------------------------------ the labelled version
 

@@ -264,10 +264,7 @@ class MonitorService:
                     and not description.sources["task"].startswith("setting"):
                 decision = dataclasses.replace(decision, ml_task=description.task)
             if description is not None:  # the model performance signal, on labelled data
-                decision = with_performance(
-                    decision, target, self._ws.latest_data(labelled_wanted(target, self.config)),
-                    target=description.target,
-                    prediction_columns=description.prediction_columns, config=self.config)
+                decision = self._with_performance(decision, target, description, actual)
             # An operator's disable sticks (an opt-out's does not); the rest follows the model.
             decision = dataclasses.replace(
                 decision, enabled=not previous.get("operator_disabled", False)
@@ -312,6 +309,25 @@ class MonitorService:
         doc = {**base, "status": status, "reason": why}
         return EnsureOutcome(model, action, status, name, target.version, why), to_write, doc
 
+
+    def _with_performance(self, decision: MonitorSpec, target: ModelVersion,
+                          description: ModelDescription,
+                          actual: MonitorSpec | None) -> MonitorSpec:
+        """The model performance signal on the latest labelled version; when that version
+        lacks the logged predictions (its outputs arrived after the join), on the version the
+        monitor already watches."""
+        def on(labelled: DataAssetVersion | None) -> MonitorSpec:
+            return with_performance(decision, target, labelled, target=description.target,
+                                    prediction_columns=description.prediction_columns,
+                                    config=self.config)
+
+        spec = on(self._ws.latest_data(labelled_wanted(target, self.config)))
+        if spec.performance_data is None and actual is not None \
+                and actual.performance_data is not None:
+            with contextlib.suppress(NotFound):
+                spec = on(self._ws.get_data(actual.performance_data.name,
+                                            actual.performance_data.version))
+        return spec
 
     def _description(self, target: ModelVersion,
                      reference: DataAssetVersion | None) -> ModelDescription | None:

@@ -28,24 +28,49 @@ def test_the_demo_loop_closes(app_env, tmp_path, monkeypatch):
     assert (described.format, described.target) == ("mlflow", "is_fraud")
     assert described.sources["features"] == "MLflow signature inputs"
 
-    # Three MLTable versions (collector inputs without labels + two labelled drifted batches);
-    # the bad file quarantined, not lost.
+    # Three MLTable versions of collector inputs, none with labels; the bad file quarantined,
+    # not lost.
     versions = svc.workspace.list_data_versions(f"{model}-inference")
     assert [v.version for v in versions] == ["1", "2", "3"]
-    assert versions[0].tags["layout"] == "collector_jsonl" and "is_fraud" not in \
-        versions[0].tags["columns"]
+    for version in versions:
+        assert version.tags["layout"] == "collector_jsonl"
+        assert "is_fraud" not in version.tags["columns"].split(",")
+        assert version.tags["correlation_column"] == "correlationid"
     rejected = svc.ledger.list(model=model, status="rejected")
     assert len(rejected) == 1 and rejected[0].rejection.code == "missing_columns"
     assert svc.blob_store.properties(rejected[0].blob).etag  # still where it was uploaded
+
+    # The ground truth arrived later and joined the inputs by correlation id: hour 11's after
+    # its inputs (with one unknown id and one reported twice), hour 12's before them.
+    labelled = svc.workspace.list_data_versions(f"{model}-labelled")
+    assert [v.version for v in labelled] == ["1", "2"] == summary["labelled_versions"]
+    assert [v.tags["labelled_rows"] for v in labelled] == ["1500", "2500"]
+    records = {r.blob.name.rsplit("/", 1)[-1]: r for r in svc.ledger.list(model=model)}
+    assert records["chargebacks.csv"].labels["counts"] == {
+        "labels": 1502, "joined": 1500, "waiting": 1, "duplicates": 1}
+    assert records["early-reports.jsonl"].labels["counts"] == {"labels": 2500, "waiting": 2500}
+    hour_12 = next(r for r in svc.ledger.list(model=model) if "/12/" in r.blob.name)
+    assert hour_12.labels["counts"] == {"inputs": 2500, "completed": 2500}
+    # Each labelled version got the champion's realised metrics, below its threshold.
+    for record in (records["chargebacks.csv"], hour_12):
+        assert record.performance["model_version"] == "1" and record.performance["breached"]
+        assert set(record.performance["metrics"]) == {"accuracy", "precision", "recall", "f1",
+                                                      "auc"}
+    assert summary["performance"]["count"] == 2
+    assert summary["performance"]["ground_truth"]["waiting"] == 1
 
     # Exactly one retraining, triggered by the first drifted batch's early check.
     requests = svc.retraining.history(model)
     assert len(requests) == 1
     [request] = requests
     assert request["trigger"] == "early_check" and request["status"] == "registered"
-    # The job ran on the newest batch that carries labels (the collector inputs have none).
-    assert request["labelled_data"] == f"azureml:{model}-inference:3"
+    # The job learnt from the newest labelled data (the collector inputs carry no labels).
+    assert request["labelled_data"] == f"azureml:{model}-labelled:2"
     assert request["job"] and request["champion_format"] == "mlflow"
+    performance_alerts = [a for a in svc.retraining.alerts(model)
+                          if a["evidence"]["source"] == "model_performance"]
+    assert len(performance_alerts) == 2 and all(a["status"] == "suppressed"
+                                                for a in performance_alerts)
     statuses = sorted(a["status"] for a in svc.retraining.alerts(model))
     assert statuses.count("requested") == 1 and "suppressed" in statuses
     assert svc.retrain_queue.peek() == [] and svc.retrain_poison_queue.peek() == []
@@ -57,7 +82,11 @@ def test_the_demo_loop_closes(app_env, tmp_path, monkeypatch):
     # ...delivered as Event Grid would, and read back as Azure's monitor alerts.
     monitor_alerts = [a for a in svc.retraining.alerts(model)
                       if a["evidence"]["source"] == "azureml_monitor"]
-    assert {a["evidence"]["signal"] for a in monitor_alerts} >= {f"{model}-monitor_data_drift"}
+    assert {a["evidence"]["signal"] for a in monitor_alerts} >= {
+        f"{model}-monitor_data_drift", f"{model}-monitor_model_performance"}
+    # Azure's model performance signal, on the labelled version that carries the logged
+    # predictions (hour 11's: the deployment collected its model_outputs).
+    assert run["signals"][f"{model}-monitor_model_performance"] is True
 
     # The challenger won on the same holdout, was registered with its lineage...
     assert request["challenger_scores"]["f1"] >= request["champion_scores"]["f1"] + 0.01
@@ -85,5 +114,7 @@ def test_the_demo_loop_closes(app_env, tmp_path, monkeypatch):
     from devtools.synthetic import FEATURES
 
     assert spec.features == FEATURES
-    assert (tmp_path / "drift-report.html").read_text().startswith("<!DOCTYPE html>")
+    assert str(spec.performance_data) == f"{model}-labelled:1"
+    report = (tmp_path / "drift-report.html").read_text()
+    assert report.startswith("<!DOCTYPE html>") and "Model performance on labelled data" in report
     assert any("REGISTERED" in line for line in lines)

@@ -101,6 +101,10 @@ EXPECTED: dict[str, dict] = {
         "bindings": _http("models/{model}/drift/check", "POST", "FUNCTION"),
         "params": HTTP_REQUEST,
     },
+    "model_performance": {
+        "bindings": _http("models/{model}/performance", "GET", "FUNCTION"),
+        "params": HTTP_REQUEST,
+    },
     "openapi": {
         "bindings": _http("openapi.json", "GET", "FUNCTION"),
         "params": HTTP_REQUEST,

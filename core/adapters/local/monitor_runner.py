@@ -38,8 +38,10 @@ class LocalMonitorRunner:
     def __init__(self, workspace: DataAssets, events: EventSink, *,
                  profile: Callable[[DataAssetVersion], ReferenceProfile],
                  save_result: Callable[[str, str, DriftResult], str],
-                 clock: Callable[[], float] = time.time, workspace_label: str = "local"):
+                 clock: Callable[[], float] = time.time, workspace_label: str = "local",
+                 correlation_column: str = "correlationid"):
         self._ws = workspace
+        self._correlation_column = correlation_column
         self._events = events
         self._profile = profile
         self._save_result = save_result
@@ -66,7 +68,10 @@ class LocalMonitorRunner:
             out_table = self._ws.read_table(self._ws.get_data(outputs.name, outputs.version))
             pred_config = DriftConfig.from_azure(
                 prediction_drift=spec.prediction_drift_thresholds,
-                signals=("prediction_drift",), prediction_columns=tuple(out_table.column_names),
+                signals=("prediction_drift",),
+                # The id column that joins outputs to labels is no prediction.
+                prediction_columns=tuple(c for c in out_table.column_names
+                                         if c != self._correlation_column),
             )
             ref_asset = self._ws.get_data(pred_ref.name, pred_ref.version)
             results.append(("outputs", compare(self._profile(ref_asset), out_table, pred_config)))
