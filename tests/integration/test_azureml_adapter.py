@@ -1503,3 +1503,32 @@ def test_submit_types_the_champion_input_and_sets_literal_inputs(
         "jobInputType": "mlflow_model", "uri": f"{WS_PATH}/models/churn/versions/4"}
     assert body["inputs"]["target"] == {"jobInputType": "literal", "value": "churned"}
     assert "features" not in body["inputs"]
+
+
+def test_the_model_performance_signal_through_the_sdks_operations(workspace, service):
+    """Azure's model performance signal (preview) on a labelled version, sent by the SDK's own
+    schedule operations: the labelled version resolved to its ARM id on both sides, the column
+    roles, our thresholds (not the SDK's fixed Accuracy 0.9), and read back equal through the
+    schedule's tags."""
+    spec = _spec(performance_data=AssetRef("m-labelled", "3"),
+                 performance_thresholds={"accuracy": 0.95, "recall": 0.0},
+                 prediction_column="predicted_y", target_column="y")
+    assert workspace.create_or_update_monitor(spec) == spec
+    body = service.calls("PUT", "/schedules/m-monitor")[-1].json()["properties"]
+    signal = body["action"]["monitorDefinition"]["signals"]["m-monitor_model_performance"]
+    labelled = f"{WS_PATH}/data/m-labelled/versions/3"
+    assert signal["signalType"] == "ModelPerformance" and signal["mode"] == "Enabled"
+    [production] = signal["productionData"]
+    assert (production["uri"], production["dataContext"], production["columns"]) == (
+        labelled, "model_outputs", {"prediction": "predicted_y", "correlation_id": "correlationid"})
+    assert (signal["referenceData"]["uri"], signal["referenceData"]["dataContext"],
+            signal["referenceData"]["columns"]) == (
+        labelled, "ground_truth", {"actual": "y", "correlation_id": "correlationid"})
+    assert signal["metricThreshold"] == {"metric": "Accuracy", "modelType": "Classification",
+                                         "threshold": {"value": 0.95}}
+    assert json.loads(signal["properties"]["azureml.modelmonitor.model_performance_thresholds"]
+                      ) == [
+        {"modelType": "classification", "metric": "Accuracy", "threshold": {"value": 0.95}},
+        {"modelType": "classification", "metric": "Recall", "threshold": {"value": 0.0}}]
+    assert body["tags"]["monitor_autopilot.labelled_data"] == "m-labelled:3"
+    assert workspace.get_monitor("m-monitor") == spec

@@ -76,6 +76,16 @@ SPECS = {
         },
     ),
 }
+PERFORMANCE = {
+    "performance_data": AssetRef("m-labelled", "3"), "prediction_column": "predicted_y",
+    "target_column": "y",
+}
+SPECS["performance-classification"] = _base(
+    **PERFORMANCE, performance_thresholds={"accuracy": 0.9, "precision": 0.0, "recall": 0.5})
+# The SDK cannot load regression performance thresholds from YAML (test below): YAML and REST
+# round trips only.
+REGRESSION_PERFORMANCE = _base(**PERFORMANCE, ml_task="regression",
+                               performance_thresholds={"rmse": 12.0, "mae": 3.5})
 # Specs whose thresholds avoid every SDK pitfall: the loader's entity needs no workaround.
 PITFALL_FREE = ["defaults", "psi-everywhere"]
 
@@ -189,9 +199,12 @@ def test_asset_ref_parses_every_spelling():
 # -- YAML ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", list(SPECS))
+ROUND_TRIPS = {**SPECS, "performance-regression": REGRESSION_PERFORMANCE}
+
+
+@pytest.mark.parametrize("key", list(ROUND_TRIPS))
 def test_yaml_round_trip(key):
-    spec = SPECS[key]
+    spec = ROUND_TRIPS[key]
     text = monitor_spec_to_yaml(spec)
     assert "&id" not in text  # plain YAML, no anchors
     assert monitor_spec_from_yaml(text) == spec
@@ -268,14 +281,14 @@ def test_adapter_modules_import_the_sdk_lazily():
 # -- SDK entity and REST body --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", list(SPECS))
+@pytest.mark.parametrize("key", list(ROUND_TRIPS))
 def test_every_schedule_serialises_to_a_valid_rest_body(key):
     from azure.ai.ml._restclient.arm_ml_service.models import Schedule as RestSchedule
     from azure.ai.ml.entities import MonitorSchedule
 
     from core.adapters.azureml.schedule import build_monitor_schedule, monitor_spec_from_schedule
 
-    spec = SPECS[key]
+    spec = ROUND_TRIPS[key]
     body = _rest(build_monitor_schedule(spec))
     props = body["properties"]
     definition = props["action"]["monitorDefinition"]
@@ -291,6 +304,8 @@ def test_every_schedule_serialises_to_a_valid_rest_body(key):
     assert sorted(definition["signals"]) == sorted(spec.signal_names())
     for name, signal in definition["signals"].items():
         assert signal["mode"] == "Enabled", name
+        if signal["signalType"] == "ModelPerformance":  # its own shape (test below)
+            continue
         assert signal["productionData"]["inputDataType"] == "Trailing"
         assert signal["productionData"]["windowSize"] == spec.lookback_window
         assert signal["referenceData"]["inputDataType"] == "Fixed"
@@ -342,6 +357,81 @@ def test_thresholds_on_the_wire():
             "dataType": "Numerical",
         },
     ]
+
+
+@pytest.mark.parametrize("spec", [SPECS["performance-classification"],
+                                  REGRESSION_PERFORMANCE], ids=["classification", "regression"])
+def test_the_model_performance_signal_on_the_wire(spec):
+    """Azure's model performance signal (preview) over the labelled version: the logged
+    prediction column and the ground truth column, joined by the correlation id; the first
+    threshold as `metricThreshold` (pitfall 7), every one in the properties string."""
+    from core.adapters.azureml.schedule import build_monitor_schedule
+
+    signal = _rest(build_monitor_schedule(spec))["properties"]["action"]["monitorDefinition"][
+        "signals"]["m-monitor_model_performance"]
+    assert signal["signalType"] == "ModelPerformance" and signal["mode"] == "Enabled"
+    assert signal["productionData"] == [{
+        "dataContext": "model_outputs", "columns": {"prediction": "predicted_y",
+                                                    "correlation_id": "correlationid"},
+        "jobInputType": "mltable", "uri": "azureml:m-labelled:3", "windowSize": "P7D",
+        "windowOffset": "P0D", "inputDataType": "Trailing"}]
+    assert signal["referenceData"] == {
+        "dataContext": "ground_truth", "columns": {"actual": "y",
+                                                   "correlation_id": "correlationid"},
+        "jobInputType": "mltable", "uri": "azureml:m-labelled:3", "inputDataType": "Fixed"}
+    thresholds = signal["properties"]["azureml.modelmonitor.model_performance_thresholds"]
+    if spec.ml_task == "classification":
+        assert signal["metricThreshold"] == {"metric": "Accuracy", "modelType": "Classification",
+                                             "threshold": {"value": 0.9}}
+        assert json.loads(thresholds) == [
+            {"modelType": "classification", "metric": m, "threshold": {"value": v}}
+            for m, v in (("Accuracy", 0.9), ("Precision", 0.0), ("Recall", 0.5))]
+    else:
+        assert signal["metricThreshold"] == {"metric": "MeanAbsoluteError",
+                                             "modelType": "Regression",
+                                             "threshold": {"value": 3.5}}
+        assert json.loads(thresholds) == [
+            {"modelType": "regression", "metric": m, "threshold": {"value": v}}
+            for m, v in (("MeanAbsoluteError", 3.5), ("RootMeanSquaredError", 12.0))]
+    assert spec.signal_names()[-1] == "m-monitor_model_performance"
+    assert spec.schedule_tags()["monitor_autopilot.performance_thresholds"] == json.dumps(
+        spec.performance_thresholds, sort_keys=True)
+
+
+def test_the_model_performance_pitfalls_are_real():
+    """Guards pitfalls 7 and 8: the SDK sends a fixed threshold, drops 0.0, reads back one
+    value as accuracy, and cannot load regression thresholds from YAML."""
+    from azure.ai.ml.entities import (
+        ModelPerformanceClassificationThresholds,
+        ModelPerformanceMetricThreshold,
+    )
+    from azure.ai.ml.entities._monitoring.thresholds import ModelPerformanceMetricThreshold as T
+    from azure.ai.ml.exceptions import ValidationException
+    from marshmallow.exceptions import ValidationError
+
+    sdk = ModelPerformanceMetricThreshold(classification=ModelPerformanceClassificationThresholds(
+        precision=0.4, recall=0.0))
+    assert sdk._to_rest_object() == {"metric": "Accuracy", "modelType": "Classification",
+                                     "threshold": {"value": 0.9}}
+    assert "Recall" not in sdk._to_str_object()
+    back = T._from_rest_object({"metric": "Precision", "modelType": "Classification",
+                                "threshold": {"value": 0.4}})
+    assert (back.classification.accuracy, back.classification.precision) == (0.4, None)
+    with pytest.raises((ValidationError, ValidationException, NotImplementedError)):
+        _load_with_sdk(monitor_spec_to_yaml(REGRESSION_PERFORMANCE))
+
+
+def test_performance_settings_need_their_signal_and_azures_metrics():
+    for change in (
+        {"performance_thresholds": {"accuracy": 0.9}},  # without performance_data
+        {**PERFORMANCE, "performance_thresholds": {}},
+        {**PERFORMANCE, "performance_thresholds": {"f1": 0.5}},  # ours only, not Azure's
+        {**PERFORMANCE, "performance_thresholds": {"rmse": 1.0}},  # regression, on a classifier
+        {**PERFORMANCE, "prediction_column": None, "performance_thresholds": {"accuracy": 1}},
+        {**PERFORMANCE, "performance_thresholds": {"accuracy": -1}},
+    ):
+        with pytest.raises(ValueError):
+            replace(_base(), **change)
 
 
 def test_the_sdk_pitfalls_are_real():
@@ -405,7 +495,7 @@ def test_cli_yaml_loads_with_the_sdk_to_the_same_schedule(key):
         assert _strip_azureml_prefix(_rest(plain)) == expected
 
 
-@pytest.mark.parametrize("key", list(SPECS))
+@pytest.mark.parametrize("key", list(ROUND_TRIPS))
 def test_sdk_dump_reads_back(key):
     """The SDK's own YAML dump of our schedule (`_to_dict`) reads back to the spec, and loads."""
     from core.adapters.azureml.schedule import (
@@ -414,10 +504,12 @@ def test_sdk_dump_reads_back(key):
         schedule_to_dict,
     )
 
-    spec = SPECS[key]
+    spec = ROUND_TRIPS[key]
     schedule = build_monitor_schedule(spec)
     assert monitor_spec_from_schedule(schedule) == spec
     dumped = yaml.safe_dump(schedule_to_dict(schedule), sort_keys=False)
     assert monitor_spec_from_yaml(dumped) == spec
+    if spec is REGRESSION_PERFORMANCE:  # the SDK's dump drops them; its loader refuses them
+        return
     # The loader drops `is_enabled` (dump-only), so a reloaded entity reads as enabled.
     assert monitor_spec_from_schedule(_load_with_sdk(dumped)) == replace(spec, enabled=True)

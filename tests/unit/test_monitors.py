@@ -200,3 +200,53 @@ def test_every_monitor_we_decide_serialises_to_rest_and_round_trips_as_yaml(tags
     text = monitor_spec_to_yaml(spec)
     assert monitor_spec_from_yaml(text) == spec
     assert monitor_spec_from_schedule(_load_with_sdk(text)) == spec
+
+
+# -- the model performance signal ------------------------------------------------------------
+
+
+def labelled(version="3", columns="amount,churned,correlationid,predicted_churned"):
+    return DataAssetVersion(name="churn-labelled", version=version, type="mltable", path="/l",
+                            tags={"columns": columns})
+
+
+def test_the_performance_signal_joins_when_labelled_data_carries_the_logged_predictions():
+    from core.domain.monitor_decision import with_performance
+
+    config = MonitorConfig(performance_thresholds={"f1": 0.5, "accuracy": 0.9})
+    spec = desired_monitor(model(), REF, PROD, config)
+    with_it = with_performance(spec, model(), labelled(), target="churned",
+                               prediction_columns=("churned",), config=config)
+    assert with_it.performance_data == AssetRef("churn-labelled", "3")
+    # F1 is ours only: Azure's signal gets the thresholds it evaluates.
+    assert with_it.performance_thresholds == {"accuracy": 0.9}
+    assert (with_it.prediction_column, with_it.target_column, with_it.correlation_column) == (
+        "predicted_churned", "churned", "correlationid")
+    assert with_it.signal_names()[-1] == "churn-monitor_model_performance"
+    # The tag wins over the setting; one number is the primary metric (F1: not Azure's).
+    tagged = model(**{"autopilot.performance_threshold": "recall=0.4"})
+    assert with_performance(spec, tagged, labelled(), target="churned",
+                            prediction_columns=("churned",),
+                            config=config).performance_thresholds == {"recall": 0.4}
+    primary = model(**{"autopilot.performance_threshold": "0.6"})
+    for quiet in (
+        dict(labelled=None),
+        dict(labelled=labelled(columns="amount,churned,correlationid")),  # no outputs logged
+        dict(labelled=labelled(columns="amount,correlationid,predicted_churned")),  # no target
+        dict(target=None),
+        dict(version=primary),  # no threshold Azure evaluates
+        dict(version=model(**{"autopilot.performance_threshold": "f1=x"})),  # malformed
+    ):
+        args = {"labelled": labelled(), "target": "churned", "version": model(), **quiet}
+        assert with_performance(spec, args["version"], args["labelled"], target=args["target"],
+                                prediction_columns=("churned",), config=config) == spec, quiet
+    assert with_performance(spec, model(), labelled(), target="churned",
+                            prediction_columns=("churned",),
+                            config=MonitorConfig()) == spec  # no thresholds at all
+
+
+def test_a_malformed_performance_tag_is_an_invalid_configuration():
+    decision = desired_monitor(model(**{"autopilot.performance_threshold": "f1=high"}), REF,
+                               PROD, CONFIG)
+    assert isinstance(decision, InvalidOverride)
+    assert decision.tag == "autopilot.performance_threshold" and "not a number" in decision.reason

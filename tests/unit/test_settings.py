@@ -65,6 +65,12 @@ def test_both_backends_run_the_same_retraining_job_by_default():
         ({**BASE, "RETRAIN_MIN_IMPROVEMENT": "x"}, "RETRAIN_MIN_IMPROVEMENT"),
         ({**BASE, "RETRAIN_PRIMARY_METRIC": "loss"}, "RETRAIN_PRIMARY_METRIC"),
         ({**BASE, "LEDGER_TABLE_PREFIX": "1bad"}, "LEDGER_TABLE_PREFIX"),
+        ({**BASE, "PERFORMANCE_THRESHOLDS": "f1=high"}, "PERFORMANCE_THRESHOLDS"),
+        ({**BASE, "PERFORMANCE_THRESHOLDS": "loss=0.1"}, "PERFORMANCE_THRESHOLDS"),
+        ({**BASE, "CORRELATION_ID_COLUMN": "a,b"}, "CORRELATION_ID_COLUMN"),
+        ({**BASE, "GROUND_TRUTH_WAIT_DAYS": "0"}, "GROUND_TRUTH_WAIT_DAYS"),
+        ({**BASE, "GROUND_TRUTH_WAIT_DAYS": "soon"}, "GROUND_TRUTH_WAIT_DAYS"),
+        ({**BASE, "LABELLED_ASSET_NAME": "labels"}, "LABELLED_ASSET_NAME"),
     ],
 )
 def test_missing_or_malformed_settings_name_the_setting(env, named):
@@ -243,3 +249,14 @@ def test_the_spark_runtime_default_is_supported_and_a_refused_one_stops_the_star
     assert load_settings({**BASE, "MONITOR_SPARK_RUNTIME": "3.4"}).monitor_runtime_version == "3.4"
     with pytest.raises(SettingsError, match=r"MONITOR_SPARK_RUNTIME .*\(3\.4, 3\.5\)"):
         load_settings({**BASE, "MONITOR_SPARK_RUNTIME": "3.3"})
+
+
+def test_ground_truth_settings_default_to_the_collectors_join_column():
+    settings = load_settings(BASE)
+    assert (settings.correlation_column, settings.labelled_asset("m"),
+            settings.ground_truth_wait_days, settings.performance_thresholds) == (
+        "correlationid", "m-labelled", 30.0, {})
+    tuned = load_settings({**BASE, "PERFORMANCE_THRESHOLDS": "f1=0.6, rmse=12",
+                           "CORRELATION_ID_COLUMN": "request_id"})
+    assert tuned.performance_thresholds == {"f1": 0.6, "rmse": 12.0}
+    assert tuned.correlation_column == "request_id"

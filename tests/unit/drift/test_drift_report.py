@@ -100,3 +100,21 @@ def test_renders_in_headless_chromium(result, tmp_path):
     assert shot.exists() and shot.stat().st_size > 20_000
     pixels = _png_pixels(shot)
     assert len(set(pixels[::7])) > 50  # not a blank page: many distinct colour values
+
+
+def test_the_report_ends_with_the_model_performance_on_labelled_data(result):
+    assert "Model performance" not in render_html(result)
+    assert "Model performance" not in render_html(result, performance={"skipped": "no model"})
+    record = {"labelled_data": "m-labelled:<2>", "model_version": "1", "rows": 400,
+              "metrics": {"accuracy": 0.81, "f1": 0.3, "auc": None},
+              "logged_metrics": {"accuracy": 0.7, "f1": 0.1, "auc": None},
+              "thresholds": {"f1": 0.5}, "breached": True,
+              "breaches": [{"metric": "f1", "value": 0.3, "threshold": 0.5}]}
+    page = render_html(result, performance=record)
+    section = page[page.index("Model performance on labelled data"):]
+    assert page.index("Data quality") < page.index("Model performance on labelled data")
+    assert "below threshold" in section and "m-labelled:&lt;2&gt;" in section
+    f1_row = re.search(r"<tr><td>f1</td>(.*?)</tr>", section).group(1)
+    assert "font-weight:600" in f1_row and "0.5" in f1_row and "0.1" in f1_row
+    calm = render_html(result, performance={**record, "breached": False, "breaches": []})
+    assert "within thresholds" in calm
