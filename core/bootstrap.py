@@ -374,7 +374,8 @@ class Services:
             config, self.workspace, self.blob_store, self.ledger, self.reference,
             observer_factory=self.drift.observer_for,
             after_registered=OnBatchRegistered(self.monitors, self.retraining),
-            clock=self.clock, reporter=self.reporter, ground_truth=self.ground_truth,
+            clock=self.clock, reporter=self.reporter,
+            ground_truth=self.ground_truth if s.ground_truth_join else None,
         )
 
     @cached_property

@@ -262,6 +262,7 @@ class Settings:
     label_columns: tuple[str, ...]  # reference columns inference files may leave out
     ingest_lease_seconds: int
     # Ground truth joined to collected inputs (core/services/ground_truth.py)
+    ground_truth_join: bool  # keep collected rows for labels that arrive later
     correlation_column: str  # the id column joining inputs, outputs and ground truth
     labelled_asset_template: str
     ground_truth_wait_days: float  # a label waits this long for its input, then is dropped
@@ -567,6 +568,7 @@ def _ground_truth_settings(env: Mapping[str, str]) -> dict:
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
     return {
+        "ground_truth_join": _bool(env, "GROUND_TRUTH_JOIN", True),
         "correlation_column": column,
         "labelled_asset_template": _template(env, "LABELLED_ASSET_NAME", "{model}-labelled"),
         "ground_truth_wait_days": wait,

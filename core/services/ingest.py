@@ -472,7 +472,8 @@ class IngestService:
         blob = record.blob
         if self._ground_truth is None:
             return self._reject(claim, record, Rejection(
-                "unsupported_path", "ground truth files are not joined by this deployment"))
+                "unsupported_path", "ground truth files are not joined by this deployment "
+                "(setting GROUND_TRUTH_JOIN=false)"))
         try:
             target, schema = self._ground_truth.label_schema(file.model)
         except LabelsRefused as exc:

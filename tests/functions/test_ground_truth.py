@@ -307,3 +307,23 @@ def test_a_redelivered_ground_truth_file_counts_once(svc, host, app_env, champio
     [record] = [r for r in svc.ledger.list(model=MODEL) if r.blob.name.endswith("x.csv")]
     assert record.labels["counts"]["joined"] == 60
     assert [v.version for v in svc.workspace.list_data_versions(f"{MODEL}-labelled")] == ["1"]
+
+
+def test_without_the_join_inputs_are_not_kept_and_ground_truth_is_refused(
+        app_env, monkeypatch, host, reference, tmp_path):
+    from core.bootstrap import reset_services, services
+
+    monkeypatch.setenv("GROUND_TRUTH_JOIN", "false")
+    reset_services()
+    svc = services()
+    svc.workspace.register_model(MODEL, mlflow_model(reference, tmp_path / "m"),
+                                 model_type="mlflow_model")
+    batch = transactions(30, seed=12).drop_columns([TARGET])
+    name, content = collector(batch, "model_inputs", hour=15, prefix="off")
+    record = drop(svc, host, app_env, name, content)
+    assert record.status == "registered" and record.labels is None
+    assert "correlationid" in record.columns  # the id still travels with the rows
+    refused = drop(svc, host, app_env, "ground_truth/off.csv",
+                   ground_truth_csv(row_ids(30, "off"), [0] * 30))
+    assert refused.status == "rejected" and refused.rejection.code == "unsupported_path"
+    assert "GROUND_TRUTH_JOIN" in refused.rejection.message

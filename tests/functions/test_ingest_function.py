@@ -88,7 +88,11 @@ def test_collector_jsonl_rows_are_flattened_into_a_json_lines_mltable(
     assert asset.tags["deployment"] == "blue"
     assert asset.tags["collection"] == "model_inputs"
 
-    _assert_same_rows(_mltable_frame(asset), pa.Table.from_pylist(GOOD_ROWS).to_pandas())
+    frame = _mltable_frame(asset)
+    # Each row keeps the id Azure's model performance monitoring gives it (the join key).
+    assert frame.pop("correlationid").tolist() == [f"aaaa-bbbb_{i}" for i in (0, 1, 2, 0, 1, 2, 3)]
+    assert asset.tags["correlation_column"] == "correlationid"
+    _assert_same_rows(frame, pa.Table.from_pylist(GOOD_ROWS).to_pandas())
     mltable_text = (services.workspace.root / "data" / f"{MODEL}-inference" / asset.version /
                     "MLTable").read_text()
     assert "read_json_lines" in mltable_text

@@ -59,6 +59,7 @@ OPTIONAL: dict[str, str] = {
     "its identity (EventGrid Data Sender); a key is for topics made elsewhere",
     "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY": "left unset on purpose: the app configures "
     "the Azure Monitor distro itself, with its identity's credential (README, Telemetry)",
+    "GROUND_TRUTH_JOIN": "on by default",
     "CORRELATION_ID_COLUMN": "default correlationid, the data collector's own join column",
     "LABELLED_ASSET_NAME": "asset naming convention; default {model}-labelled",
     "GROUND_TRUTH_WAIT_DAYS": "tuning; default 30",
