@@ -485,7 +485,9 @@ class IngestService:
                     result = validate_csv(stream, schema, reopen=lambda: self._blobs.open(blob),
                                           on_batch=spool.add)
                 else:
-                    result = validate_collector_jsonl(stream, schema, write_row_line=len,
+                    # The labels are spooled; the rows themselves are not kept as a file.
+                    result = validate_collector_jsonl(stream, schema,
+                                                      write_row_line=lambda _line: None,
                                                       on_batch=spool.add, plain_rows=True)
             if not result.ok:
                 assert result.rejection is not None
