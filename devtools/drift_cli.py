@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -147,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
+        # Usage errors before any work: nothing is read when an option is wrong.
         overrides = _pairs(args.override, "--override")
+        thresholds = _thresholds(args.threshold)
         started = time.perf_counter()
         if args.reference.endswith(".profile"):
             profile = ReferenceProfile.from_bytes(Path(args.reference).read_bytes())
@@ -161,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         production = read_table(args.production)
         config = DriftConfig(
             signals=tuple(s for s in args.signals.split(",") if s),
-            thresholds=_thresholds(args.threshold),
+            thresholds=thresholds,
             metrics=tuple(m for m in args.metrics.split(",") if m) if args.metrics else None,
             feature_overrides=overrides,
             prediction_columns=tuple(c for c in args.prediction_columns.split(",") if c),
@@ -192,4 +195,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Arrow's reader threads can still be joinable when the interpreter finalizes, and then the
+    # process aborts with SIGABRT after its work is done (apache/arrow#34314, intermittent). The
+    # output is complete and flushed here, so the CLI leaves without finalization.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
