@@ -25,6 +25,7 @@ import re
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from numpy.typing import NDArray
 
 from core.drift import stats
 from core.drift import types as ftypes
@@ -117,10 +118,12 @@ def out_of_bounds(
     if ref_group == "string":
         if not ok or prod.group == "null":
             return 0
-        col = pc.cast(prod.column, pa.string()).drop_null()
-        exact = _outside(col, profile.value_set(c))
+        # Over the distinct values (one hash count, shared with the drift signal), not rows.
+        distinct, counts = prod.value_counts()
+        keys = pc.cast(distinct, pa.string())
+        exact = _outside(keys, counts, profile.value_set(c))
         has_null = profile.null_counts.get(c, 0) > 0
-        split = _outside(col, sorted(azure_category_set(profile.value_set(c), has_null)))
+        split = _outside(keys, counts, sorted(azure_category_set(profile.value_set(c), has_null)))
         if split != exact:
             if config.parity == "azure":
                 notes.append(
@@ -135,17 +138,19 @@ def out_of_bounds(
     if ref_group in ("boolean", "long") and config.parity == "corrected":
         if not ok or prod.group == "null" or c not in profile.categorical:
             return 0
-        keys = canonical_keys(prod.column.drop_null())
+        distinct, counts = prod.value_counts()
         departures.append(Departure(
             "out_of_bounds_computed", f"against the reference's {ref_group} values",
             metric="out_of_bounds_rate"))
-        return _outside(keys, profile.value_set(c))
+        return _outside(canonical_keys(distinct), counts, profile.value_set(c))
     return None
 
 
-def _outside(values: pa.Array | pa.ChunkedArray, allowed: list[str]) -> int:
-    inside = pc.is_in(values, value_set=pa.array(allowed, type=pa.string()))
-    return int(len(values) - (pc.sum(inside).as_py() or 0))
+def _outside(keys: pa.Array, counts: NDArray[np.int64], allowed: list[str]) -> int:
+    """Rows whose value is not ``allowed``, given the distinct values' keys and counts."""
+    inside = pc.is_in(keys, value_set=pa.array(allowed, type=pa.string()))
+    mask = inside.to_numpy(zero_copy_only=False)
+    return int(counts[~mask].sum())
 
 
 def type_errors(column: pa.ChunkedArray, ref_type: pa.DataType) -> tuple[int, str]:
