@@ -33,6 +33,9 @@ from core.drift.profile import ReferenceProfile
 from core.drift.quality import QualityCounts, quality_counts, quality_result
 from core.drift.result import Departure, DriftResult, FeatureResult, Sampling, SignalResult
 
+#: Batches are counted for data quality once this many bytes of them wait (or a quarter of
+#: the budget, when smaller).
+_COUNT_CHUNK_BYTES = 8 * 1024 * 1024
 #: The confidence of the stated error bounds of a sampled comparison.
 CONFIDENCE = 0.99
 
@@ -62,6 +65,10 @@ class StreamedComparison:
         self._rng = np.random.default_rng(config.sample_seed)
         self._sample_rows = 0  # the sample's size once sampling (0: exact so far)
         self._threshold = math.inf  # rows with a key at or above it are not in the sample
+        self._pending: list[pa.RecordBatch] = []  # batches not counted yet
+        self._pending_bytes = 0
+        # Counting a few MB at a time costs less per row than counting every small batch.
+        self._count_bytes = max(1, min(_COUNT_CHUNK_BYTES, budget_bytes // 4))
         self._counts: dict[str, QualityCounts] = {}
         self._types: dict[str, pa.DataType] = {}
         self._ranges: dict[str, tuple[float, float]] = {}  # numeric columns: min, max seen
@@ -92,7 +99,10 @@ class StreamedComparison:
             if self._held_bytes > self.budget_bytes or over_rows:
                 self._start_sampling()
             return
-        self._count(batch)
+        self._pending.append(batch)
+        self._pending_bytes += batch.nbytes
+        if self._pending_bytes >= self._count_bytes:
+            self._count_pending()
         inside = keys < self._threshold
         if not inside.any():
             return
@@ -104,13 +114,14 @@ class StreamedComparison:
 
     def _start_sampling(self) -> None:
         row_bytes = max(1.0, self._held_bytes / self.rows_seen)
-        # Twice the sample fits the budget: the sample grows to that before each thinning.
-        rows = max(1, int(self.budget_bytes / (2 * row_bytes)))
+        # Twice the sample and the batches not counted yet fit the budget: the sample grows to
+        # twice its size before each thinning.
+        rows = max(1, int((self.budget_bytes - self._count_bytes) / (2 * row_bytes)))
         if self.row_limit is not None:
             rows = min(rows, self.row_limit)
         self._sample_rows = rows
-        for batch in self._held:
-            self._count(batch)
+        self._pending, self._pending_bytes = list(self._held), self._held_bytes
+        self._count_pending()
         self._thin()
 
     def _thin(self) -> None:
@@ -130,9 +141,12 @@ class StreamedComparison:
             total += held[-1].nbytes if keep.any() else 0
         self._held, self._keys, self._held_bytes = held, keys, total
 
-    def _count(self, batch: pa.RecordBatch) -> None:
-        """The exact, additive data quality counts of one batch."""
-        table = pa.Table.from_batches([batch])
+    def _count_pending(self) -> None:
+        """The exact, additive data quality counts of the batches not counted yet."""
+        if not self._pending:
+            return
+        table = pa.Table.from_batches(self._pending)
+        self._pending, self._pending_bytes = [], 0
         profile, config = self.profile, self.config
         for name in table.column_names:
             if name in profile.unsupported:
@@ -159,6 +173,7 @@ class StreamedComparison:
 
     def result(self) -> DriftResult:
         if self.sampled:
+            self._count_pending()
             self._thin()
         result = compare(self.profile, self._table(), self.config)
         if not self.sampled:
