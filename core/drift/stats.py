@@ -15,8 +15,6 @@ from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats as sps
-from scipy.spatial import distance as spd
 
 #: Azure refuses the KS test when either frame has this many rows or more.
 AZURE_KS_MAX_ROWS = 10_000
@@ -150,6 +148,8 @@ def bin_counts(x_sorted: Floats, binning: Binning) -> tuple[Counts, int]:
 
 def jensen_shannon(p_counts: Counts, q_counts: Counts, n_p: int, n_q: int) -> float:
     """``scipy.spatial.distance.jensenshannon(p/n_p, q/n_q, base=2)`` as Azure calls it."""
+    from scipy.spatial import distance as spd  # scipy loads on the first comparison only
+
     return float(spd.jensenshannon(p_counts / n_p, q_counts / n_q, base=2))
 
 
@@ -337,6 +337,8 @@ def ks_pvalue(d: float, u: Floats, v: Floats) -> float:
     Small samples go through scipy itself (its exact distribution); beyond scipy's exact limit
     scipy uses ``kstwo.sf(d, round(n*m/(n+m)))``, which we evaluate directly.
     """
+    from scipy import stats as sps
+
     n1, n2 = u.size, v.size
     if max(n1, n2) <= SCIPY_KS_EXACT_MAX:
         return float(sps.ks_2samp(u, v).pvalue)
@@ -360,6 +362,8 @@ def chi_squared_pvalue(ref_counts: Counts, prod_counts: Counts, n_ref: int) -> f
     keep = ~zero
     stat = float(np.sum((f_obs[keep] - f_exp[keep]) ** 2 / f_exp[keep]))
     dof = prod_counts.size - 1
+    from scipy import stats as sps
+
     return float(sps.chi2.sf(stat, dof))
 
 

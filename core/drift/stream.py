@@ -129,7 +129,7 @@ class StreamedComparison:
         every = np.concatenate(self._keys)
         if every.size > self._sample_rows:
             self._threshold = float(np.partition(every, self._sample_rows)[self._sample_rows])
-        held, keys, total = [], [], 0
+        held, keys = [], []
         for batch, k in zip(self._held, self._keys, strict=True):
             keep = k < self._threshold
             if keep.all():
@@ -138,7 +138,10 @@ class StreamedComparison:
             elif keep.any():
                 held.append(batch.filter(pa.array(keep)))
                 keys.append(k[keep])
-            total += held[-1].nbytes if keep.any() else 0
+        if len(held) > 1:  # one batch: the next thinning filters one, not hundreds
+            held = pa.Table.from_batches(held).combine_chunks().to_batches()
+            keys = [np.concatenate(keys)]
+        total = sum(b.nbytes for b in held)
         self._held, self._keys, self._held_bytes = held, keys, total
 
     def _count_pending(self) -> None:

@@ -8,6 +8,8 @@ artifact (fit once, calculate many): a batch costs one pass over the batch.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -34,31 +36,58 @@ _MAX_BREACHES_IN_LEDGER = 20
 class _EarlyCheck(BatchObserver):
     """The early check of one file, fed the record batches ingestion reads anyway: exact
     within the memory budget, a bounded sample with exact data quality counts beyond it
-    (core/drift/stream.py). A failure here never fails the ingestion: it is recorded."""
+    (core/drift/stream.py). The statistics are taken on a thread of their own, so they overlap
+    the parse and the copy (numpy and Arrow release the GIL); a short queue bounds what waits.
+    A failure here never fails the ingestion: it is recorded."""
+
+    _QUEUED_BATCHES = 4
 
     def __init__(self, checks: DriftChecks, model: str, reference: DataAssetVersion):
         self._checks = checks
         self._model = model
         self._reference = reference
         self._stream: StreamedComparison | None = None
-        self._error: Exception | None = None
+        self._error: BaseException | None = None
+        self._queue: queue.Queue[pa.RecordBatch | None] = queue.Queue(self._QUEUED_BATCHES)
+        self._worker: threading.Thread | None = None
 
     def add(self, batch: pa.RecordBatch) -> None:
         if self._error is not None:
             return
-        try:
-            if self._stream is None:
-                from core.drift import DriftConfig
-                from core.drift.stream import StreamedComparison
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._consume, name="early-drift-check",
+                                            daemon=True)
+            self._worker.start()
+        self._queue.put(batch)
 
-                self._stream = StreamedComparison(
-                    self._checks.profile(self._reference), DriftConfig(signals=EARLY_SIGNALS),
-                    budget_bytes=self._checks.held_bytes, row_limit=self._checks.row_limit)
-            self._stream.add(batch)
-        except Exception as exc:  # reported by finish(); the batch carries on
-            log.exception("early drift check failed on a batch of %s", self._model)
-            self._error = exc
-            self._stream = None
+    def _consume(self) -> None:
+        while (batch := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drain: the producer never blocks on a failed check
+            try:
+                if self._stream is None:
+                    from core.drift import DriftConfig
+                    from core.drift.stream import StreamedComparison
+
+                    self._stream = StreamedComparison(
+                        self._checks.profile(self._reference),
+                        DriftConfig(signals=EARLY_SIGNALS),
+                        budget_bytes=self._checks.held_bytes, row_limit=self._checks.row_limit)
+                self._stream.add(batch)
+            except Exception as exc:  # reported by finish(); the ingestion carries on
+                log.exception("early drift check failed on a batch of %s", self._model)
+                self._error = exc
+                self._stream = None
+
+    def _join(self) -> None:
+        if self._worker is not None:
+            self._queue.put(None)
+            self._worker.join()
+            self._worker = None
+
+    def close(self) -> None:
+        self._join()
+        self._stream = None  # its rows are not needed any more
 
     def finish(self, record: IngestionRecord) -> dict | None:
         with self._checks.reporter.span("early_drift_check"):
@@ -68,6 +97,7 @@ class _EarlyCheck(BatchObserver):
         # A failing drift check must never cost the batch its registration: record why.
         started = time.perf_counter()
         reporter = self._checks.reporter
+        self._join()
         try:
             if self._error is not None:
                 raise self._error
