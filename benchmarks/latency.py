@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds.append(took)
         breached += bool(drift.get("breached"))
     seconds.sort()
-    p95 = seconds[max(0, int(round(0.95 * len(seconds))) - 1)]
+    p95 = seconds[max(0, round(0.95 * len(seconds)) - 1)]
     print(f"early-check latency, blob landed -> result in the ledger, {args.files} files of "
           f"{args.rows:,} rows through the blob trigger on Azurite; load average "
           f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
