@@ -94,7 +94,10 @@ def _drift_values(result) -> dict:
 def phase_ingest(blob_name: str) -> dict:
     from core.bootstrap import services
     from core.domain.ingestion import BlobRef
-    from core.drift import compare  # noqa: F401 (the engine's imports, once per worker)
+    import scipy.spatial.distance  # noqa: F401 (the drift engine's imports, once per worker)
+    import scipy.stats  # noqa: F401
+
+    from core.drift import stream  # noqa: F401
 
     svc = services()
     ingest = svc.ingest

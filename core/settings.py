@@ -543,7 +543,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         **_ground_truth_settings(env),
         early_drift_check=_bool(env, "EARLY_DRIFT_CHECK", True),
         early_drift_row_limit=_int(env, "EARLY_DRIFT_ROW_LIMIT", 1_000_000, minimum=1),
-        early_drift_memory_mb=_int(env, "EARLY_DRIFT_MEMORY_MB", 64, minimum=1),
+        early_drift_memory_mb=_int(env, "EARLY_DRIFT_MEMORY_MB", 32, minimum=1),
         **_monitor_settings(env),
         **_retrain_settings(env, backend),
         telemetry=telemetry,
