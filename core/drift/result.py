@@ -370,8 +370,9 @@ class Sampling:
     ``method``: ``"seeded_choice"`` (``compare``'s ``max_rows``) or ``"bottom_k"`` (the
     streamed early check: the rows with the smallest seeded random keys, a uniform sample
     without replacement). ``ks_error_bound``: with probability ``confidence``, the sample's
-    production CDF is within this of the whole batch's everywhere (Dvoretzky-Kiefer-Wolfowitz),
-    so each KS statistic is within it too; None when not stated."""
+    production CDF of every numerical feature at once is within this of the whole batch's
+    everywhere (Dvoretzky-Kiefer-Wolfowitz), so each KS statistic is within it too; None when
+    not stated."""
 
     rows_total: int
     rows_used: int

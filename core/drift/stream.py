@@ -40,11 +40,12 @@ _COUNT_CHUNK_BYTES = 8 * 1024 * 1024
 CONFIDENCE = 0.99
 
 
-def dkw_bound(rows: int, confidence: float = CONFIDENCE) -> float:
+def dkw_bound(rows: int, confidence: float = CONFIDENCE, features: int = 1) -> float:
     """Dvoretzky-Kiefer-Wolfowitz: with probability ``confidence`` the empirical CDF of a
-    uniform sample of ``rows`` rows is within this of the population's everywhere (sampling
-    without replacement concentrates at least as well, by Hoeffding)."""
-    return math.sqrt(math.log(2 / (1 - confidence)) / (2 * rows))
+    uniform sample of ``rows`` rows is within this of the population's everywhere, for each of
+    ``features`` columns at once (a union bound: ``P(sup |F_n - F| > e) <= 2 exp(-2 n e^2)``
+    per column). Sampling without replacement concentrates at least as well (Hoeffding)."""
+    return math.sqrt(math.log(2 * max(1, features) / (1 - confidence)) / (2 * rows))
 
 
 class StreamedComparison:
@@ -182,13 +183,16 @@ class StreamedComparison:
         if not self.sampled:
             return result
         used = result.rows_production
-        bound = dkw_bound(used)
+        numerical = sum(f.feature_type == "numerical" and not f.skipped
+                        for s in result.signals if s.name != "data_quality" for f in s.features)
+        bound = dkw_bound(used, CONFIDENCE, numerical)
         sampling = Sampling(self.rows_seen, used, self.config.sample_seed, "bottom_k",
                             bound, CONFIDENCE)
         note = (f"production sampled for drift: {used} of {self.rows_seen} rows (uniform "
                 f"bottom-k sample, seed {self.config.sample_seed}, held within "
-                f"{self.budget_bytes} bytes); each KS statistic within {bound:.4f} of the whole "
-                f"batch's at {CONFIDENCE:.0%} confidence; data quality counts are exact")
+                f"{self.budget_bytes} bytes); every KS statistic within {bound:.4f} of the whole "
+                f"batch's, all {numerical} at once at {CONFIDENCE:.0%} confidence; data quality "
+                "counts are exact")
         departure = Departure("production_sampled",
                               f"{used} of {self.rows_seen} rows, bottom-k, seed "
                               f"{self.config.sample_seed}, KS error <= {bound:.4f}")
@@ -221,7 +225,7 @@ class StreamedComparison:
             w_bound = bound * (hi - lo) / max(std if std is not None else 0.0, 0.001)
             note = (f"sampled: KS statistic within {bound:.4f}, normalized Wasserstein "
                     f"distance within {w_bound:.4g} of the whole batch's "
-                    f"({CONFIDENCE:.0%} confidence)")
+                    f"({CONFIDENCE:.0%} confidence, every numerical feature at once)")
             features.append(replace(f, notes=(*f.notes, note)))
         return replace(signal, features=tuple(features))
 
