@@ -1,17 +1,25 @@
-"""Ingestion throughput and memory against pyarrow's raw CSV parse, in one run.
+"""Ingestion throughput and memory against pyarrow's raw CSV parse, in one run per size.
 
-    ./dev bench ingest [--mb 200]
+    ./dev bench ingest [--mb 100 --mb 200 --mb 1000] [--keep]
 
-Generates a CSV of about --mb megabytes (20 numerical, 3 categorical columns), registers
-reference data for its model, uploads it to Azurite, then in separate child processes
-(so each peak RSS is its own):
-  * pyarrow: `pyarrow.csv.read_csv` of the local file, nothing else;
-  * ingest:  the whole ingestion use case on the local backend (stream from Azurite, validate
-             against the reference schema, copy into the workspace, write the MLTable,
-             register the version, record it in the Table ledger).
-Prints both times, throughput, the ratio, and peak memory above each child's baseline.
-Targets (issue 2): ingest at least half of pyarrow's raw parse throughput, and peak memory
-under the file's size.
+For each size, generates a CSV of about --mb megabytes (20 numerical, 3 categorical columns;
+files over 500 MB are written to /tmp and deleted afterwards unless --keep), registers reference
+data for its model, uploads it to Azurite, then in separate child processes (so each peak RSS
+is its own):
+  * pyarrow:  `pyarrow.csv.read_csv` of the local file, nothing else (multithreaded);
+  * pyarrow1: the same with `use_threads=False` (single-threaded parse);
+  * ingest:   the whole ingestion use case on the local backend, early drift check on (the
+              default): stream from Azurite, validate against the reference schema, copy into
+              the workspace, the early check's statistics from the same record batches, write
+              the MLTable, register the version, record it in the Table ledger. The process is
+              warmed first as a worker is after its first file (clients, the reference schema,
+              the drift engine's imports and the cached reference profile);
+  * exact:    `compare` of the reference profile with the whole file in memory, to measure the
+              early check's sampled KS and Wasserstein values against the exact ones.
+Prints times, throughput, the ratios, peak memory above each child's baseline and the sampled
+drift's largest errors beside their stated bounds. Targets (issue 14): ingest >= 0.5x the
+multithreaded and >= 0.8x the single-threaded parse, peak memory < 0.5x the file, flat as the
+file grows.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ OUT = ROOT / "benchmarks" / "out"
 MODEL = "bench-model"
 NUMERIC = [f"x{i}" for i in range(20)]
 CATEGORICAL = ["region", "segment", "channel"]
+TMP_ABOVE_MB = 500  # larger files are generated in /tmp, and deleted after the run
 
 
 def rss_mb() -> float:
@@ -44,79 +53,183 @@ def generate(path: Path, megabytes: int) -> None:
 
     rng = np.random.default_rng(7)
     header_written = False
+    part = 0
     with open(path, "wb") as sink:
         while sink.tell() < megabytes * 1024 * 1024:
             n = 100_000
-            columns = {name: np.round(rng.normal(i, 1 + i / 10, n), 6)
+            # The second half of the file drifts a little (shifted means), so the early check
+            # has something to find and the sampled values something to miss.
+            shift = 0.2 if sink.tell() > megabytes * 1024 * 1024 / 2 else 0.0
+            columns = {name: np.round(rng.normal(i + shift * (i % 4 == 0), 1 + i / 10, n), 6)
                        for i, name in enumerate(NUMERIC)}
             for name, k in zip(CATEGORICAL, (8, 30, 4), strict=True):
                 columns[name] = pa.array(rng.integers(0, k, n)).cast(pa.string())
             table = pa.table(columns)
             pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=not header_written))
             header_written = True
+            part += 1
 
 
-def phase_pyarrow(path: Path) -> dict:
+def phase_pyarrow(path: Path, threads: bool) -> dict:
     import pyarrow.csv as pacsv
 
     base = rss_mb()
     started = time.perf_counter()
-    table = pacsv.read_csv(path)
+    table = pacsv.read_csv(path, read_options=pacsv.ReadOptions(use_threads=threads))
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "rows": table.num_rows, "peak_mb": rss_mb() - base}
 
 
+def _drift_values(result) -> dict:
+    import re
+
+    out = {}
+    signal = result.signal("data_drift")
+    for f in signal.features if signal else ():
+        if f.feature_type == "numerical" and not f.skipped:
+            ks = f.metric("two_sample_kolmogorov_smirnov_test")
+            nwd = f.metric("normalized_wasserstein_distance")
+            bound = [float(m.group(1)) for n in f.notes
+                     if (m := re.search(r"Wasserstein distance within ([0-9.e+-]+)", n))]
+            out[f.name] = {"ks": ks.effect_size, "nwd": nwd.value,
+                           "nwd_bound": bound[0] if bound else None}
+    return out
+
+
 def phase_ingest(blob_name: str) -> dict:
+    import scipy.spatial.distance
+    import scipy.stats  # noqa: F401
+
     from core.bootstrap import services
     from core.domain.ingestion import BlobRef
+    from core.drift import stream  # noqa: F401
 
     svc = services()
     ingest = svc.ingest
-    # Warm the clients and the reference schema cache outside the timed section.
-    svc.reference.schema(svc.reference.asset(MODEL))
+    # Warm the clients, the reference schema and profile caches outside the timed section.
+    reference = svc.reference.asset(MODEL)
+    svc.reference.schema(reference)
+    svc.drift.profile(reference)
     base = rss_mb()
     started = time.perf_counter()
     outcome = ingest.ingest(BlobRef(svc.settings.inference_container, blob_name))
     seconds = time.perf_counter() - started
     if outcome.kind != "registered":
         raise SystemExit(f"ingestion did not register: {outcome.kind}: {outcome.message}")
-    return {"seconds": seconds, "rows": outcome.record.rows, "peak_mb": rss_mb() - base}
+    peak = rss_mb() - base
+    drift = outcome.record.drift or {}
+    if "result" not in drift:
+        raise SystemExit(f"the early check gave no result: {drift}")
+    result = svc.drift.load_result(drift["result"])
+    sampling = result.sampling.to_dict() if result.sampling else None
+    return {"seconds": seconds, "rows": outcome.record.rows, "peak_mb": peak,
+            "sampling": sampling, "drift": _drift_values(result)}
+
+
+def phase_exact(path: Path) -> dict:
+    import pyarrow.csv as pacsv
+
+    from core.bootstrap import services
+    from core.drift import DriftConfig, compare
+
+    svc = services()
+    profile = svc.drift.profile(svc.reference.asset(MODEL))
+    table = pacsv.read_csv(path)
+    started = time.perf_counter()
+    result = compare(profile, table, DriftConfig(signals=("data_drift", "data_quality")))
+    return {"seconds": time.perf_counter() - started, "drift": _drift_values(result)}
+
+
+def run_size(svc, megabytes: int, keep: bool, child) -> None:
+    import uuid
+
+    folder = Path("/tmp") if megabytes > TMP_ABOVE_MB else OUT
+    data = folder / f"inference-{megabytes}mb.csv"
+    if not data.exists():
+        print(f"generating {data} ...", flush=True)
+        generate(data, megabytes)
+    size_mb = data.stat().st_size / 1024 / 1024
+    try:
+        reference = OUT / "reference.csv"
+        with open(data, "rb") as src, open(reference, "wb") as dst:
+            dst.write(b"".join(src.readline() for _ in range(20_001)))
+        version = str(int(time.time() * 1000))
+        svc.workspace.register_file_version(f"{MODEL}-training", version, reference, tags={})
+        blob_name = f"{MODEL}/bench-{uuid.uuid4().hex[:8]}.csv"
+        with open(data, "rb") as f:
+            svc.blob_store.upload(svc.settings.inference_container, blob_name, f)
+        load = os.getloadavg()
+        raw = child("--phase", "pyarrow", "--target", str(data))
+        raw1 = child("--phase", "pyarrow1", "--target", str(data))
+        ours = child("--phase", "ingest", "--target", blob_name)
+        exact = child("--phase", "exact", "--target", str(data))
+    finally:
+        if megabytes > TMP_ABOVE_MB and not keep:
+            data.unlink(missing_ok=True)
+    assert raw["rows"] == ours["rows"], (raw, ours)
+    columns = len(NUMERIC) + len(CATEGORICAL)
+    print(f"\nfile: {size_mb:.0f} MB, {raw['rows']:,} rows, {columns} columns; load average "
+          f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
+    for label, m in (("pyarrow.csv.read_csv (threads)", raw),
+                     ("pyarrow.csv.read_csv (1 thread)", raw1),
+                     ("ingest end to end (local)", ours)):
+        print(f"  {label:32}: {m['seconds']:6.2f} s  {size_mb / m['seconds']:7.1f} MB/s"
+              f"  peak +{m['peak_mb']:.0f} MB")
+    r_mt, r_st = raw["seconds"] / ours["seconds"], raw1["seconds"] / ours["seconds"]
+    mem = ours["peak_mb"] / size_mb
+
+    def verdict(ok: bool) -> str:
+        return "pass" if ok else "MISS"
+
+    print(f"  throughput ingest / multithreaded parse:   {r_mt:.2f} (target >= 0.5: "
+          f"{verdict(r_mt >= 0.5)})")
+    print(f"  throughput ingest / single-threaded parse: {r_st:.2f} (target >= 0.8: "
+          f"{verdict(r_st >= 0.8)})")
+    print(f"  ingest peak memory / file size: {mem:.2f} (target < 0.5: {verdict(mem < 0.5)})")
+    sampling = ours["sampling"]
+    if sampling is None:
+        print("  early check: exact (every row within EARLY_DRIFT_MEMORY_MB)")
+        return
+    ks_err = max(abs(ours["drift"][c]["ks"] - exact["drift"][c]["ks"]) for c in exact["drift"])
+    nwd_err = max(abs(ours["drift"][c]["nwd"] - exact["drift"][c]["nwd"])
+                  for c in exact["drift"])
+    nwd_max = max(exact["drift"][c]["nwd"] for c in exact["drift"])
+    # The worst feature relative to its own stated bound.
+    nwd_share = max(abs(ours["drift"][c]["nwd"] - exact["drift"][c]["nwd"])
+                    / ours["drift"][c]["nwd_bound"] for c in exact["drift"])
+    print(f"  early check: {sampling['method']} sample of {sampling['rows_used']:,} of "
+          f"{sampling['rows_total']:,} rows for drift; data quality exact")
+    print(f"  sampled vs exact over {len(exact['drift'])} numerical features: largest KS "
+          f"statistic error {ks_err:.4f} (stated bound {sampling['ks_error_bound']:.4f} at "
+          f"{sampling['confidence']:.0%}, all features at once), largest normalized Wasserstein "
+          f"error {nwd_err:.4f} (largest value {nwd_max:.4f}; at most {nwd_share:.0%} of its "
+          f"feature's stated bound); exact compare of the whole file {exact['seconds']:.2f} s")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--mb", type=int, default=200)
-    parser.add_argument("--phase", choices=["pyarrow", "ingest"])
+    parser.add_argument("--mb", type=int, action="append")
+    parser.add_argument("--keep", action="store_true", help="keep files generated in /tmp")
+    parser.add_argument("--phase", choices=["pyarrow", "pyarrow1", "ingest", "exact"])
     parser.add_argument("--target")
     args = parser.parse_args()
-    if args.phase == "pyarrow":
-        print(json.dumps(phase_pyarrow(Path(args.target))))
+    if args.phase in ("pyarrow", "pyarrow1"):
+        print(json.dumps(phase_pyarrow(Path(args.target), threads=args.phase == "pyarrow")))
         return 0
     if args.phase == "ingest":
         print(json.dumps(phase_ingest(args.target)))
         return 0
+    if args.phase == "exact":
+        print(json.dumps(phase_exact(Path(args.target))))
+        return 0
 
     OUT.mkdir(parents=True, exist_ok=True)
-    data = OUT / f"inference-{args.mb}mb.csv"
-    if not data.exists():
-        print(f"generating {data} ...", flush=True)
-        generate(data, args.mb)
-    size_mb = data.stat().st_size / 1024 / 1024
-
     os.environ.setdefault("LOCAL_WORKSPACE_DIR", str(OUT / "workspace"))
     os.environ.setdefault("LEDGER_TABLE_PREFIX", f"bench{int(time.time())}")
     os.environ["MAX_INFERENCE_FILE_BYTES"] = str(10 * 1024**3)
     from core.bootstrap import services
 
     svc = services()
-    reference = OUT / "reference.csv"
-    with open(data, "rb") as src, open(reference, "wb") as dst:
-        dst.write(b"".join(src.readline() for _ in range(20_001)))
-    version = str(int(time.time()))
-    svc.workspace.register_file_version(f"{MODEL}-training", version, reference, tags={})
-    blob_name = f"{MODEL}/bench-{version}.csv"
-    with open(data, "rb") as f:
-        svc.blob_store.upload(svc.settings.inference_container, blob_name, f)
 
     def child(*extra: str) -> dict:
         result = subprocess.run(
@@ -127,17 +240,10 @@ def main() -> int:
             raise SystemExit(result.stderr)
         return json.loads(result.stdout.strip().splitlines()[-1])
 
-    raw = child("--phase", "pyarrow", "--target", str(data))
-    ours = child("--phase", "ingest", "--target", blob_name)
-    assert raw["rows"] == ours["rows"], (raw, ours)
-    ratio = (size_mb / ours["seconds"]) / (size_mb / raw["seconds"])
-    columns = len(NUMERIC) + len(CATEGORICAL)
-    print(f"file: {size_mb:.0f} MB, {raw['rows']:,} rows, {columns} columns")
-    for label, m in (("pyarrow.csv.read_csv alone", raw), ("ingest end to end (local)", ours)):
-        print(f"{label:27}: {m['seconds']:6.2f} s  {size_mb / m['seconds']:7.1f} MB/s"
-              f"  peak +{m['peak_mb']:.0f} MB")
-    print(f"throughput ratio ingest/pyarrow: {ratio:.2f} (target >= 0.5)")
-    print(f"ingest peak memory / file size: {ours['peak_mb'] / size_mb:.2f} (target < 1)")
+    print(f"ingest benchmark: early drift check on, EARLY_DRIFT_MEMORY_MB="
+          f"{svc.settings.early_drift_memory_mb}")
+    for megabytes in args.mb or [100, 200, 1000]:
+        run_size(svc, megabytes, args.keep, child)
     return 0
 
 

@@ -386,7 +386,7 @@ class Services:
         return DriftChecks(
             self.workspace, self.artifacts, self.ledger, s.reference_asset, s.inference_asset,
             enabled=s.early_drift_check, row_limit=s.early_drift_row_limit,
-            reporter=self.reporter,
+            memory_bytes=s.early_drift_memory_mb * 1024 * 1024, reporter=self.reporter,
         )
 
     @cached_property

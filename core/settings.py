@@ -270,6 +270,7 @@ class Settings:
     # Early drift check
     early_drift_check: bool
     early_drift_row_limit: int
+    early_drift_memory_mb: int  # the early check's memory; above it drift uses a sample
     # Monitors (defaults that model tags override; see core/monitors.py)
     monitor_name_template: str
     watch_all_models: bool
@@ -542,6 +543,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         **_ground_truth_settings(env),
         early_drift_check=_bool(env, "EARLY_DRIFT_CHECK", True),
         early_drift_row_limit=_int(env, "EARLY_DRIFT_ROW_LIMIT", 1_000_000, minimum=1),
+        early_drift_memory_mb=_int(env, "EARLY_DRIFT_MEMORY_MB", 32, minimum=1),
         **_monitor_settings(env),
         **_retrain_settings(env, backend),
         telemetry=telemetry,

@@ -27,6 +27,8 @@ class ProductionColumn:
     group: str | None
     values: NDArray[np.float64] | None = None  # float64 for numeric columns (NaN where null)
     _missing: NDArray[np.bool_] | None = None
+    _sorted: NDArray[np.float64] | None = None
+    _counts: tuple[pa.Array, NDArray[np.int64]] | None = None
 
     @classmethod
     def read(cls, table: pa.Table, name: str, *, numeric_reference: bool) -> ProductionColumn:
@@ -58,6 +60,38 @@ class ProductionColumn:
                     mask = pc.or_(mask, pc.fill_null(pc.is_nan(col), False))
                 self._missing = mask.to_numpy(zero_copy_only=False)
         return self._missing
+
+
+    def sorted_values(self, keep: NDArray[np.bool_] | None) -> NDArray[np.float64]:
+        """The float64 values of the rows ``keep`` selects (all when None), sorted; a column
+        compared over all its rows is sorted once however many signals compare it."""
+        values = self.floats
+        if keep is not None:
+            return np.sort(values[keep])
+        if self._sorted is None:
+            self._sorted = np.sort(values)
+        return self._sorted
+
+    def value_counts(
+        self, keep: NDArray[np.bool_] | None = None
+    ) -> tuple[pa.Array, NDArray[np.int64]]:
+        """The distinct non-null values of the rows ``keep`` selects (all when None) and how
+        often each occurs: one Arrow hash count, shared by the drift and quality signals."""
+        if keep is None and self._counts is not None:
+            return self._counts
+        column = self.column if keep is None else self.column.filter(pa.array(keep))
+        vc = pc.value_counts(column)
+        values = vc.field("values")
+        counts: NDArray[np.int64] = (
+            vc.field("counts").to_numpy(zero_copy_only=False).astype(np.int64)
+        )
+        if values.null_count:
+            valid = values.is_valid().to_numpy(zero_copy_only=False)
+            values = values.filter(pa.array(valid))
+            counts = counts[valid]
+        if keep is None:
+            self._counts = (values, counts)
+        return values, counts
 
 
 @dataclass(frozen=True, eq=False)

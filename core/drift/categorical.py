@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from core.drift import stats
-from core.drift.batch import SignalRows
+from core.drift.batch import ProductionColumn, SignalRows
 from core.drift.config import DriftConfig, judge, note_small_effect, tiny_sample_note
 from core.drift.profile import ReferenceProfile, canonical_keys
 from core.drift.result import Departure, Distribution, FeatureResult, MetricValue
@@ -29,7 +29,7 @@ def categorical_feature(
     profile: ReferenceProfile,
     signal: str,
     c: str,
-    column: pa.ChunkedArray,
+    column: ProductionColumn,
     rows: SignalRows,
 ) -> FeatureResult:
     """Compare categorical feature ``c``; ``column`` is its production column (every row:
@@ -37,17 +37,7 @@ def categorical_feature(
     selection, keep, n_ref, n_prod = rows.selection, rows.keep, rows.n_ref, rows.n_prod
     wanted = config.metrics_for(signal, "categorical")
     cats, ref_counts = profile.category_counts(c, selection)
-    if keep is not None:
-        column = column.filter(pa.array(keep))
-    vc = pc.value_counts(column)
-    values = vc.field("values")
-    counts: NDArray[np.int64] = (
-        vc.field("counts").to_numpy(zero_copy_only=False).astype(np.int64)
-    )
-    if values.null_count:
-        valid = values.is_valid().to_numpy(zero_copy_only=False)
-        values = values.filter(pa.array(valid))
-        counts = counts[valid]
+    values, counts = column.value_counts(keep)
     keys = canonical_keys(values)
     idx = pc.index_in(keys, value_set=pa.array(cats, type=pa.string()))
     idx_np: NDArray[np.int64] = idx.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)

@@ -20,6 +20,11 @@ each such case leaves a note and a structured departure (``result.Departure``) i
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
 import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
@@ -35,6 +40,25 @@ from core.drift.result import Departure, DriftResult, FeatureResult, Sampling, S
 
 # `SIGNALS` and `DriftConfig` are re-exported: the CLI imports them from here.
 __all__ = ["SIGNALS", "DriftConfig", "compare"]
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def _workers() -> int:
+    """Threads for a comparison's columns: the cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _map(pool: ThreadPoolExecutor | None, fn: Callable[[_T], _R], items: Iterable[_T]) -> list[_R]:
+    """``fn`` over ``items``, in order; on the pool's threads when there is one. The kernels
+    spend their time in numpy and Arrow, which release the GIL, so columns run in parallel."""
+    if pool is None:
+        return [fn(x) for x in items]
+    return list(pool.map(fn, items))
 
 
 class _Comparison:
@@ -59,6 +83,7 @@ class _Comparison:
         self.production = production
         self.n_prod: int = production.num_rows
         self._prod: dict[str, ProductionColumn] = {}
+        self._pool: ThreadPoolExecutor | None = None
         self._done = 0
         self._total = 0
 
@@ -99,11 +124,16 @@ class _Comparison:
                 raise ValueError(f"features not in the reference: {unknown}")
 
     # ---------------------------------------------------------------- helpers
+    def _read(self, name: str) -> ProductionColumn:
+        col = ProductionColumn.read(
+            self.production, name, numeric_reference=name in self.profile.numeric
+        )
+        col.missing  # noqa: B018 (computed here, on a worker thread)
+        return col
+
     def prod(self, name: str) -> ProductionColumn:
         if name not in self._prod:
-            self._prod[name] = ProductionColumn.read(
-                self.production, name, numeric_reference=name in self.profile.numeric
-            )
+            self._prod[name] = self._read(name)
         return self._prod[name]
 
     def tick(self, stage: str) -> None:
@@ -143,12 +173,27 @@ class _Comparison:
                     left_out = [c for c in left_out if c in wanted]
                 self.drop_extra[signal] = left_out
         self._total = sum(len(cols) for _, cols in plans)
-        signals = []
-        for signal, cols in plans:
-            if signal == "data_quality":
-                signals.append(self.quality(cols))
-            else:
-                signals.append(self.drift(signal, cols))
+        wanted_cols = {c for _, cols in plans for c in cols}
+        wanted_cols.update(c for extra in self.drop_extra.values() for c in extra
+                           if c not in self.profile.unsupported)
+        workers = min(_workers(), len(wanted_cols))
+        self._pool = ThreadPoolExecutor(workers) if workers > 1 else None
+        try:
+            # Every production column read (and typed, and its missing rows found) once, in
+            # parallel; the signals then share them.
+            names = [c for c in self.production.column_names if c in wanted_cols]
+            for name, col in zip(names, _map(self._pool, self._read, names), strict=True):
+                self._prod[name] = col
+            signals = []
+            for signal, cols in plans:
+                if signal == "data_quality":
+                    signals.append(self.quality(cols))
+                else:
+                    signals.append(self.drift(signal, cols))
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown()
+            self._pool = None
         return DriftResult(
             signals=tuple(signals),
             rows_reference=self.profile.n_rows,
@@ -234,15 +279,20 @@ class _Comparison:
                 self.tick(signal)
             selection = drop_on = ()
         rows = SignalRows(drop_on, keep, n_ref, n_prod)
-        for c in selection:
+        for c in selection:  # the reference side's shared caches, filled before the threads
             if self.feature_types[c] == "numerical":
-                features.append(numerical_feature(
-                    self.config, profile, signal, c, self.prod(c).floats, rows
-                ))
+                profile.sorted_values(c, drop_on)
+                profile.std(c, drop_on)
             else:
-                features.append(categorical_feature(
-                    self.config, profile, signal, c, self.prod(c).column, rows
-                ))
+                profile.category_counts(c, drop_on)
+
+        def feature(c: str) -> FeatureResult:
+            if self.feature_types[c] == "numerical":
+                return numerical_feature(self.config, profile, signal, c, self.prod(c), rows)
+            return categorical_feature(self.config, profile, signal, c, self.prod(c), rows)
+
+        for result in _map(self._pool, feature, selection):
+            features.append(result)
             self.tick(signal)
         order = {c: i for i, c in enumerate(columns)}
         features.sort(key=lambda f: order[f.name])
@@ -257,10 +307,13 @@ class _Comparison:
         notes: list[str] = []
         if rows == 0:
             notes.append("production has no rows: rates are undefined")
-        for c in columns:
+        def feature(c: str) -> FeatureResult:
             ftype = self.feature_types.get(c, self.config.feature_overrides.get(
                 c, profile.feature_types.get(c, "categorical")))
-            features.append(quality_feature(self.config, profile, c, ftype, self.prod(c), rows))
+            return quality_feature(self.config, profile, c, ftype, self.prod(c), rows)
+
+        for result in _map(self._pool, feature, columns):
+            features.append(result)
             self.tick("data_quality")
         return SignalResult("data_quality", tuple(features), profile.n_rows, rows, tuple(notes))
 

@@ -12,10 +12,9 @@ above Azure's 10,000 rows) each leave a note.
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import NDArray
 
 from core.drift import stats
-from core.drift.batch import SignalRows
+from core.drift.batch import ProductionColumn, SignalRows
 from core.drift.config import DriftConfig, judge, note_small_effect, tiny_sample_note
 from core.drift.profile import ReferenceProfile
 from core.drift.result import Departure, Distribution, FeatureResult, MetricValue
@@ -26,16 +25,17 @@ def numerical_feature(
     profile: ReferenceProfile,
     signal: str,
     c: str,
-    values: NDArray[np.float64],
+    column: ProductionColumn,
     rows: SignalRows,
 ) -> FeatureResult:
-    """Compare numerical feature ``c``; ``values`` is its production column as float64
-    (every row: ``rows.keep`` selects those compared)."""
+    """Compare numerical feature ``c``; ``column`` is its production column (every row:
+    ``rows.keep`` selects those compared)."""
     selection, keep, n_ref, n_prod = rows.selection, rows.keep, rows.n_ref, rows.n_prod
     k = config.bins or stats.sturges_bins(min(n_ref, n_prod))
     wanted = config.metrics_for(signal, "numerical")
     ref = profile.sorted_values(c, selection)
-    prod = np.sort(values if keep is None else values[keep])
+    values = column.floats
+    prod = column.sorted_values(keep)
     notes: list[str] = []
     departures: list[Departure] = []
     lo, hi = min(ref[0], prod[0]), max(ref[-1], prod[-1])

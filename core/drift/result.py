@@ -365,18 +365,37 @@ class SignalResult:
 
 @dataclass(frozen=True)
 class Sampling:
-    """Deterministic sampling of a production batch above the configured row limit."""
+    """Deterministic sampling of a production batch above the configured row limit.
+
+    ``method``: ``"seeded_choice"`` (``compare``'s ``max_rows``) or ``"bottom_k"`` (the
+    streamed early check: the rows with the smallest seeded random keys, a uniform sample
+    without replacement). ``ks_error_bound``: with probability ``confidence``, the sample's
+    production CDF of every numerical feature at once is within this of the whole batch's
+    everywhere (Dvoretzky-Kiefer-Wolfowitz), so each KS statistic is within it too; None when
+    not stated."""
 
     rows_total: int
     rows_used: int
     seed: int
+    method: str = "seeded_choice"
+    ks_error_bound: float | None = None
+    confidence: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rows_total": self.rows_total, "rows_used": self.rows_used, "seed": self.seed}
+        out: dict[str, Any] = {"rows_total": self.rows_total, "rows_used": self.rows_used,
+                               "seed": self.seed}
+        if self.method != "seeded_choice" or self.ks_error_bound is not None:
+            out.update(method=self.method, ks_error_bound=self.ks_error_bound,
+                       confidence=self.confidence)
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Sampling:
-        return cls(int(d["rows_total"]), int(d["rows_used"]), int(d["seed"]))
+        bound, confidence = d.get("ks_error_bound"), d.get("confidence")
+        return cls(int(d["rows_total"]), int(d["rows_used"]), int(d["seed"]),
+                   str(d.get("method", "seeded_choice")),
+                   None if bound is None else float(bound),
+                   None if confidence is None else float(confidence))
 
 
 @dataclass(frozen=True)

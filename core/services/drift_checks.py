@@ -8,11 +8,12 @@ artifact (fit once, calculate many): a batch costs one pass over the batch.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pyarrow as pa
 
 from core.domain.assets import DataAssetVersion
@@ -23,6 +24,7 @@ from core.services.reporting import SILENT, Reporter
 
 if TYPE_CHECKING:
     from core.drift import DriftResult, ReferenceProfile
+    from core.drift.stream import StreamedComparison
 
 log = logging.getLogger(__name__)
 
@@ -31,60 +33,67 @@ EARLY_SIGNALS = ("data_drift", "data_quality")
 _MAX_BREACHES_IN_LEDGER = 20
 
 
-class StridedSample:
-    """A deterministic, bounded sample of a stream of record batches: every `stride`-th row,
-    the stride doubling (and the kept rows thinning) whenever more than `limit` are kept.
-    Same file, same sample; memory stays under `limit` rows."""
-
-    def __init__(self, limit: int, columns: list[str] | None):
-        self.limit = limit
-        self.columns = columns
-        self.stride = 1
-        self.seen = 0
-        self._parts: list[tuple[np.ndarray, pa.RecordBatch]] = []
-        self._kept = 0
-
-    def add(self, batch: pa.RecordBatch) -> None:
-        if self.columns is not None:
-            batch = batch.select([c for c in self.columns if c in batch.schema.names])
-        index = np.arange(self.seen, self.seen + batch.num_rows, dtype=np.int64)
-        self.seen += batch.num_rows
-        keep = index % self.stride == 0
-        if not keep.all():
-            batch = batch.filter(pa.array(keep))
-            index = index[keep]
-        self._parts.append((index, batch))
-        self._kept += len(index)
-        while self._kept > self.limit:
-            self.stride *= 2
-            thinned, kept = [], 0
-            for idx, part in self._parts:
-                mask = idx % self.stride == 0
-                thinned.append((idx[mask], part.filter(pa.array(mask))))
-                kept += int(mask.sum())
-            self._parts, self._kept = thinned, kept
-
-    @property
-    def sampled(self) -> bool:
-        return self.stride > 1
-
-    def table(self) -> pa.Table:
-        batches = [b for _, b in self._parts if b.num_rows]
-        if not batches:
-            raise ValueError("no rows")
-        return pa.Table.from_batches(batches).combine_chunks()
-
-
 class _EarlyCheck(BatchObserver):
-    def __init__(self, checks: DriftChecks, model: str, reference: DataAssetVersion,
-                 columns: list[str]):
+    """The early check of one file, fed the record batches ingestion reads anyway: exact
+    within the memory budget, a bounded sample with exact data quality counts beyond it
+    (core/drift/stream.py). The statistics are taken on a thread of their own, so they overlap
+    the parse and the copy (numpy and Arrow release the GIL); a short queue bounds what waits.
+    A failure here never fails the ingestion: it is recorded."""
+
+    _QUEUED_BATCHES = 4
+    SYNC = False  # benchmark switch: take the statistics on the reading thread
+
+    def __init__(self, checks: DriftChecks, model: str, reference: DataAssetVersion):
         self._checks = checks
         self._model = model
         self._reference = reference
-        self._sample = StridedSample(checks.row_limit, columns)
+        self._stream: StreamedComparison | None = None
+        self._error: BaseException | None = None
+        self._queue: queue.Queue[pa.RecordBatch | None] = queue.Queue(self._QUEUED_BATCHES)
+        self._worker: threading.Thread | None = None
 
     def add(self, batch: pa.RecordBatch) -> None:
-        self._sample.add(batch)
+        if self._error is not None:
+            return
+        if self.SYNC:
+            self._queue.put(batch)
+            self._queue.put(None)
+            self._consume()
+            return
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._consume, name="early-drift-check",
+                                            daemon=True)
+            self._worker.start()
+        self._queue.put(batch)
+
+    def _consume(self) -> None:
+        while (batch := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drain: the producer never blocks on a failed check
+            try:
+                if self._stream is None:
+                    from core.drift import DriftConfig
+                    from core.drift.stream import StreamedComparison
+
+                    self._stream = StreamedComparison(
+                        self._checks.profile(self._reference),
+                        DriftConfig(signals=EARLY_SIGNALS),
+                        budget_bytes=self._checks.held_bytes, row_limit=self._checks.row_limit)
+                self._stream.add(batch)
+            except Exception as exc:  # reported by finish(); the ingestion carries on
+                log.exception("early drift check failed on a batch of %s", self._model)
+                self._error = exc
+                self._stream = None
+
+    def _join(self) -> None:
+        if self._worker is not None:
+            self._queue.put(None)
+            self._worker.join()
+            self._worker = None
+
+    def close(self) -> None:
+        self._join()
+        self._stream = None  # its rows are not needed any more
 
     def finish(self, record: IngestionRecord) -> dict | None:
         with self._checks.reporter.span("early_drift_check"):
@@ -94,14 +103,18 @@ class _EarlyCheck(BatchObserver):
         # A failing drift check must never cost the batch its registration: record why.
         started = time.perf_counter()
         reporter = self._checks.reporter
+        self._join()
         try:
-            result = self._checks.compare_with_profile(
-                self._checks.profile(self._reference), self._sample.table(), EARLY_SIGNALS
-            )
-            if self._sample.sampled:
-                note = (f"early check on a deterministic sample: every {self._sample.stride}th "
-                        f"row, {result.rows_production} of {self._sample.seen} rows "
-                        "(setting EARLY_DRIFT_ROW_LIMIT)")
+            if self._error is not None:
+                raise self._error
+            if self._stream is None:
+                raise ValueError("no rows")
+            stream = self._stream
+            result = stream.result()
+            if stream.sampled:
+                note = (f"early check on a deterministic sample: {result.rows_production} of "
+                        f"{stream.rows_seen} rows for drift (settings EARLY_DRIFT_MEMORY_MB, "
+                        "EARLY_DRIFT_ROW_LIMIT); data quality over every row")
                 result = replace(result, notes=(*result.notes, note))
             key = self._checks.save_result(self._model, record.ingestion_id, result)
             summary = summarize(result, key, self._reference.asset_id,
@@ -111,6 +124,8 @@ class _EarlyCheck(BatchObserver):
             reporter.drift_checked(self._model, record.ingestion_id, None,
                                    time.perf_counter() - started, None)
             return {"error": f"{type(exc).__name__}: {exc}"[:500]}
+        finally:
+            self._stream = None  # its rows are not needed any more
         reporter.drift_checked(self._model, record.ingestion_id, result,
                                time.perf_counter() - started, summary)
         return summary
@@ -148,6 +163,7 @@ class DriftChecks:
         *,
         enabled: bool = True,
         row_limit: int = 1_000_000,
+        memory_bytes: int = 32 * 1024 * 1024,
         reporter: Reporter = SILENT,
     ):
         self._workspace = workspace
@@ -158,6 +174,13 @@ class DriftChecks:
         self._inference_asset_for = inference_asset_for
         self.enabled = enabled
         self.row_limit = row_limit
+        self.memory_bytes = memory_bytes
+
+    @property
+    def held_bytes(self) -> int:
+        """The production rows the early check may hold: a third of its memory budget, as the
+        comparison at the end takes up to twice their size again (float copies, sorts)."""
+        return max(1, self.memory_bytes // 3)
 
     # ------------------------------------------------------------ profiles
 
@@ -183,7 +206,7 @@ class DriftChecks:
         reference = self._workspace.latest_data(self._reference_asset_for(model))
         if reference is None:
             return None
-        return _EarlyCheck(self, model, reference, list(schema))
+        return _EarlyCheck(self, model, reference)
 
     def compare_with_profile(
         self, profile: ReferenceProfile, production: pa.Table, signals=EARLY_SIGNALS

@@ -86,6 +86,9 @@ class BatchObserver:
     def finish(self, record: IngestionRecord) -> dict | None:
         return None
 
+    def close(self) -> None:
+        """Called once the file is done with, whatever became of it (after `finish` if any)."""
+
 
 @dataclass
 class IngestConfig:
@@ -343,6 +346,15 @@ class IngestService:
                   if self._ground_truth is not None else None)
         on_batch = _fan_out(observer, joiner)
 
+        try:
+            return self._validate_and_register(claim, record, file, blob, schema, on_batch,
+                                               reference_asset, notes, observer, joiner)
+        finally:
+            if observer is not None:
+                observer.close()
+
+    def _validate_and_register(self, claim, record, file, blob, schema, on_batch,
+                               reference_asset, notes, observer, joiner) -> IngestOutcome:
         with tempfile.TemporaryDirectory(prefix="ingest-") as tmp:
             local_copy = Path(tmp) / Path(blob.name).name
             uri = self._workspace.blob_uri(blob.container, blob.name)

@@ -47,6 +47,7 @@ OPTIONAL: dict[str, str] = {
     "INGEST_LEASE_SECONDS": "tuning; default 600",
     "EARLY_DRIFT_CHECK": "on by default",
     "EARLY_DRIFT_ROW_LIMIT": "tuning; default 1,000,000 rows",
+    "EARLY_DRIFT_MEMORY_MB": "tuning; default 32 MB",
     "MONITOR_NAME": "naming convention; default {model}-monitor",
     "MONITOR_LOOKBACK": "default P7D; model monitors can be retuned by tags",
     "RETRAIN_COOLDOWN_HOURS": "gate tuning; default 24",
