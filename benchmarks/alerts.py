@@ -41,8 +41,9 @@ Policies, one verdict per batch:
   types, thresholds mean + 3 std of the method's values on the reference chunks) and
   ``chunk_size`` = the batch size, so the reference is cut into batch-sized chunks for the
   thresholds and each batch is one chunk; alert when any feature's alert flag is set.
-- ``ours``: :func:`ours` below, today the engine with Azure's thresholds again, printed as
-  "ours (not yet calibrated)". Plug a calibrated policy in by changing that one function.
+- ``ours``: :func:`ours` below: the engine with the calibrated threshold policy
+  (``core.drift.policy``), the reference calibrated for the batch size (as NannyML is given
+  ``chunk_size``).
 
 Peers run in ``.venv-bench`` with telemetry off and, where the machine allows, in an empty
 network namespace (``unshare --net``); ours and azure in the project's ``.venv``. Data goes
@@ -102,12 +103,16 @@ def _cached(reference, key: str, make: Callable):
 
 
 def ours(reference, batch) -> bool:
-    """ours (not yet calibrated): today the engine with Azure's default thresholds, alert on
-    any breached signal (data drift or data quality) -- the same verdict as ``azure``."""
-    from core.drift import DriftConfig, build_profile, compare
+    """ours (calibrated): the engine with the calibrated policy (``ThresholdPolicy()``,
+    k = 4): thresholds per feature from leave-out chunks of the reference of the batch's size,
+    data quality as a rate clearly above the reference's own; alert on any breached signal."""
+    from core.drift.calibration import build_calibrated_profile
+    from core.drift.policy import ThresholdPolicy, compare_with_policy
 
-    profile = _cached(reference, "profile", build_profile)
-    return compare(profile, batch, DriftConfig()).breached
+    size = batch.num_rows  # the expected batch size, as NannyML gets chunk_size
+    profile = _cached(reference, f"calibrated-{size}",
+                      lambda ref: build_calibrated_profile(ref, size))
+    return compare_with_policy(profile, batch, ThresholdPolicy()).breached
 
 
 #: How the output names ``ours``.
@@ -591,6 +596,8 @@ def main() -> int:
     ap.add_argument("--clean", type=int, default=None, help="clean batches per dataset and size")
     ap.add_argument("--drifted", type=int, default=None, help="batches per drift kind/magnitude")
     ap.add_argument("--jobs", type=int, default=2, help="Evidently processes in parallel")
+    ap.add_argument("--peers", default="nannyml,evidently",
+                    help="peers to run: comma-separated nannyml, evidently, or none")
     ap.add_argument("--python", default=sys.executable, help="interpreter for ours and azure")
     ap.add_argument("--peer-python", default=str(ROOT / ".venv-bench" / "bin" / "python"))
     ap.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
@@ -647,32 +654,14 @@ def main() -> int:
     seconds.update(engine["seconds"])
     print(f"  azure + ours: {wall['engine']:.0f} s", flush=True)
 
-    t = time.perf_counter()
-    nml = run(args.peer_python, "nannyml", args, prefix)
-    wall["nannyml"] = time.perf_counter() - t
-    verdicts.update(nml["verdicts"])
-    seconds.update(nml["seconds"])
-    versions["nannyml"] = nml["version"]
-    print(f"  nannyml {nml['version']}: {wall['nannyml']:.0f} s", flush=True)
-
-    t = time.perf_counter()
-    jobs = max(1, args.jobs)
-    procs = [_start(_command(args.peer_python, "evidently", args, prefix,
-                             ["--shard", str(i), "--shards", str(jobs)]), f"evidently_{i}")
-             for i in range(jobs)]
-    shards = [_finish(p, f"evidently_{i}") for i, p in enumerate(procs)]
-    wall["evidently"] = time.perf_counter() - t
-    seconds["evidently"] = sum(s["seconds"]["evidently"] for s in shards)
-    versions["evidently"] = shards[0]["version"]
-    for label in ("evid:ds", "evid:any"):
-        verdicts[label] = {}
-        for key, combo in manifest["combos"].items():
-            merged: dict[int, bool] = {}
-            for s in shards:
-                merged.update({int(i): v for i, v in s["verdicts"][label].get(key, {}).items()})
-            verdicts[label][key] = [merged[i] for i in range(len(combo["batches"]))]
-    print(f"  evidently {versions['evidently']}: {wall['evidently']:.0f} s on {jobs} "
-          f"process(es)", flush=True)
+    peers = {p for p in args.peers.split(",") if p and p != "none"}
+    if "nannyml" in peers:
+        run_nannyml(args, prefix, verdicts, seconds, versions, wall)
+    if "evidently" in peers:
+        run_evidently(args, prefix, manifest, verdicts, seconds, versions, wall)
+    skipped = sorted({"nannyml", "evidently"} - peers)
+    if skipped:
+        print(f"  peers not run this time: {', '.join(skipped)} (--peers)", flush=True)
 
     print()
     print(f"policies: azure = engine, DriftConfig() (Azure's defaults), alert on any signal; "
@@ -692,6 +681,37 @@ def main() -> int:
         "batches": {k: c["batches"] for k, c in manifest["combos"].items()}}, indent=1))
     print(f"\nresults: {RESULTS.relative_to(ROOT)}")
     return 0
+
+
+def run_nannyml(args, prefix, verdicts, seconds, versions, wall) -> None:
+    t = time.perf_counter()
+    nml = run(args.peer_python, "nannyml", args, prefix)
+    wall["nannyml"] = time.perf_counter() - t
+    verdicts.update(nml["verdicts"])
+    seconds.update(nml["seconds"])
+    versions["nannyml"] = nml["version"]
+    print(f"  nannyml {nml['version']}: {wall['nannyml']:.0f} s", flush=True)
+
+
+def run_evidently(args, prefix, manifest, verdicts, seconds, versions, wall) -> None:
+    t = time.perf_counter()
+    jobs = max(1, args.jobs)
+    procs = [_start(_command(args.peer_python, "evidently", args, prefix,
+                             ["--shard", str(i), "--shards", str(jobs)]), f"evidently_{i}")
+             for i in range(jobs)]
+    shards = [_finish(p, f"evidently_{i}") for i, p in enumerate(procs)]
+    wall["evidently"] = time.perf_counter() - t
+    seconds["evidently"] = sum(s["seconds"]["evidently"] for s in shards)
+    versions["evidently"] = shards[0]["version"]
+    for label in ("evid:ds", "evid:any"):
+        verdicts[label] = {}
+        for key, combo in manifest["combos"].items():
+            merged: dict[int, bool] = {}
+            for s in shards:
+                merged.update({int(i): v for i, v in s["verdicts"][label].get(key, {}).items()})
+            verdicts[label][key] = [merged[i] for i in range(len(combo["batches"]))]
+    print(f"  evidently {versions['evidently']}: {wall['evidently']:.0f} s on {jobs} "
+          f"process(es)", flush=True)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@
   * drift metrics (Jensen-Shannon, normalized Wasserstein, PSI): from the metric's values over
     chunks of the reference (:mod:`core.drift.calibration`): ``mean + k x std`` (or the
     ``quantile`` of the values when set), never below the largest chunk value; the warning level
-    at ``k - 1`` std. Values are scaled from the chunk's rows to the batch's: under no drift a
+    at ``k - 1`` std; ``k + 1`` when the chunks were smaller than the batch (a small
+    reference, ``calibrated_widened``). Values are scaled from the chunk's rows to the batch's: under no drift a
     distance moves as ``sqrt(1/n_batch + 1/n_reference)`` and, for histogram metrics, as
     ``sqrt(bins - 1)`` (PSI as the square), so a threshold calibrated for 1,000-row batches
     stays right for a 5,000-row one;
@@ -179,12 +180,15 @@ class ThresholdPolicy:
         mean = float(values.mean())
         std = float(values.std(ddof=1))
         top = float(values.max())
+        # Chunks smaller than the batch (a small reference): scaled up, so one std wider.
+        widened = cal.chunk_rows < cal.batch_rows
+        k = self.k + (1.0 if widened else 0.0)
         if self.quantile is not None:
             threshold = float(np.quantile(values, self.quantile))
         else:
-            threshold = mean + self.k * std
+            threshold = mean + k * std
         threshold = max(threshold, top)
-        warning = min(mean + max(self.k - 1.0, 0.0) * std, threshold)
+        warning = min(mean + max(k - 1.0, 0.0) * std, threshold)
         big_n = profile.n_rows
         scale = math.sqrt((1 / n + 1 / big_n) / (1 / cal.chunk_rows + 1 / cal.rest_rows))
         if ftype == "numerical" and metric != "normalized_wasserstein_distance" and cal.bins > 1:
@@ -192,7 +196,7 @@ class ThresholdPolicy:
             scale *= math.sqrt(max(k_n - 1, 1) / (cal.bins - 1))
         if metric == "population_stability_index":
             scale *= scale
-        source = "calibrated" if cal.method == "disjoint" else "calibrated_widened"
+        source = "calibrated_widened" if widened else "calibrated"
         return threshold * scale, warning * scale, source
 
     def _quality(self, profile: ReferenceProfile, feature: str, ftype: str, metric: str,
