@@ -12,10 +12,10 @@
     chunks of the reference (:mod:`core.drift.calibration`): ``mean + k x std`` (or the
     ``quantile`` of the values when set), never below the largest chunk value; the warning level
     at ``k - 1`` std; ``k + 1`` when the chunks were smaller than the batch (a small
-    reference, ``calibrated_widened``). Values are scaled from the chunk's rows to the batch's: under no drift a
-    distance moves as ``sqrt(1/n_batch + 1/n_reference)`` and, for histogram metrics, as
-    ``sqrt(bins - 1)`` (PSI as the square), so a threshold calibrated for 1,000-row batches
-    stays right for a 5,000-row one;
+    reference, ``calibrated_widened``). Values are scaled from the chunk's rows to the
+    batch's: under no drift a distance moves as ``sqrt(1/n_batch + 1/n_reference)`` and, for
+    histogram metrics, as ``sqrt(bins - 1)`` (PSI as the square), so a threshold calibrated
+    for 1,000-row batches stays right for a 5,000-row one;
   * data quality rates: a rate clearly above the reference's own: the count a batch of ``n``
     rows exceeds with probability ``norm.sf(k)`` (3e-5 at k = 4) under a binomial at the
     reference's rate. The null value rate's own rate is the reference's; the data type error

@@ -205,5 +205,5 @@ def test_profile_keeps_the_calibration_and_reads_format_1():
     read = ReferenceProfile.from_bytes(old)
     assert read.format_version == 1 and read.calibration is None
     newer = plain[:len(MAGIC)] + struct.pack("<I", 3) + plain[len(MAGIC) + 4:]
-    with pytest.raises(ProfileFormatError, match="formats 1..2"):
+    with pytest.raises(ProfileFormatError, match=r"formats 1\.\.2"):
         ReferenceProfile.from_bytes(newer)

@@ -176,7 +176,7 @@ def test_status_rolls_up_to_feature_signal_and_result():
     for s, sd in zip(result.signals, doc["signals"], strict=True):
         assert sd["status"] == s.status
         assert sd["status"] == ("breach" if s.breached else sd["status"])
-        for f, fd in zip(s.features, sd["features"], strict=True):
+        for _f, fd in zip(s.features, sd["features"], strict=True):
             statuses = {m["status"] for m in fd["metrics"]}
             assert fd["status"] == ("breach" if "breach" in statuses else
                                     "warning" if "warning" in statuses else "ok")
