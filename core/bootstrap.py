@@ -268,6 +268,7 @@ class Services:
                 save_result=self.drift.save_result, clock=self.clock,
                 workspace_label=Path(self.settings.local_workspace_dir).name,
                 correlation_column=self.settings.correlation_column,
+                compare=self.drift_thresholds.compare_over,
             )
         from core.adapters.azureml.monitor_runner import AzureMonitorRunner
 
@@ -386,8 +387,14 @@ class Services:
         return DriftChecks(
             self.workspace, self.artifacts, self.ledger, s.reference_asset, s.inference_asset,
             enabled=s.early_drift_check, row_limit=s.early_drift_row_limit,
-            reporter=self.reporter,
+            reporter=self.reporter, thresholds=self.drift_thresholds,
         )
+
+    @cached_property
+    def drift_thresholds(self):
+        from core.services.thresholds import DriftThresholds
+
+        return DriftThresholds.from_settings(self.settings, self.ledger)
 
     @cached_property
     def monitor_config(self):

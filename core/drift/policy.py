@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -51,9 +51,11 @@ from core.drift.config import DriftConfig, signal_kind
 from core.drift.engine import compare
 from core.drift.profile import Calibration, ReferenceProfile
 from core.drift.result import DriftResult
+from core.drift.thresholds import POLICIES, PolicyName, parse_thresholds
 
-PolicyName = Literal["azure", "calibrated", "fixed"]
-POLICIES: tuple[PolicyName, ...] = ("azure", "calibrated", "fixed")
+__all__ = ["POLICIES", "PolicyName", "ThresholdPolicy", "compare_with_policy",
+           "expected_batch_rows", "parse_thresholds"]
+
 DEFAULT_K = 4.0
 #: Before any batch is seen, calibrate for batches of this many rows.
 DEFAULT_BATCH_ROWS = 1000

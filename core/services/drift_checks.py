@@ -20,6 +20,7 @@ from core.domain.ingestion import IngestionRecord
 from core.ports import Artifacts, DataAssets, IngestionLedger, NotFound
 from core.services.ingest import BatchObserver
 from core.services.reporting import SILENT, Reporter
+from core.services.thresholds import DriftThresholds
 
 if TYPE_CHECKING:
     from core.drift import DriftResult, ReferenceProfile
@@ -96,7 +97,8 @@ class _EarlyCheck(BatchObserver):
         reporter = self._checks.reporter
         try:
             result = self._checks.compare_with_profile(
-                self._checks.profile(self._reference), self._sample.table(), EARLY_SIGNALS
+                self._checks.profile(self._reference, model=self._model), self._sample.table(),
+                EARLY_SIGNALS,
             )
             if self._sample.sampled:
                 note = (f"early check on a deterministic sample: every {self._sample.stride}th "
@@ -149,6 +151,7 @@ class DriftChecks:
         enabled: bool = True,
         row_limit: int = 1_000_000,
         reporter: Reporter = SILENT,
+        thresholds: DriftThresholds | None = None,  # None: Azure's defaults
     ):
         self._workspace = workspace
         self.reporter = reporter
@@ -158,20 +161,30 @@ class DriftChecks:
         self._inference_asset_for = inference_asset_for
         self.enabled = enabled
         self.row_limit = row_limit
+        self.thresholds = thresholds
 
     # ------------------------------------------------------------ profiles
 
-    def profile(self, asset: DataAssetVersion) -> ReferenceProfile:
+    def profile(self, asset: DataAssetVersion, model: str | None = None) -> ReferenceProfile:
         from core.drift import ProfileFormatError, ReferenceProfile, build_profile
 
         key = f"reference-profile/{asset.name}/{asset.version}.bin"
         cached = self._artifacts.get_artifact(key)
+        table = None
         if cached is not None:
             try:
-                return ReferenceProfile.from_bytes(cached)
+                profile = ReferenceProfile.from_bytes(cached)
             except ProfileFormatError as exc:  # written by another code version: rebuild
                 log.warning("rebuilding profile %s: %s", key, exc)
-        profile = build_profile(self._workspace.read_table(asset))
+            else:
+                if self.thresholds is None or not self.thresholds.wants_calibration(profile):
+                    return profile
+                table = self._workspace.read_table(asset)  # stored without a calibration
+        if table is None:
+            table = self._workspace.read_table(asset)
+            profile = build_profile(table)
+        if self.thresholds is not None and self.thresholds.wants_calibration(profile):
+            self.thresholds.calibrate(profile, table, model)
         self._artifacts.put_artifact(key, profile.to_bytes())
         return profile
 
@@ -190,6 +203,8 @@ class DriftChecks:
     ) -> DriftResult:
         from core.drift import DriftConfig, compare
 
+        if self.thresholds is not None:
+            return self.thresholds.compare(profile, production, signals=tuple(signals))
         return compare(profile, production, DriftConfig(signals=tuple(signals)))
 
     def save_result(self, model: str, name: str, result: DriftResult) -> str:
@@ -237,7 +252,7 @@ class DriftChecks:
         base_name, base_version = baseline or (self._reference_asset_for(model), None)
         base = self._resolve(base_name, base_version)
         table = self._workspace.read_table(production)
-        result = self.compare_with_profile(self.profile(base), table, signals)
+        result = self.compare_with_profile(self.profile(base, model=model), table, signals)
         key = self.save_result(
             model, f"check-{base.name}-{base.version}-vs-{production.name}-{production.version}",
             result,
