@@ -417,6 +417,7 @@ class Services:
             labelled_asset_template=s.labelled_asset_template,
             performance_thresholds=s.performance_thresholds,
             correlation_column=s.correlation_column,
+            **_monitor_thresholds(s.drift_thresholds),
         )
 
     @cached_property
@@ -567,3 +568,24 @@ def reset_services(replacement: Services | None = None) -> None:
     global _services
     with _lock:
         _services = replacement
+
+
+def _monitor_thresholds(given: dict) -> dict:
+    """What Azure monitors are sent: Azure takes one threshold per metric and data type (not
+    per feature), so they get Azure's defaults, or the DRIFT_THRESHOLDS values (a drift
+    metric replaces its type's default whole: Azure judges one drift metric per type; a
+    quality rate replaces that rate's default)."""
+    from core.domain.monitoring import DEFAULT_DATA_QUALITY_THRESHOLDS, DEFAULT_DRIFT_THRESHOLDS
+
+    out = {}
+    for signal, defaults in (("data_drift", DEFAULT_DRIFT_THRESHOLDS),
+                             ("data_quality", DEFAULT_DATA_QUALITY_THRESHOLDS)):
+        if signal in given:
+            merged = {t: dict(v) for t, v in defaults.items()}
+            for ftype, values in given[signal].items():
+                if signal == "data_drift":
+                    merged[ftype] = dict(values)
+                else:  # every quality rate is sent: the ones not given keep Azure's default
+                    merged.setdefault(ftype, {}).update(values)
+            out[f"{signal}_thresholds"] = merged
+    return out
