@@ -104,8 +104,9 @@ def _cached(reference, key: str, make: Callable):
 
 def ours(reference, batch) -> bool:
     """ours (calibrated): the engine with the calibrated policy (``ThresholdPolicy()``,
-    k = 4): thresholds per feature from leave-out chunks of the reference of the batch's size,
-    data quality as a rate clearly above the reference's own; alert on any breached signal."""
+    k = 4): thresholds per feature from leave-out chunks of the reference of the batch's size
+    (gamma tail), data quality as a rate clearly above the reference's own (beta-binomial);
+    alert on any breached signal."""
     from core.drift.calibration import build_calibrated_profile
     from core.drift.policy import ThresholdPolicy, compare_with_policy
 

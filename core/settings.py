@@ -272,7 +272,7 @@ class Settings:
     early_drift_row_limit: int
     # Drift thresholds of the early check and local monitor runs (core/drift/policy.py)
     drift_threshold_policy: str  # azure | calibrated | fixed
-    drift_threshold_k: float  # calibrated: mean + k std of the reference chunks
+    drift_threshold_k: float  # calibrated: thresholds at the tail norm.sf(k)
     drift_threshold_quantile: float | None  # calibrated: this quantile instead, when set
     drift_thresholds: dict[str, dict[str, dict[str, float]]]  # DRIFT_THRESHOLDS, parsed
     expected_batch_rows: int  # 0: the median of recent batches, 1000 before any

@@ -39,6 +39,12 @@ def _threshold(result, signal, feature, metric):
     return result.signal(signal).feature(feature).metric(metric)
 
 
+def _gamma_tail(mean: float, std: float, k: float) -> float:
+    """The gamma distribution with this mean and std, its value past which norm.sf(k) lies."""
+    shape, scale = (mean / std) ** 2, std * std / mean
+    return float(sps.gamma.isf(sps.norm.sf(k), shape, scale=scale))
+
+
 def test_known_chunk_variability_gives_the_known_threshold():
     rng = np.random.default_rng(0)
     profile = build_profile(_table(1000, rng))
@@ -49,19 +55,24 @@ def test_known_chunk_variability_gives_the_known_threshold():
     for k in (2.0, 4.0):
         result = compare_with_policy(profile, _table(100, rng), ThresholdPolicy(k=k))
         nwd = _threshold(result, "data_drift", "x", "normalized_wasserstein_distance")
-        assert nwd.threshold == pytest.approx(max(mean + k * std, 0.10))
-        assert nwd.warning_threshold == pytest.approx(min(mean + (k - 1) * std, nwd.threshold))
+        expected = max(_gamma_tail(mean, std, k), 0.10)
+        assert nwd.threshold == pytest.approx(expected)
+        # right-skewed: further out than a normal's mean + k std
+        assert expected > mean + k * std
+        assert nwd.warning_threshold == pytest.approx(
+            min(max(_gamma_tail(mean, std, k - 1), 0.0), expected))
         assert nwd.threshold_source == "calibrated"
         jsd = _threshold(result, "data_drift", "c", "jensen_shannon_distance")
-        assert jsd.threshold == pytest.approx(max((mean + k * std) / 2, 0.05))
-    # never below the largest chunk value
-    result = compare_with_policy(profile, _table(100, rng), ThresholdPolicy(k=0.1))
-    assert _threshold(result, "data_drift", "x",
-                      "normalized_wasserstein_distance").threshold == pytest.approx(0.10)
-    # the quantile variant
+        assert jsd.threshold == pytest.approx(max(_gamma_tail(mean / 2, std / 2, k), 0.05))
+    # the quantile variant, never below the largest chunk value
     result = compare_with_policy(profile, _table(100, rng), ThresholdPolicy(quantile=0.5))
     assert _threshold(result, "data_drift", "x",
                       "normalized_wasserstein_distance").threshold == pytest.approx(0.10)
+    # a degenerate spread (every chunk equal) gives the chunk value itself
+    _hand_built(profile, [0.05] * 5, chunk_rows=100, rest_rows=1000)
+    result = compare_with_policy(profile, _table(100, rng), ThresholdPolicy())
+    assert _threshold(result, "data_drift", "x",
+                      "normalized_wasserstein_distance").threshold == pytest.approx(0.05)
 
 
 def test_threshold_scales_with_the_batch_size():
@@ -104,9 +115,10 @@ def test_data_quality_is_judged_against_the_reference_rate():
     policy = ThresholdPolicy()
     null_t = _threshold(compare_with_policy(profile, _table(n, rng, nulls=0.1), policy),
                         "data_quality", "x", "null_value_rate")
-    p0 = profile.null_counts["x"] / n_ref
-    count = sps.binom.isf(sps.norm.sf(4.0), n, p0)
+    seen = profile.null_counts["x"]
+    count = sps.betabinom.isf(sps.norm.sf(4.0), n, seen, n_ref - seen + 1)
     assert null_t.threshold == pytest.approx((count + 0.5) / n)
+    assert 0.1 < null_t.threshold < 0.2
     assert null_t.status in ("ok", "warning")
     doubled = compare_with_policy(profile, _table(n, rng, nulls=0.2), policy)
     assert _threshold(doubled, "data_quality", "x", "null_value_rate").breached
@@ -125,8 +137,9 @@ def test_data_quality_is_judged_against_the_reference_rate():
     oob = _threshold(compare_with_policy(clean_ref, batch, policy),
                      "data_quality", "x", "out_of_bounds_rate")
     assert oob.value == 0.002 and not oob.breached
+    # the mass outside the range of n_ref continuous values is Beta(2, n_ref - 1)
     assert oob.threshold == pytest.approx(
-        (sps.binom.isf(sps.norm.sf(4.0), n, 2 / (n_ref + 1)) + 0.5) / n)
+        (sps.betabinom.isf(sps.norm.sf(4.0), n, 2, n_ref - 1) + 0.5) / n)
     assert _threshold(compare_with_policy(clean_ref, batch, ThresholdPolicy("azure")),
                       "data_quality", "x", "out_of_bounds_rate").breached
     x[:50] = 100.0
