@@ -38,6 +38,7 @@ noise of a mean and std estimated from 60-100 chunks.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -106,14 +107,30 @@ class ThresholdPolicy:
         return replace(base, feature_thresholds=per_feature, warning_thresholds=warnings,
                        threshold_sources=sources)
 
+    def prepare(self, profile: ReferenceProfile, production_rows: int,
+                **kwargs: Any) -> tuple[DriftConfig, dict[str, Any]]:
+        """:meth:`config` and :meth:`describe` at once (the thresholds derived once)."""
+        thresholds = {} if self.name == "azure" else dict(self.thresholds)
+        base = DriftConfig(thresholds=thresholds, **kwargs)
+        if self.name != "calibrated":
+            return base, {"name": self.name}
+        per_feature, warnings, sources, notes = self._calibrated(base, profile, production_rows)
+        config = replace(base, feature_thresholds=per_feature, warning_thresholds=warnings,
+                         threshold_sources=sources)
+        return config, self._description(profile, production_rows, notes)
+
     def describe(self, profile: ReferenceProfile, production_rows: int,
                  config: DriftConfig | None = None) -> dict[str, Any]:
         """How the thresholds of such a batch were derived (the result's ``policy``)."""
-        out: dict[str, Any] = {"name": self.name}
         if self.name != "calibrated":
-            return out
+            return {"name": self.name}
         base = config or DriftConfig(thresholds=dict(self.thresholds))
         *_, notes = self._calibrated(base, profile, production_rows)
+        return self._description(profile, production_rows, notes)
+
+    def _description(self, profile: ReferenceProfile, production_rows: int,
+                     notes: list[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name}
         cal = profile.calibration
         out.update(k=self.k, quantile=self.quantile, production_rows=production_rows,
                    quality_tail=float(sps.norm.sf(self.k)), notes=notes)
@@ -231,11 +248,30 @@ class ThresholdPolicy:
         def bound(tail: float) -> float:
             # A rate of 0 in the reference (a column that never had a null or a type error)
             # breaches on the first one.
-            count = 0.0 if a == 0 else float(sps.betabinom.isf(tail, n, a, b))
+            count = 0 if a == 0 else _betabinom_isf(tail, n, a, b)
             return (count + 0.5) / n  # between counts: immune to the rate's 5-digit rounding
 
         return bound(sps.norm.sf(self.k)), bound(sps.norm.sf(max(self.k - 1, 0.5))), \
             "calibrated"
+
+
+@functools.lru_cache(maxsize=4096)
+def _betabinom_isf(tail: float, n: int, a: float, b: float) -> int:
+    """The smallest count ``c`` with ``P(X > c) <= tail`` for ``X ~ BetaBinomial(n, a, b)``:
+    the pmf by its recurrence from 0 (the count is small where it matters; scipy's isf costs
+    about 5 ms a call, and a batch asks for hundreds)."""
+    if n > 50_000:
+        return int(sps.betabinom.isf(tail, n, a, b))
+    log_p0 = (math.lgamma(a + b) - math.lgamma(b) + math.lgamma(b + n)
+              - math.lgamma(a + b + n))
+    p, cdf, k = math.exp(log_p0), 0.0, 0
+    while k < n:
+        cdf += p
+        if 1.0 - cdf <= tail:
+            return k
+        p *= (n - k) * (k + a) / ((k + 1) * (n - k - 1 + b))
+        k += 1
+    return n
 
 
 def _tail(mean: float, std: float, k: float) -> float:
@@ -258,6 +294,6 @@ def compare_with_policy(profile: ReferenceProfile, production: pa.Table,
     max_rows = kwargs.get("max_rows")
     if max_rows is not None:
         rows = min(rows, int(max_rows))
-    config = policy.config(profile, rows, **kwargs)
+    config, description = policy.prepare(profile, rows, **kwargs)
     result = compare(profile, production, config)
-    return replace(result, policy=policy.describe(profile, rows, config))
+    return replace(result, policy=description)
