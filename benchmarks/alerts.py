@@ -41,8 +41,9 @@ Policies, one verdict per batch:
   types, thresholds mean + 3 std of the method's values on the reference chunks) and
   ``chunk_size`` = the batch size, so the reference is cut into batch-sized chunks for the
   thresholds and each batch is one chunk; alert when any feature's alert flag is set.
-- ``ours``: :func:`ours` below, today the engine with Azure's thresholds again, printed as
-  "ours (not yet calibrated)". Plug a calibrated policy in by changing that one function.
+- ``ours``: :func:`ours` below: the engine with the calibrated threshold policy
+  (``core.drift.policy``), the reference calibrated for the batch size (as NannyML is given
+  ``chunk_size``).
 
 Peers run in ``.venv-bench`` with telemetry off and, where the machine allows, in an empty
 network namespace (``unshare --net``); ours and azure in the project's ``.venv``. Data goes
@@ -102,12 +103,17 @@ def _cached(reference, key: str, make: Callable):
 
 
 def ours(reference, batch) -> bool:
-    """ours (not yet calibrated): today the engine with Azure's default thresholds, alert on
-    any breached signal (data drift or data quality) -- the same verdict as ``azure``."""
-    from core.drift import DriftConfig, build_profile, compare
+    """ours (calibrated): the engine with the calibrated policy (``ThresholdPolicy()``,
+    k = 4): thresholds per feature from leave-out chunks of the reference of the batch's size
+    (gamma tail), data quality as a rate clearly above the reference's own (beta-binomial);
+    alert on any breached signal."""
+    from core.drift.calibration import build_calibrated_profile
+    from core.drift.policy import ThresholdPolicy, compare_with_policy
 
-    profile = _cached(reference, "profile", build_profile)
-    return compare(profile, batch, DriftConfig()).breached
+    size = batch.num_rows  # the expected batch size, as NannyML gets chunk_size
+    profile = _cached(reference, f"calibrated-{size}",
+                      lambda ref: build_calibrated_profile(ref, size))
+    return compare_with_policy(profile, batch, ThresholdPolicy()).breached
 
 
 #: How the output names ``ours``.
@@ -402,7 +408,11 @@ def worker_evidently(args) -> dict:
     seconds = 0.0
     g = 0
     for key, combo in m["combos"].items():
-        mine = [i for i in range(len(combo["batches"])) if (g + i) % args.shards == args.shard]
+        # --evidently-every K: a deterministic subset, every K-th batch (Evidently is ~95% of a
+        # full run); the others get no verdict and are left out of Evidently's rates.
+        every = max(1, args.evidently_every)
+        mine = [i for i in range(len(combo["batches"]))
+                if (g + i) % every == 0 and ((g + i) // every) % args.shards == args.shard]
         g += len(combo["batches"])
         if not mine:
             continue
@@ -445,7 +455,8 @@ def offline_prefix() -> list[str]:
 def _command(python: str, worker: str, args, prefix: list[str], extra: list[str] = ()) -> list:
     return [*prefix, python, str(Path(__file__).resolve()), "--worker", worker,
             "--datasets", ",".join(args.datasets), "--sizes", ",".join(map(str, args.sizes)),
-            "--clean", str(args.clean), "--drifted", str(args.drifted), *extra]
+            "--clean", str(args.clean), "--drifted", str(args.drifted),
+            "--evidently-every", str(args.evidently_every), *extra]
 
 
 def _env() -> dict:
@@ -491,6 +502,8 @@ def report(manifest: dict, verdicts: dict, seconds: dict, versions: dict, wall: 
                 continue
             flags = verdicts[policy][key]
             for b, flag in zip(c["batches"], flags, strict=True):
+                if flag is None:  # not run by this policy (--evidently-every)
+                    continue
                 if b["kind"] == kind and (mag is None or b["magnitude"] == mag):
                     hits += flag
                     total += 1
@@ -502,11 +515,14 @@ def report(manifest: dict, verdicts: dict, seconds: dict, versions: dict, wall: 
     lines = [head, "-" * len(head)]
 
     def row(label: str, kind: str, mag, size: int | None) -> None:
-        cells, n = [], 0
+        cells, counts = [], {}
         for p in policies:
-            r, n = rate(p, kind, mag, size)
+            r, counts[p] = rate(p, kind, mag, size)
             cells.append(f"{pct(r):>{width}}")
-        lines.append(f"{label + f' ({n})':<34}" + "".join(cells))
+        n = counts.get("ours", 0)
+        peer = counts.get("evid:ds")
+        sub = f", evid {peer}" if peer is not None and peer != n else ""
+        lines.append(f"{label + f' ({n}{sub})':<34}" + "".join(cells))
 
     for size in sizes:
         row(f"false alarms, n={size}", "clean", None, size)
@@ -591,6 +607,10 @@ def main() -> int:
     ap.add_argument("--clean", type=int, default=None, help="clean batches per dataset and size")
     ap.add_argument("--drifted", type=int, default=None, help="batches per drift kind/magnitude")
     ap.add_argument("--jobs", type=int, default=2, help="Evidently processes in parallel")
+    ap.add_argument("--evidently-every", type=int, default=1,
+                    help="run Evidently on every K-th batch only (deterministic subset)")
+    ap.add_argument("--peers", default="nannyml,evidently",
+                    help="peers to run: comma-separated nannyml, evidently, or none")
     ap.add_argument("--python", default=sys.executable, help="interpreter for ours and azure")
     ap.add_argument("--peer-python", default=str(ROOT / ".venv-bench" / "bin" / "python"))
     ap.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
@@ -647,6 +667,38 @@ def main() -> int:
     seconds.update(engine["seconds"])
     print(f"  azure + ours: {wall['engine']:.0f} s", flush=True)
 
+    peers = {p for p in args.peers.split(",") if p and p != "none"}
+    if "nannyml" in peers:
+        run_nannyml(args, prefix, verdicts, seconds, versions, wall)
+    if "evidently" in peers:
+        run_evidently(args, prefix, manifest, verdicts, seconds, versions, wall)
+    skipped = sorted({"nannyml", "evidently"} - peers)
+    if skipped:
+        print(f"  peers not run this time: {', '.join(skipped)} (--peers)", flush=True)
+
+    print()
+    print(f"policies: azure = engine, DriftConfig() (Azure's defaults), alert on any signal; "
+          f"azure:drift / azure:quality = its signals alone; evid:ds = Evidently dataset drift "
+          f"(share >= 0.5), evid:any = any column drifted; nannyml = any alert flag "
+          f"(jensen_shannon, mean + 3 std of batch-sized reference chunks); "
+          f"ours = {OURS_LABEL}.")
+    print("cells: share of batches alerted (number of batches in brackets"
+          + (f"; Evidently ran on every {args.evidently_every}th batch: its count after "
+             "'evid'" if args.evidently_every > 1 else "") + ")")
+    print()
+    summary = report(manifest, verdicts, seconds, versions, wall)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({
+        "args": {k: v for k, v in vars(args).items() if k not in ("worker",)},
+        "load_average": load, "wall_s": wall, "policy_seconds": seconds, "versions": versions,
+        "datasets": manifest["datasets"], "summary": summary,
+        "verdicts": verdicts,
+        "batches": {k: c["batches"] for k, c in manifest["combos"].items()}}, indent=1))
+    print(f"\nresults: {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+def run_nannyml(args, prefix, verdicts, seconds, versions, wall) -> None:
     t = time.perf_counter()
     nml = run(args.peer_python, "nannyml", args, prefix)
     wall["nannyml"] = time.perf_counter() - t
@@ -655,6 +707,8 @@ def main() -> int:
     versions["nannyml"] = nml["version"]
     print(f"  nannyml {nml['version']}: {wall['nannyml']:.0f} s", flush=True)
 
+
+def run_evidently(args, prefix, manifest, verdicts, seconds, versions, wall) -> None:
     t = time.perf_counter()
     jobs = max(1, args.jobs)
     procs = [_start(_command(args.peer_python, "evidently", args, prefix,
@@ -670,28 +724,9 @@ def main() -> int:
             merged: dict[int, bool] = {}
             for s in shards:
                 merged.update({int(i): v for i, v in s["verdicts"][label].get(key, {}).items()})
-            verdicts[label][key] = [merged[i] for i in range(len(combo["batches"]))]
+            verdicts[label][key] = [merged.get(i) for i in range(len(combo["batches"]))]
     print(f"  evidently {versions['evidently']}: {wall['evidently']:.0f} s on {jobs} "
           f"process(es)", flush=True)
-
-    print()
-    print(f"policies: azure = engine, DriftConfig() (Azure's defaults), alert on any signal; "
-          f"azure:drift / azure:quality = its signals alone; evid:ds = Evidently dataset drift "
-          f"(share >= 0.5), evid:any = any column drifted; nannyml = any alert flag "
-          f"(jensen_shannon, mean + 3 std of batch-sized reference chunks); "
-          f"ours = {OURS_LABEL}.")
-    print("cells: share of batches alerted (number of batches per policy in brackets)")
-    print()
-    summary = report(manifest, verdicts, seconds, versions, wall)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
-        "args": {k: v for k, v in vars(args).items() if k not in ("worker",)},
-        "load_average": load, "wall_s": wall, "policy_seconds": seconds, "versions": versions,
-        "datasets": manifest["datasets"], "summary": summary,
-        "verdicts": verdicts,
-        "batches": {k: c["batches"] for k, c in manifest["combos"].items()}}, indent=1))
-    print(f"\nresults: {RESULTS.relative_to(ROOT)}")
-    return 0
 
 
 if __name__ == "__main__":

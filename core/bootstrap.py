@@ -268,6 +268,7 @@ class Services:
                 save_result=self.drift.save_result, clock=self.clock,
                 workspace_label=Path(self.settings.local_workspace_dir).name,
                 correlation_column=self.settings.correlation_column,
+                compare=self.drift_thresholds.compare_over,
             )
         from core.adapters.azureml.monitor_runner import AzureMonitorRunner
 
@@ -387,7 +388,14 @@ class Services:
             self.workspace, self.artifacts, self.ledger, s.reference_asset, s.inference_asset,
             enabled=s.early_drift_check, row_limit=s.early_drift_row_limit,
             memory_bytes=s.early_drift_memory_mb * 1024 * 1024, reporter=self.reporter,
+            thresholds=self.drift_thresholds,
         )
+
+    @cached_property
+    def drift_thresholds(self):
+        from core.services.thresholds import DriftThresholds
+
+        return DriftThresholds.from_settings(self.settings, self.ledger)
 
     @cached_property
     def monitor_config(self):
@@ -410,6 +418,7 @@ class Services:
             labelled_asset_template=s.labelled_asset_template,
             performance_thresholds=s.performance_thresholds,
             correlation_column=s.correlation_column,
+            **_monitor_thresholds(s.drift_thresholds),
         )
 
     @cached_property
@@ -560,3 +569,24 @@ def reset_services(replacement: Services | None = None) -> None:
     global _services
     with _lock:
         _services = replacement
+
+
+def _monitor_thresholds(given: dict) -> dict:
+    """What Azure monitors are sent: Azure takes one threshold per metric and data type (not
+    per feature), so they get Azure's defaults, or the DRIFT_THRESHOLDS values (a drift
+    metric replaces its type's default whole: Azure judges one drift metric per type; a
+    quality rate replaces that rate's default)."""
+    from core.domain.monitoring import DEFAULT_DATA_QUALITY_THRESHOLDS, DEFAULT_DRIFT_THRESHOLDS
+
+    out = {}
+    for signal, defaults in (("data_drift", DEFAULT_DRIFT_THRESHOLDS),
+                             ("data_quality", DEFAULT_DATA_QUALITY_THRESHOLDS)):
+        if signal in given:
+            merged = {t: dict(v) for t, v in defaults.items()}
+            for ftype, values in given[signal].items():
+                if signal == "data_drift":
+                    merged[ftype] = dict(values)
+                else:  # every quality rate is sent: the ones not given keep Azure's default
+                    merged.setdefault(ftype, {}).update(values)
+            out[f"{signal}_thresholds"] = merged
+    return out

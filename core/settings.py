@@ -271,6 +271,12 @@ class Settings:
     early_drift_check: bool
     early_drift_row_limit: int
     early_drift_memory_mb: int  # the early check's memory; above it drift uses a sample
+    # Drift thresholds of the early check and local monitor runs (core/drift/policy.py)
+    drift_threshold_policy: str  # azure | calibrated | fixed
+    drift_threshold_k: float  # calibrated: thresholds at the tail norm.sf(k)
+    drift_threshold_quantile: float | None  # calibrated: this quantile instead, when set
+    drift_thresholds: dict[str, dict[str, dict[str, float]]]  # DRIFT_THRESHOLDS, parsed
+    expected_batch_rows: int  # 0: the median of recent batches, 1000 before any
     # Monitors (defaults that model tags override; see core/monitors.py)
     monitor_name_template: str
     watch_all_models: bool
@@ -544,6 +550,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         early_drift_check=_bool(env, "EARLY_DRIFT_CHECK", True),
         early_drift_row_limit=_int(env, "EARLY_DRIFT_ROW_LIMIT", 1_000_000, minimum=1),
         early_drift_memory_mb=_int(env, "EARLY_DRIFT_MEMORY_MB", 32, minimum=1),
+        **_drift_threshold_settings(env),
         **_monitor_settings(env),
         **_retrain_settings(env, backend),
         telemetry=telemetry,
@@ -552,6 +559,35 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 
 
 _COLUMN = re.compile(r"^[^,\s][^,]{0,253}$")
+
+
+def _drift_threshold_settings(env: Mapping[str, str]) -> dict:
+    from core.drift.thresholds import POLICIES, parse_thresholds
+
+    policy = _get(env, "DRIFT_THRESHOLD_POLICY", "calibrated").lower()
+    if policy not in POLICIES:
+        raise SettingsError(f"setting DRIFT_THRESHOLD_POLICY must be one of "
+                            f"{', '.join(POLICIES)}, got {policy!r}")
+    k = _float(env, "DRIFT_THRESHOLD_K", 4.0)
+    if k <= 0:
+        raise SettingsError("setting DRIFT_THRESHOLD_K must be positive")
+    quantile = None
+    if (env.get("DRIFT_THRESHOLD_QUANTILE") or "").strip():
+        quantile = _float(env, "DRIFT_THRESHOLD_QUANTILE", 0.0)
+        if not 0.5 <= quantile < 1:
+            raise SettingsError("setting DRIFT_THRESHOLD_QUANTILE must be in [0.5, 1), "
+                                f"got {quantile}")
+    try:
+        thresholds = parse_thresholds(env.get("DRIFT_THRESHOLDS") or "")
+    except ValueError as exc:
+        raise SettingsError(f"setting DRIFT_THRESHOLDS: {exc}") from None
+    return {
+        "drift_threshold_policy": policy,
+        "drift_threshold_k": k,
+        "drift_threshold_quantile": quantile,
+        "drift_thresholds": thresholds,
+        "expected_batch_rows": _int(env, "EXPECTED_BATCH_ROWS", 0),
+    }
 
 
 def _ground_truth_settings(env: Mapping[str, str]) -> dict:

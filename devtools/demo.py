@@ -136,6 +136,39 @@ def _autopilot_events() -> list[dict]:
     return published
 
 
+def explain_check(result, say: Callable[[str], None]) -> None:
+    """How the early check judged: the policy, and the evidence of each breach (or the
+    closest call when there is none)."""
+    policy = result.policy or {"name": "azure"}
+    how = policy["name"]
+    if how == "calibrated" and "chunks" in policy:
+        how += (f" on {policy['chunks']} chunks of {policy['chunk_rows']} reference rows "
+                f"(k = {policy['k']:g}), scaled to {policy['production_rows']} rows")
+    say(f"    thresholds: {how}")
+    judged = [(s, m) for s, m in result.metrics() if m.threshold is not None]
+    breaches = [(s, m) for s, m in judged if m.breached]
+    shown = sorted(breaches, key=lambda sm: -sm[1].severity)[:5] if breaches else \
+        sorted(judged, key=lambda sm: -sm[1].severity)[:1]
+    for signal, m in shown:
+        sign = "<" if m.direction == "below" else ">"
+        verdict = (f"{m.status.upper()}: {m.value:.4g} {sign} {m.threshold:.4g}" if m.breached
+                   else f"closest call, {m.status}: {m.value:.4g} against {m.threshold:.4g}")
+        ratio = f", {m.severity:.1f}x the threshold" if m.breached and m.threshold else ""
+        say(f"    {signal} {m.feature} {m.metric}: {verdict} ({m.threshold_source}{ratio})")
+
+
+def azure_view(profile, table, say: Callable[[str], None]) -> None:
+    """The same batch judged by Azure's default thresholds, for contrast."""
+    from core.drift import DriftConfig, compare
+
+    result = compare(profile, table, DriftConfig(signals=("data_drift", "data_quality")))
+    found = sorted({f"{s} on {m.feature} ({m.metric} {m.value:.4g} > {m.threshold:g})"
+                    for s, m in result.breaches()})
+    say("    Azure's default thresholds on the same batch: "
+        + (f"would breach {len(found)} time(s): {'; '.join(found[:3])}" if found
+           else "no breach"))
+
+
 def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
     """The whole loop; returns a summary (the end-to-end test checks it and the workspace)."""
     from core.bootstrap import services
@@ -208,6 +241,7 @@ def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
             found = "; ".join(f"{s} on {', '.join(sorted(f))}" for s, f in by_signal.items())
             say(f"  early drift check vs {drift['reference']}: "
                 + (f"BREACHED {found}" if drift["breached"] else "no breach"))
+            explain_check(svc.drift.load_result(drift["result"]), say)
         return record.to_json()
 
     def collect(table, hour: str, what: str, *, outputs: bool = False) -> None:
@@ -223,7 +257,9 @@ def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
             name, content = collector_file(predicted, hour, "model_outputs")
             drop(name, content, "  and its model_outputs (the deployment's predictions)")
 
-    collect(transactions(1500, seed=2, with_label=False), "10", "no labels")
+    clean = transactions(1500, seed=2, with_label=False)
+    collect(clean, "10", "no labels, drawn like the training data")
+    azure_view(svc.drift.profile(ref), clean, say)
     monitor = _json(host.http("GET", f"/api/models/{MODEL}/monitor"))
     say(f"  monitor {monitor['monitor']} {monitor['status']}: model v{monitor['model_version']}"
         f", reference {monitor['reference_data']}, production {monitor['production_data']}, "
@@ -314,6 +350,12 @@ def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
     report = host.http("GET", f"/api/models/{MODEL}/drift/report")
     (demo_dir / "drift-report.html").write_bytes(report.get_body())
     say(f"drift report of the latest batch: {demo_dir / 'drift-report.html'}")
+    dashboard = host.http("GET", "/api/dashboard")
+    if dashboard.status_code == 200:
+        (demo_dir / "dashboard.html").write_bytes(dashboard.get_body())
+        say(f"dashboard (GET /api/dashboard): {demo_dir / 'dashboard.html'}")
+    else:
+        say(f"dashboard: GET /api/dashboard answered {dashboard.status_code} (not in this build)")
     versions = ws.list_data_versions(f"{MODEL}-inference")
     say(f"MLTable versions of {MODEL}-inference: "
         + ", ".join(f"{v.version} ({v.tags['row_count']} rows)" for v in versions))

@@ -145,6 +145,15 @@ def split_signal_name(signal: str) -> tuple[str, str | None]:
     return (head, None) if sep and head else (signal, None)
 
 
+def streak_key(signal: str | None) -> str:
+    """The signal a breach counts for in RETRAIN_BREACHES_IN_A_ROW: its kind
+    (``data_drift`` for both our early check, ``early_check_data_drift``, and a monitor's
+    ``<monitor>_data_drift``), the whole name for other signals, ``""`` when unknown."""
+    if not signal:
+        return ""
+    return split_signal_name(signal)[1] or signal
+
+
 def early_check_features(summary: dict[str, Any]) -> tuple[BreachedFeature, ...]:
     """The breaching features of an early drift check summary (`drift_checks.summarize`)."""
     return tuple(

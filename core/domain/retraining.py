@@ -204,8 +204,12 @@ class RetrainGate(_Doc):
     last_request_at: float | None = None
     last_finished: str | None = None
     last_alert_at: float | None = None
-    consecutive: int = 0  # breaches in a row since the last request or clean check
+    consecutive: int = 0  # the streak of the last alert's signal (see `streaks`)
     suppressed: int = 0
+    # Breaches in a row per signal kind ("data_drift", "prediction_drift", ...) since the last
+    # request or clean check: RETRAIN_BREACHES_IN_A_ROW counts one signal's breaches, so three
+    # unrelated one-off breaches of three signals are no streak.
+    streaks: dict[str, int] = field(default_factory=dict)
     alert_key: str | None = None  # the alert that opened the open request
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -302,9 +306,18 @@ class GateVerdict:
     reason: str
 
 
+def _streaks(gate: RetrainGate, key: str) -> dict[str, int]:
+    """The gate's streaks per signal; a gate stored before they were kept per signal has only
+    ``consecutive``, which then counts for the signal at hand."""
+    if not gate.streaks and gate.consecutive:
+        return {key: gate.consecutive}
+    return dict(gate.streaks)
+
+
 def gate_decision(gate: RetrainGate, now: float, policy: RetrainPolicy, *,
-                  force: bool) -> GateVerdict:
-    """Request or suppress, for one breach, from the model's gate."""
+                  force: bool, signal: str = "") -> GateVerdict:
+    """Request or suppress, for one breach, from the model's gate; ``signal`` is the streak
+    the breach counts for (`core.domain.alerts.streak_key`)."""
     if force:
         return GateVerdict(True, Reason.FORCED, "forced by the operator")
     if gate.open_request:
@@ -317,23 +330,38 @@ def gate_decision(gate: RetrainGate, now: float, policy: RetrainPolicy, *,
                            f"cooldown: the last retraining was requested at {iso(last)}; the "
                            f"next is allowed after {iso(last + policy.cooldown_seconds)} "
                            "(RETRAIN_COOLDOWN_HOURS)")
-    streak = gate.consecutive + 1
+    key = signal
+    streak = _streaks(gate, key).get(key, 0) + 1
+    what = f" of {key}" if key else ""
     if streak < policy.breaches_in_a_row:
         return GateVerdict(False, Reason.STREAK,
-                           f"breach {streak} of {policy.breaches_in_a_row} in a row "
+                           f"breach {streak} of {policy.breaches_in_a_row} in a row{what} "
                            "(RETRAIN_BREACHES_IN_A_ROW)")
-    return GateVerdict(True, Reason.DRIFT_BREACH, f"drift breach {streak} in a row")
+    return GateVerdict(True, Reason.DRIFT_BREACH, f"drift breach {streak} in a row{what}")
 
 
 def apply_verdict(gate: RetrainGate, verdict: GateVerdict, *, now: float, request_id: str,
-                  alert_key: str) -> RetrainGate:
-    """The gate after a verdict: a request opens it and resets the streak; a suppression
-    counts, and a streak suppression extends the streak."""
+                  alert_key: str, signal: str = "") -> RetrainGate:
+    """The gate after a verdict: a request opens it and resets every streak; a suppression
+    counts, and a streak suppression extends the streak of its signal."""
     if verdict.request:
         return replace(gate, open_request=request_id, open_since=now, last_request_at=now,
-                       consecutive=0, alert_key=alert_key, last_alert_at=now)
+                       consecutive=0, streaks={}, alert_key=alert_key, last_alert_at=now)
+    key = signal
+    streaks = _streaks(gate, key)
+    if verdict.code is Reason.STREAK:
+        streaks[key] = streaks.get(key, 0) + 1
     return replace(gate, suppressed=gate.suppressed + 1, last_alert_at=now,
-                   consecutive=gate.consecutive + (1 if verdict.code is Reason.STREAK else 0))
+                   consecutive=streaks.get(key, 0), streaks=streaks)
+
+
+def clean_check(gate: RetrainGate, signal: str = "data_drift") -> RetrainGate | None:
+    """The gate after a check found ``signal`` clean: that signal's streak ends, and so does
+    the streak of breaches whose signal was unknown (None: no change)."""
+    if not gate.streaks.get(signal) and not gate.consecutive:
+        return None
+    streaks = {k: v for k, v in gate.streaks.items() if k not in (signal, "")}
+    return replace(gate, streaks=streaks, consecutive=max(streaks.values(), default=0))
 
 
 # -- the champion/challenger judgement -------------------------------------------------------

@@ -53,6 +53,13 @@ class DriftConfig:
     README "Parity with Azure" lists each. ``binning`` is the former name of ``parity`` and
     sets it when given. ``bins`` overrides Sturges' rule.
 
+    ``feature_thresholds``: signal -> feature -> metric -> threshold, taking precedence over the
+    per-type ``thresholds`` for that feature (a calibrated policy sets these, see
+    :mod:`core.drift.policy`); ``warning_thresholds`` has the same shape and sets each metric's
+    warning level; ``threshold_sources`` (same shape, strings) says how each per-feature value
+    was chosen. Per-type thresholds read as ``fixed`` when configured, ``azure`` when Azure's
+    default.
+
     ``max_rows``: above this many production rows, compare a deterministic sample (seeded by
     ``sample_seed``); the result says so. ``progress(stage, done, total)`` is called as features
     complete.
@@ -71,6 +78,12 @@ class DriftConfig:
     sample_seed: int = 0
     top_categories: int = 20
     small_effect: float = 0.1
+    feature_thresholds: Mapping[str, Mapping[str, Mapping[str, float]]] = field(
+        default_factory=dict)
+    warning_thresholds: Mapping[str, Mapping[str, Mapping[str, float]]] = field(
+        default_factory=dict)
+    threshold_sources: Mapping[str, Mapping[str, Mapping[str, str]]] = field(
+        default_factory=dict)
     progress: Progress | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -96,6 +109,15 @@ class DriftConfig:
                 raise ValueError(f"thresholds for unknown signal {signal!r}")
             normalized[signal] = registry.normalize_thresholds(per_type, signal_kind(signal))
         object.__setattr__(self, "thresholds", normalized)
+        for what in ("feature_thresholds", "warning_thresholds"):
+            per_feature: dict[str, dict[str, dict[str, float]]] = {}
+            for signal, features in getattr(self, what).items():
+                if signal not in SIGNALS:
+                    raise ValueError(f"{what} for unknown signal {signal!r}")
+                per_feature[signal] = {
+                    f: {registry.get(m).name: float(v) for m, v in per_metric.items()}
+                    for f, per_metric in features.items()}
+            object.__setattr__(self, what, per_feature)
         for name, ftype in self.feature_overrides.items():
             if ftype not in ftypes.FEATURE_TYPES:
                 raise ValueError(f"override for {name!r} must be numerical or categorical")
@@ -106,6 +128,22 @@ class DriftConfig:
         given = self.thresholds.get(signal, {})
         defaults = registry.AZURE_DEFAULT_THRESHOLDS[signal]
         return {t: dict(given[t] if t in given else defaults[t]) for t in ftypes.FEATURE_TYPES}
+
+    def threshold_for(
+        self, signal: str, feature: str, feature_type: str, metric: str
+    ) -> tuple[float | None, float | None, str | None]:
+        """``(threshold, warning threshold, source)`` of one feature's metric: the
+        per-feature value when set, else the per-type one (None: informational)."""
+        per_feature = self.feature_thresholds.get(signal, {}).get(feature, {})
+        warning = self.warning_thresholds.get(signal, {}).get(feature, {}).get(metric)
+        if metric in per_feature:
+            source = self.threshold_sources.get(signal, {}).get(feature, {}).get(metric)
+            return per_feature[metric], warning, source or "fixed"
+        threshold = self.thresholds_for(signal).get(feature_type, {}).get(metric)
+        if threshold is None:
+            return None, warning, None
+        given = feature_type in self.thresholds.get(signal, {})
+        return threshold, warning, "fixed" if given else "azure"
 
     def metrics_for(self, signal: str, feature_type: str) -> tuple[str, ...]:
         applicable = registry.metrics_for(feature_type, signal_kind(signal))
@@ -167,7 +205,7 @@ def judge(
     undefined = value is not None and isinstance(value, float) and math.isnan(value)
     if undefined:
         value = None
-    threshold = config.thresholds_for(signal).get(feature_type, {}).get(metric)
+    threshold, warning, source = config.threshold_for(signal, feature, feature_type, metric)
     return MetricValue(
         feature=feature,
         feature_type=feature_type,
@@ -181,6 +219,8 @@ def judge(
         count=count,
         notes=notes,
         undefined=undefined,
+        warning_threshold=warning,
+        threshold_source=source,
     )
 
 

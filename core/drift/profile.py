@@ -12,6 +12,10 @@ KS test need every value. So the profile is exact, not a sketch:
 - per column: a packed mask of missing rows (null, NaN and, for numeric columns, +/-inf), the
   null count (null and NaN), the arrow type, the feature type; the row count.
 
+- optionally a :class:`Calibration` (format 2): each drift metric of each feature computed over
+  chunks of the reference, from which :mod:`core.drift.policy` derives per-feature thresholds
+  (:mod:`core.drift.calibration` computes it).
+
 A batch then costs one sort of its own values per numerical column and one hash count per
 categorical column; the reference is never re-read.
 
@@ -35,7 +39,9 @@ from numpy.typing import NDArray
 from core.drift import types as ftypes
 
 MAGIC = b"MADRIFT\x00"
-PROFILE_FORMAT_VERSION = 1
+#: 2: the optional calibration (header fields and one float64 matrix of chunk values).
+#: 1: no calibration (still read; such a profile has ``calibration = None``).
+PROFILE_FORMAT_VERSION = 2
 
 
 class ProfileFormatError(ValueError):
@@ -115,6 +121,62 @@ class CategoricalColumn:
 
 
 @dataclass
+class Calibration:
+    """Each drift metric of each feature over chunks of the reference (no drift by
+    construction): the null distribution a calibrated threshold is read from.
+
+    ``keys[i] = (feature, metric)`` owns row ``i`` of ``values`` (shape: keys x chunks, float64,
+    full precision; NaN where a chunk gave no value). Each chunk of ``chunk_rows`` reference
+    rows was compared with ``rest_rows`` other reference rows, with ``bins`` histogram bins
+    (Sturges' rule at ``batch_rows``, the batch size calibrated for). ``method``:
+    ``disjoint`` chunks, or ``subsets`` (random, overlapping: the reference holds too few
+    chunks of ``batch_rows``). ``notes`` say what was done about a small reference.
+    """
+
+    batch_rows: int
+    chunk_rows: int
+    rest_rows: int
+    reference_rows: int
+    bins: int
+    method: str
+    parity: str
+    seed: int
+    keys: list[tuple[str, str]]
+    values: NDArray[np.float64]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def chunks(self) -> int:
+        return int(self.values.shape[1]) if self.values.ndim == 2 else 0
+
+    def row(self, feature: str, metric: str) -> NDArray[np.float64] | None:
+        index = self._index().get((feature, metric))
+        return None if index is None else self.values[index]
+
+    def _index(self) -> dict[tuple[str, str], int]:
+        cached: dict[tuple[str, str], int] | None = self.__dict__.get("_index_cache")
+        if cached is None:
+            cached = {k: i for i, k in enumerate(self.keys)}
+            self.__dict__["_index_cache"] = cached
+        return cached
+
+    def header(self) -> dict[str, Any]:
+        return {"batch_rows": self.batch_rows, "chunk_rows": self.chunk_rows,
+                "rest_rows": self.rest_rows, "reference_rows": self.reference_rows,
+                "bins": self.bins, "method": self.method, "parity": self.parity,
+                "seed": self.seed, "keys": [list(k) for k in self.keys],
+                "notes": list(self.notes)}
+
+    @classmethod
+    def from_header(cls, h: dict[str, Any], values: NDArray[np.float64]) -> Calibration:
+        return cls(batch_rows=int(h["batch_rows"]), chunk_rows=int(h["chunk_rows"]),
+                   rest_rows=int(h["rest_rows"]), reference_rows=int(h["reference_rows"]),
+                   bins=int(h["bins"]), method=str(h["method"]), parity=str(h["parity"]),
+                   seed=int(h["seed"]), keys=[(str(f), str(m)) for f, m in h["keys"]],
+                   values=values, notes=[str(n) for n in h.get("notes", ())])
+
+
+@dataclass
 class _SelectionCache:
     """What a profile computes per row-wise drop (a comparison asks for each many times)."""
 
@@ -141,6 +203,7 @@ class ReferenceProfile:
     numeric: dict[str, NumericColumn]
     categorical: dict[str, CategoricalColumn]
     format_version: int = PROFILE_FORMAT_VERSION
+    calibration: Calibration | None = None
     _cache: _SelectionCache = field(default_factory=_SelectionCache, repr=False, compare=False)
 
     # ----------------------------------------------------------------- row-wise null drop
@@ -236,7 +299,7 @@ class ReferenceProfile:
             return len(arrays) - 1
 
         header = {
-            "format_version": self.format_version,
+            "format_version": PROFILE_FORMAT_VERSION,
             "n_rows": self.n_rows,
             "columns": self.columns,
             "schema": self.schema,
@@ -260,6 +323,10 @@ class ReferenceProfile:
                 for c, s in self.categorical.items()
             },
         }
+        if self.calibration is not None:
+            cal = self.calibration
+            header["calibration"] = {**cal.header(),
+                                     "values": put(cal.values.astype("<f8", copy=False))}
         offset = 0
         for entry, arr in zip(index, arrays, strict=True):
             entry["offset"] = offset
@@ -267,7 +334,8 @@ class ReferenceProfile:
             offset += _align8(arr.nbytes)
         header["arrays"] = index
         head = json.dumps(header, allow_nan=True).encode()
-        prefix = MAGIC + struct.pack("<IQ", self.format_version, len(head)) + head
+        # Written in the current format whatever was read (format 1 is a subset of 2).
+        prefix = MAGIC + struct.pack("<IQ", PROFILE_FORMAT_VERSION, len(head)) + head
         parts = [prefix, b"\0" * (_align8(len(prefix)) - len(prefix))]
         for arr in arrays:
             raw = arr.tobytes()
@@ -337,6 +405,9 @@ class ReferenceProfile:
                     for c, s in header["categorical"].items()
                 },
                 format_version=version,
+                calibration=(None if header.get("calibration") is None else
+                             Calibration.from_header(header["calibration"],
+                                                     need(header["calibration"]["values"]))),
             )
         except ProfileFormatError:
             raise
@@ -350,6 +421,8 @@ class ReferenceProfile:
             total += num.sorted_values.nbytes + (num.order.nbytes if num.order is not None else 0)
         for cat in self.categorical.values():
             total += cat.codes.nbytes + cat.counts.nbytes
+        if self.calibration is not None:
+            total += self.calibration.values.nbytes
         return total
 
 

@@ -4,7 +4,7 @@ Values are float64. Azure stores metric values as float32 (a p-value under about
 0.0); :meth:`DriftResult.azure_float32` gives that view, with breaches re-evaluated on the
 float32 values against float32 thresholds, as Azure's evaluation step compares them.
 
-JSON (format 2; format 1 results still load): every metric carries Azure's output name
+JSON (format 3; formats 1 and 2 still load): every metric carries Azure's output name
 (``azure_name``, e.g. ``JensenShannonDistance``); ``table`` is the flat form Azure's signal
 output has (signal, feature, data type, metric, value, threshold, breached, plus Azure's row
 count rows); each signal names its row counts after the null drop; ``departures`` lists every
@@ -13,6 +13,15 @@ and a detail), beside the English notes. Values are JSON numbers or null: a non-
 null with ``non_finite`` saying which (``"nan"``: undefined for this data, never breaches;
 ``"inf"``/``"-inf"``: infinite, compared with the threshold as such), see
 :data:`VALUE_ENCODING`.
+
+Severity (format 3): every metric, feature, signal and the result carry ``status``
+(:data:`STATUSES`: ``ok``, ``warning``, ``breach``; a metric without a threshold is ``info``)
+and ``severity`` (value / threshold, inverted for p-values: above 1 is past the threshold;
+null when not finite, e.g. a rate above a threshold of 0); a metric also carries
+``warning_threshold``, ``past_by`` (how far past the threshold, in the metric's unit, positive
+when past) and ``threshold_source`` (how its threshold was chosen, see
+:mod:`core.drift.policy`). The result carries ``policy``: the threshold policy and, when
+calibrated, how the thresholds were derived.
 """
 
 from __future__ import annotations
@@ -26,9 +35,22 @@ import numpy as np
 
 from core.drift import metrics as registry
 
+#: 3: status and severity at every level, warning thresholds, threshold sources, the policy.
 #: 2: Azure output names, the flat table, row counts after the null drop, departures, values
 #: as numbers or null (``non_finite``). 1: infinities as the strings "Infinity"/"-Infinity".
-RESULT_FORMAT_VERSION = 2
+RESULT_FORMAT_VERSION = 3
+
+#: Statuses from best to worst; ``info`` (a metric without a threshold) ranks with ``ok``.
+STATUSES = ("ok", "warning", "breach")
+#: Without an explicit warning threshold, a value warns past this share of its threshold
+#: (distances and rates: above 0.8 x threshold; p-values: below threshold / 0.8).
+WARNING_FRACTION = 0.8
+
+
+def worst_status(statuses: Any) -> str:
+    """The worst of ``statuses`` (``info`` counts as ``ok``); ``ok`` when there are none."""
+    rank = {"ok": 0, "info": 0, "warning": 1, "breach": 2}
+    return max(statuses, key=lambda s: rank[s], default="ok").replace("info", "ok")
 
 VALUE_ENCODING = (
     "metric_value/value: a JSON number, or null when the value is not finite or not computed; "
@@ -142,6 +164,41 @@ class MetricValue:
     count: int | None = None  # data quality: the number of violating values
     notes: tuple[str, ...] = ()
     undefined: bool = False  # the computation gave NaN (``value`` is None; never breaches)
+    # Past this (and not past ``threshold``) the status is "warning"; None: WARNING_FRACTION.
+    warning_threshold: float | None = None
+    threshold_source: str | None = None  # how the threshold was chosen (core.drift.policy)
+
+    @property
+    def warning_level(self) -> float | None:
+        """The value past which the metric warns (None without a threshold)."""
+        if self.warning_threshold is not None or self.threshold is None:
+            return self.warning_threshold
+        if self.direction == "below":
+            return self.threshold / WARNING_FRACTION
+        return self.threshold * WARNING_FRACTION
+
+    @property
+    def status(self) -> str:
+        """``breach``, ``warning`` (past the warning level), ``ok``, or ``info`` (no
+        threshold: computed for information, never alerts)."""
+        if self.breached:
+            return "breach"
+        if self.threshold is None:
+            return "info"
+        warn, v = self.warning_level, self.value
+        if warn is None or v is None:
+            return "ok"
+        past = v < warn if self.direction == "below" else v > warn
+        return "warning" if past else "ok"
+
+    @property
+    def past_by(self) -> float | None:
+        """How far past its threshold the value is, in the metric's unit (positive: past;
+        negative: the margin left). None without a value or threshold."""
+        if self.value is None or self.threshold is None:
+            return None
+        return (self.threshold - self.value if self.direction == "below"
+                else self.value - self.threshold)
 
     @property
     def non_finite(self) -> str | None:
@@ -182,6 +239,11 @@ class MetricValue:
             "effect_size_name": self.effect_size_name,
             "count": self.count,
             "notes": list(self.notes),
+            "status": self.status,
+            "severity": _enc(self.severity),
+            "past_by": _enc(self.past_by),
+            "warning_threshold": self.warning_threshold,
+            "threshold_source": self.threshold_source,
         }
 
     @classmethod
@@ -200,6 +262,8 @@ class MetricValue:
             count=d.get("count"),
             notes=tuple(d.get("notes", ())),
             undefined=d.get("non_finite") == "nan",
+            warning_threshold=_dec(d.get("warning_threshold")),
+            threshold_source=d.get("threshold_source"),
         )
 
 
@@ -278,6 +342,10 @@ class FeatureResult:
         """The worst severity among metrics that have a threshold (informational ones aside)."""
         return max((m.severity for m in self.metrics if m.threshold is not None), default=0.0)
 
+    @property
+    def status(self) -> str:
+        return worst_status(m.status for m in self.metrics)
+
     def metric(self, name: str) -> MetricValue | None:
         return next((m for m in self.metrics if m.metric == name), None)
 
@@ -286,6 +354,8 @@ class FeatureResult:
             "name": self.name,
             "feature_type": self.feature_type,
             "breached": self.breached,
+            "status": self.status,
+            "severity": _enc(self.severity),
             "skipped": self.skipped,
             "notes": list(self.notes),
             "departures": [d.to_dict() for d in self.departures],
@@ -331,6 +401,14 @@ class SignalResult:
     def breached(self) -> bool:
         return any(f.breached for f in self.features)
 
+    @property
+    def status(self) -> str:
+        return worst_status(f.status for f in self.features)
+
+    @property
+    def severity(self) -> float:
+        return max((f.severity for f in self.features), default=0.0)
+
     def feature(self, name: str) -> FeatureResult | None:
         return next((f for f in self.features if f.name == name), None)
 
@@ -342,6 +420,8 @@ class SignalResult:
         return {
             "name": self.name,
             "breached": self.breached,
+            "status": self.status,
+            "severity": _enc(self.severity),
             "rows_reference": self.rows_reference,
             "rows_production": self.rows_production,
             "rows_reference_after_null_drop": self.rows_reference if drift else None,
@@ -411,6 +491,16 @@ class DriftResult:
     notes: tuple[str, ...] = ()
     value_precision: str = "float64"
     departures: tuple[Departure, ...] = ()  # result-wide (sampling, excluded columns)
+    # The threshold policy that judged the values and, when calibrated, how (policy.describe).
+    policy: dict[str, Any] | None = None
+
+    @property
+    def status(self) -> str:
+        return worst_status(s.status for s in self.signals)
+
+    @property
+    def severity(self) -> float:
+        return max((s.severity for s in self.signals), default=0.0)
 
     @property
     def binning(self) -> str:
@@ -520,6 +610,9 @@ class DriftResult:
         return {
             "format_version": RESULT_FORMAT_VERSION,
             "breached": self.breached,
+            "status": self.status,
+            "severity": _enc(self.severity),
+            "policy": self.policy,
             "rows_reference": self.rows_reference,
             "rows_production": self.rows_production,
             "parity": self.parity,
@@ -558,6 +651,7 @@ class DriftResult:
             notes=tuple(d.get("notes", ())),
             value_precision=d.get("value_precision", "float64"),
             departures=_departures(d.get("result_departures")),
+            policy=d.get("policy"),
         )
 
     def to_json(self, **kwargs: Any) -> str:
@@ -570,6 +664,7 @@ class DriftResult:
 
 __all__ = [
     "DEPARTURES",
+    "STATUSES",
     "Departure",
     "Distribution",
     "DriftResult",

@@ -175,7 +175,16 @@ class StreamedComparison:
             raise ValueError("no rows")
         return pa.Table.from_batches(self._held)
 
-    def result(self) -> DriftResult:
+    @property
+    def drift_rows(self) -> int:
+        """The rows drift is computed on: the whole file, or the sample's size."""
+        return min(self.rows_seen, self._sample_rows) if self.sampled else self.rows_seen
+
+    def result(self, config: DriftConfig | None = None) -> DriftResult:
+        """The comparison; ``config`` (the same signals, parity and overrides) replaces the
+        one given at the start, for thresholds that depend on the rows seen."""
+        if config is not None:
+            self.config = config
         if self.sampled:
             self._count_pending()
             self._thin()

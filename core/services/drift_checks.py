@@ -21,9 +21,10 @@ from core.domain.ingestion import IngestionRecord
 from core.ports import Artifacts, DataAssets, IngestionLedger, NotFound
 from core.services.ingest import BatchObserver
 from core.services.reporting import SILENT, Reporter
+from core.services.thresholds import DriftThresholds
 
 if TYPE_CHECKING:
-    from core.drift import DriftResult, ReferenceProfile
+    from core.drift import DriftConfig, DriftResult, ReferenceProfile
     from core.drift.stream import StreamedComparison
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ class _EarlyCheck(BatchObserver):
                     from core.drift.stream import StreamedComparison
 
                     self._stream = StreamedComparison(
-                        self._checks.profile(self._reference),
+                        self._checks.profile(self._reference, model=self._model),
                         DriftConfig(signals=EARLY_SIGNALS),
                         budget_bytes=self._checks.held_bytes, row_limit=self._checks.row_limit)
                 self._stream.add(batch)
@@ -110,7 +111,11 @@ class _EarlyCheck(BatchObserver):
             if self._stream is None:
                 raise ValueError("no rows")
             stream = self._stream
-            result = stream.result()
+            # Thresholds are derived for the rows drift is computed on, known only now.
+            config, policy = self._checks.early_config(stream.profile, stream.drift_rows)
+            result = stream.result(config)
+            if policy is not None:
+                result = replace(result, policy=policy)
             if stream.sampled:
                 note = (f"early check on a deterministic sample: {result.rows_production} of "
                         f"{stream.rows_seen} rows for drift (settings EARLY_DRIFT_MEMORY_MB, "
@@ -165,6 +170,7 @@ class DriftChecks:
         row_limit: int = 1_000_000,
         memory_bytes: int = 32 * 1024 * 1024,
         reporter: Reporter = SILENT,
+        thresholds: DriftThresholds | None = None,  # None: Azure's defaults
     ):
         self._workspace = workspace
         self.reporter = reporter
@@ -175,6 +181,7 @@ class DriftChecks:
         self.enabled = enabled
         self.row_limit = row_limit
         self.memory_bytes = memory_bytes
+        self.thresholds = thresholds
 
     @property
     def held_bytes(self) -> int:
@@ -184,17 +191,26 @@ class DriftChecks:
 
     # ------------------------------------------------------------ profiles
 
-    def profile(self, asset: DataAssetVersion) -> ReferenceProfile:
+    def profile(self, asset: DataAssetVersion, model: str | None = None) -> ReferenceProfile:
         from core.drift import ProfileFormatError, ReferenceProfile, build_profile
 
         key = f"reference-profile/{asset.name}/{asset.version}.bin"
         cached = self._artifacts.get_artifact(key)
+        table = None
         if cached is not None:
             try:
-                return ReferenceProfile.from_bytes(cached)
+                profile = ReferenceProfile.from_bytes(cached)
             except ProfileFormatError as exc:  # written by another code version: rebuild
                 log.warning("rebuilding profile %s: %s", key, exc)
-        profile = build_profile(self._workspace.read_table(asset))
+            else:
+                if self.thresholds is None or not self.thresholds.wants_calibration(profile):
+                    return profile
+                table = self._workspace.read_table(asset)  # stored without a calibration
+        if table is None:
+            table = self._workspace.read_table(asset)
+            profile = build_profile(table)
+        if self.thresholds is not None and self.thresholds.wants_calibration(profile):
+            self.thresholds.calibrate(profile, table, model)
         self._artifacts.put_artifact(key, profile.to_bytes())
         return profile
 
@@ -213,7 +229,19 @@ class DriftChecks:
     ) -> DriftResult:
         from core.drift import DriftConfig, compare
 
+        if self.thresholds is not None:
+            return self.thresholds.compare(profile, production, signals=tuple(signals))
         return compare(profile, production, DriftConfig(signals=tuple(signals)))
+
+    def early_config(self, profile: ReferenceProfile, production_rows: int
+                     ) -> tuple[DriftConfig, dict | None]:
+        """The early check's configuration for a batch of this many rows, and how its
+        thresholds were derived (None: Azure's defaults, no policy)."""
+        from core.drift import DriftConfig
+
+        if self.thresholds is None:
+            return DriftConfig(signals=EARLY_SIGNALS), None
+        return self.thresholds.prepare(profile, production_rows, signals=EARLY_SIGNALS)
 
     def save_result(self, model: str, name: str, result: DriftResult) -> str:
         key = f"drift-results/{model}/{name}.json"
@@ -260,7 +288,7 @@ class DriftChecks:
         base_name, base_version = baseline or (self._reference_asset_for(model), None)
         base = self._resolve(base_name, base_version)
         table = self._workspace.read_table(production)
-        result = self.compare_with_profile(self.profile(base), table, signals)
+        result = self.compare_with_profile(self.profile(base, model=model), table, signals)
         key = self.save_result(
             model, f"check-{base.name}-{base.version}-vs-{production.name}-{production.version}",
             result,

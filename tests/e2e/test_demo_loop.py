@@ -59,6 +59,18 @@ def test_the_demo_loop_closes(app_env, tmp_path, monkeypatch):
     assert summary["performance"]["count"] == 2
     assert summary["performance"]["ground_truth"]["waiting"] == 1
 
+    # The clean batch (drawn like the training data) raised nothing under the calibrated
+    # thresholds; the drifted ones breached data drift with the evidence in the result.
+    inputs = sorted((r for r in svc.ledger.list(model=model, status="registered")
+                     if r.asset_name == f"{model}-inference"), key=lambda r: r.asset_version)
+    clean, *drifted = [svc.drift.load_result(r.drift["result"]) for r in inputs]
+    assert not clean.breached and clean.policy["name"] == "calibrated"
+    assert {s.status for s in clean.signals} <= {"ok", "warning"}
+    for result in drifted:
+        assert result.signal("data_drift").status == "breach"
+        for _, m in result.breaches():
+            assert m.threshold_source == "calibrated" and m.past_by > 0
+
     # Exactly one retraining, triggered by the first drifted batch's early check.
     requests = svc.retraining.history(model)
     assert len(requests) == 1

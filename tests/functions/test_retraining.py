@@ -245,8 +245,8 @@ def test_n_breaches_in_a_row(app_env, monkeypatch, host):
         alert(host, run_event(f"r{i}", f"e{i}"))
     reasons = [a["reason"] for a in sorted(svc.retraining.alerts(MODEL),
                                            key=lambda a: a["received_at"])]
-    assert reasons == ["breach 1 of 3 in a row (RETRAIN_BREACHES_IN_A_ROW)",
-                       "breach 2 of 3 in a row (RETRAIN_BREACHES_IN_A_ROW)"]
+    assert reasons == ["breach 1 of 3 in a row of data_drift (RETRAIN_BREACHES_IN_A_ROW)",
+                       "breach 2 of 3 in a row of data_drift (RETRAIN_BREACHES_IN_A_ROW)"]
     svc.retraining.on_clean_check(MODEL)  # a clean check breaks the streak
     for i in (3, 4):
         alert(host, run_event(f"r{i}", f"e{i}"))

@@ -362,3 +362,33 @@ def test_requeue_poison_of_an_unknown_message(world):
         world.service().requeue_poison("nope")
     assert [m.id for m in world.poison.peek()] == [kept]
     assert world.queue.messages == []
+
+
+def test_breaches_in_a_row_count_one_signal_at_a_time():
+    config = RetrainPolicy(breaches_in_a_row=2)
+    gate = RetrainGate()
+    from core.domain.alerts import streak_key
+    from core.domain.retraining import apply_verdict, clean_check
+
+    def breach(gate, signal):
+        key = streak_key(signal)
+        verdict = gate_decision(gate, NOW, config, force=False, signal=key)
+        return verdict, apply_verdict(gate, verdict, now=NOW, request_id="r", alert_key="a",
+                                      signal=key)
+
+    verdict, gate = breach(gate, "early_check_data_drift")
+    assert not verdict.request and "breach 1 of 2 in a row of data_drift" in verdict.reason
+    # a breach of another signal is its own streak, not the second of this one
+    verdict, gate = breach(gate, "m-monitor_prediction_drift")
+    assert not verdict.request and "breach 1 of 2 in a row of prediction_drift" in verdict.reason
+    assert gate.streaks == {"data_drift": 1, "prediction_drift": 1}
+    # the monitor's data drift signal continues the early check's data drift streak
+    verdict, gate = breach(gate, "m-monitor_data_drift")
+    assert verdict.request and verdict.reason == "drift breach 2 in a row of data_drift"
+    assert gate.streaks == {} and gate.consecutive == 0
+    # a clean check ends the data drift streak only
+    _, gate = breach(gate.__class__(), "early_check_data_drift")
+    _, gate = breach(gate, "m-monitor_prediction_drift")
+    gate = clean_check(gate)
+    assert gate is not None and gate.streaks == {"prediction_drift": 1}
+    assert clean_check(RetrainGate()) is None

@@ -71,6 +71,12 @@ def test_both_backends_run_the_same_retraining_job_by_default():
         ({**BASE, "GROUND_TRUTH_WAIT_DAYS": "0"}, "GROUND_TRUTH_WAIT_DAYS"),
         ({**BASE, "GROUND_TRUTH_WAIT_DAYS": "soon"}, "GROUND_TRUTH_WAIT_DAYS"),
         ({**BASE, "LABELLED_ASSET_NAME": "labels"}, "LABELLED_ASSET_NAME"),
+        ({**BASE, "DRIFT_THRESHOLD_POLICY": "nannyml"}, "DRIFT_THRESHOLD_POLICY"),
+        ({**BASE, "DRIFT_THRESHOLD_K": "0"}, "DRIFT_THRESHOLD_K"),
+        ({**BASE, "DRIFT_THRESHOLD_QUANTILE": "0.2"}, "DRIFT_THRESHOLD_QUANTILE"),
+        ({**BASE, "DRIFT_THRESHOLDS": "numerical.null_value_rate=0.1"}, "DRIFT_THRESHOLDS"),
+        ({**BASE, "DRIFT_THRESHOLDS": "numerical.jsd=high"}, "DRIFT_THRESHOLDS"),
+        ({**BASE, "EXPECTED_BATCH_ROWS": "-5"}, "EXPECTED_BATCH_ROWS"),
     ],
 )
 def test_missing_or_malformed_settings_name_the_setting(env, named):
@@ -260,3 +266,34 @@ def test_ground_truth_settings_default_to_the_collectors_join_column():
                            "CORRELATION_ID_COLUMN": "request_id"})
     assert tuned.performance_thresholds == {"f1": 0.6, "rmse": 12.0}
     assert tuned.correlation_column == "request_id"
+
+
+def test_drift_threshold_settings():
+    default = load_settings(BASE)
+    assert (default.drift_threshold_policy, default.drift_threshold_k,
+            default.drift_threshold_quantile, default.drift_thresholds,
+            default.expected_batch_rows) == ("calibrated", 4.0, None, {}, 0)
+    given = load_settings({**BASE, "DRIFT_THRESHOLD_POLICY": "Fixed", "DRIFT_THRESHOLD_K": "3.5",
+                           "DRIFT_THRESHOLD_QUANTILE": "0.99", "EXPECTED_BATCH_ROWS": "5000",
+                           "DRIFT_THRESHOLDS": "numerical.jsd=0.2, data_quality:"
+                                               "categorical.out_of_bounds_rate=0.01"})
+    assert given.drift_threshold_policy == "fixed" and given.drift_threshold_k == 3.5
+    assert given.drift_threshold_quantile == 0.99 and given.expected_batch_rows == 5000
+    assert given.drift_thresholds == {
+        "data_drift": {"numerical": {"jensen_shannon_distance": 0.2}},
+        "data_quality": {"categorical": {"out_of_bounds_rate": 0.01}}}
+
+
+def test_azure_monitors_get_per_type_thresholds_from_drift_thresholds():
+    from core.bootstrap import _monitor_thresholds
+
+    assert _monitor_thresholds({}) == {}
+    sent = _monitor_thresholds({
+        "data_drift": {"numerical": {"jensen_shannon_distance": 0.2}},
+        "data_quality": {"categorical": {"out_of_bounds_rate": 0.01}}})
+    assert sent["data_drift_thresholds"] == {
+        "numerical": {"jensen_shannon_distance": 0.2},
+        "categorical": {"jensen_shannon_distance": 0.1}}
+    assert sent["data_quality_thresholds"]["categorical"] == {
+        "null_value_rate": 0.0, "data_type_error_rate": 0.0, "out_of_bounds_rate": 0.01}
+    assert sent["data_quality_thresholds"]["numerical"]["out_of_bounds_rate"] == 0.0

@@ -27,7 +27,9 @@ from core.domain.monitoring import MonitorRunResult, MonitorSpec, SignalKind
 from core.ports import DataAssets, EventSink
 
 if TYPE_CHECKING:
-    from core.drift import DriftResult, ReferenceProfile
+    import pyarrow as pa
+
+    from core.drift import DriftConfig, DriftResult, ReferenceProfile
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,9 @@ class LocalMonitorRunner:
                  profile: Callable[[DataAssetVersion], ReferenceProfile],
                  save_result: Callable[[str, str, DriftResult], str],
                  clock: Callable[[], float] = time.time, workspace_label: str = "local",
-                 correlation_column: str = "correlationid"):
+                 correlation_column: str = "correlationid",
+                 compare: Callable[[ReferenceProfile, pa.Table, DriftConfig], DriftResult]
+                 | None = None):
         self._ws = workspace
         self._correlation_column = correlation_column
         self._events = events
@@ -47,9 +51,12 @@ class LocalMonitorRunner:
         self._save_result = save_result
         self._clock = clock
         self._label = workspace_label
+        # None: the spec's thresholds as Azure applies them; else the configured threshold
+        # policy over them (core.services.thresholds.DriftThresholds.compare_over).
+        self._compare_with = compare
 
     def run(self, spec: MonitorSpec, *, run_id: str, trigger: str) -> MonitorRunResult:
-        from core.drift import DriftConfig, compare
+        from core.drift import DriftConfig
 
         started = self._clock()
         reference = self._ws.get_data(spec.reference_data.name, spec.reference_data.version)
@@ -60,8 +67,8 @@ class LocalMonitorRunner:
             signals=("data_drift", "data_quality"),
             features=spec.features,
         )
-        results = [("data", compare(self._profile(reference), self._ws.read_table(production),
-                                    config))]
+        results = [("data", self._compare(
+            self._profile(reference), self._ws.read_table(production), config))]
         outputs = spec.production_outputs
         pred_ref = spec.effective_prediction_reference()
         if outputs is not None and pred_ref is not None:
@@ -74,7 +81,8 @@ class LocalMonitorRunner:
                                          if c != self._correlation_column),
             )
             ref_asset = self._ws.get_data(pred_ref.name, pred_ref.version)
-            results.append(("outputs", compare(self._profile(ref_asset), out_table, pred_config)))
+            results.append(("outputs", self._compare(self._profile(ref_asset), out_table,
+                                                     pred_config)))
         signals: dict[str, bool] = {}
         breaches: list[dict] = []
         events: list[dict] = []
@@ -109,6 +117,16 @@ class LocalMonitorRunner:
                         ", ".join(k for k, v in signals.items() if v))
             self._events.publish(events)
         return run
+
+    def _compare(self, profile: ReferenceProfile, table: pa.Table,
+                 config: DriftConfig) -> DriftResult:
+        """The spec's thresholds as Azure applies them, or the configured policy over them
+        (``calibrated``: the spec names the metrics and the fallback values)."""
+        from core.drift import compare
+
+        if self._compare_with is None:
+            return compare(profile, table, config)
+        return self._compare_with(profile, table, config)
 
     def _performance(self, spec: MonitorSpec, run_id: str, signals: dict[str, bool],
                      breaches: list[dict], events: list[dict], messages: dict[str, str]) -> None:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from core.concurrency import retry_on_conflict
-from core.domain.alerts import CleanCheck, DriftAlert, split_signal_name
+from core.domain.alerts import CleanCheck, DriftAlert, split_signal_name, streak_key
 from core.domain.retraining import (
     AlertDecision,
     AlertRecord,
@@ -33,6 +33,7 @@ from core.domain.retraining import (
     RetrainPolicy,
     RetrainRequest,
     apply_verdict,
+    clean_check,
     gate_decision,
     iso,
     new_request_id,
@@ -137,10 +138,9 @@ class RetrainAlerts:
         return self.on_alert(verdict)
 
     def on_clean_check(self, model: str) -> None:
-        """A check without breach ends a run of breaches (for RETRAIN_BREACHES_IN_A_ROW)."""
-        self._records.update_gate(
-            model, lambda gate: replace(gate, consecutive=0) if gate.consecutive else None
-        )
+        """A check without a data drift breach ends the run of data drift breaches (for
+        RETRAIN_BREACHES_IN_A_ROW, which counts the breaches of one signal)."""
+        self._records.update_gate(model, clean_check)
 
     # ------------------------------------------------------------------ steps
 
@@ -170,11 +170,13 @@ class RetrainAlerts:
             now = self._clock()
             current = self._records.gate(model)
             gate = current.record if current else RetrainGate()
-            verdict = gate_decision(gate, now, self.policy, force=force)
+            verdict = gate_decision(gate, now, self.policy, force=force,
+                                    signal=streak_key(alert.signal))
             request_id = new_request_id(now, uuid.uuid4().hex[:8])
             self._records.write_gate(
                 model, apply_verdict(gate, verdict, now=now, request_id=request_id,
-                                     alert_key=alert.alert_key), current)
+                                     alert_key=alert.alert_key,
+                                     signal=streak_key(alert.signal)), current)
             if not verdict.request:
                 self._records.replace_alert(model, held, replace(
                     held.record, status=AlertStatus.SUPPRESSED, reason=verdict.reason,

@@ -1,5 +1,6 @@
-"""The drift JSON (format 2): Azure's output names, the flat table, row counts after the null
-drop, structured departures, JSON-valid non-finite values; format 1 results still load."""
+"""The drift JSON (format 3): Azure's output names, the flat table, row counts after the null
+drop, structured departures, JSON-valid non-finite values, status and severity at every level;
+formats 1 and 2 still load."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from core.drift import DriftConfig, build_profile, compare
 from core.drift.result import DEPARTURES, RESULT_FORMAT_VERSION, DriftResult, MetricValue
@@ -29,7 +31,7 @@ def _result(n: int = 12_000) -> DriftResult:
 def test_json_names_metrics_as_azure_and_has_the_flat_table():
     result = _result()
     doc = json.loads(result.to_json())
-    assert doc["format_version"] == RESULT_FORMAT_VERSION == 2
+    assert doc["format_version"] == RESULT_FORMAT_VERSION == 3
     assert doc["parity"] == "azure"
     drift = next(s for s in doc["signals"] if s["name"] == "data_drift")
     names = {m["metric"]: m["azure_name"] for f in drift["features"] for m in f["metrics"]}
@@ -112,7 +114,7 @@ def test_results_stored_by_format_1_still_load():
     assert old.signal("data_drift").feature("x").metric("jensen_shannon_distance").value > 0
     assert old.departures == ()
     upgraded = json.loads(old.to_json())
-    assert upgraded["format_version"] == 2 and upgraded["table"]
+    assert upgraded["format_version"] == 3 and upgraded["table"]
     v1 = {"format_version": 1, "rows_reference": 1, "rows_production": 1, "signals": [
         {"name": "data_drift", "rows_reference": 1, "rows_production": 1, "features": [
             {"name": "f", "feature_type": "numerical", "metrics": [
@@ -121,3 +123,60 @@ def test_results_stored_by_format_1_still_load():
                  "threshold": 0.2, "breached": True, "direction": "above"}]}]}]}
     value = DriftResult.from_dict(v1).signal("data_drift").feature("f").metrics[0].value
     assert value == math.inf
+
+
+def test_results_stored_by_format_2_still_load_and_gain_status():
+    text = (Path(__file__).parent / "result_format_2.json").read_text()
+    doc = json.loads(text)
+    assert doc["format_version"] == 2 and "status" not in doc
+    old = DriftResult.from_json(text)
+    assert old.policy is None
+    jsd = old.signal("data_drift").feature("x").metric("jensen_shannon_distance")
+    assert jsd.warning_threshold is None and jsd.threshold_source is None
+    again = json.loads(old.to_json())
+    assert again["format_version"] == RESULT_FORMAT_VERSION
+    assert again["status"] == ("breach" if old.breached else "ok")
+    assert {s["status"] for s in again["signals"]} <= {"ok", "warning", "breach"}
+
+
+def _mv(value, threshold, direction="above", warning=None):
+    return MetricValue("f", "numerical", "jensen_shannon_distance", value, threshold,
+                       breached=registry_breached(value, threshold, direction),
+                       direction=direction, warning_threshold=warning)
+
+
+def registry_breached(value, threshold, direction):
+    if value is None or threshold is None:
+        return False
+    return value < threshold if direction == "below" else value > threshold
+
+
+def test_status_is_ok_warning_or_breach_with_how_far_past():
+    assert _mv(0.05, 0.1).status == "ok"
+    assert _mv(0.09, 0.1).status == "warning"  # past 0.8 x threshold
+    breach = _mv(0.15, 0.1)
+    assert breach.status == "breach"
+    assert breach.past_by == pytest.approx(0.05) and breach.severity == pytest.approx(1.5)
+    assert _mv(0.06, 0.1, warning=0.05).status == "warning"  # explicit warning level
+    assert _mv(0.04, 0.1, warning=0.05).status == "ok"
+    assert _mv(0.3, None).status == "info"
+    p = _mv(0.01, 0.05, direction="below")
+    assert p.status == "breach" and p.past_by == pytest.approx(0.04)
+    assert _mv(0.06, 0.05, direction="below").status == "warning"
+    assert _mv(0.5, 0.05, direction="below").status == "ok"
+    d = breach.to_dict()
+    assert d["status"] == "breach" and d["past_by"] == pytest.approx(0.05)
+    assert MetricValue.from_dict(d) == breach
+
+
+def test_status_rolls_up_to_feature_signal_and_result():
+    result = _result()
+    doc = result.to_dict()
+    assert doc["status"] == "breach" == result.status
+    for s, sd in zip(result.signals, doc["signals"], strict=True):
+        assert sd["status"] == s.status
+        assert sd["status"] == ("breach" if s.breached else sd["status"])
+        for _f, fd in zip(s.features, sd["features"], strict=True):
+            statuses = {m["status"] for m in fd["metrics"]}
+            assert fd["status"] == ("breach" if "breach" in statuses else
+                                    "warning" if "warning" in statuses else "ok")

@@ -1,0 +1,81 @@
+"""The threshold policy of the early check (core/services/thresholds.py, wired into
+DriftChecks): the reference profile calibrated when built, or when stored without a
+calibration; the batch size from EXPECTED_BATCH_ROWS or recent batches; each policy's verdict
+and evidence on the same batch."""
+
+from __future__ import annotations
+
+from core.domain.ingestion import BlobRef
+from core.drift import ReferenceProfile, build_profile
+from tests.unit.services.conftest import (
+    CLEAN_CSV,
+    DRIFTED_CSV,
+    INFERENCE,
+    MODEL,
+    NULLS_CSV,
+    REFERENCE,
+    csv_table,
+)
+
+PROFILE_1 = f"reference-profile/{MODEL}-training/1.bin"
+
+
+def ingest(world, name: str, text: str, **env):
+    world.upload(f"{MODEL}/batches/{name}", text)
+    return world.services(**env).ingest.ingest(BlobRef(INFERENCE, f"{MODEL}/batches/{name}"))
+
+
+def test_the_profile_is_calibrated_when_built_and_judges_per_feature(world):
+    world.model()
+    reference = world.reference()
+    drift = world.services(EXPECTED_BATCH_ROWS="20").drift
+    profile = drift.profile(reference, model=MODEL)
+    assert profile.calibration is not None and profile.calibration.batch_rows == 20
+    stored = ReferenceProfile.from_bytes(world.ws.artifacts[PROFILE_1])
+    assert stored.calibration is not None
+    assert stored.calibration.keys == profile.calibration.keys
+    result = drift.compare_with_profile(profile, csv_table(DRIFTED_CSV))
+    assert result.breached and result.policy["name"] == "calibrated"
+    sources = {m.threshold_source for _, m in result.breaches()}
+    assert sources <= {"calibrated", "calibrated_widened"}
+
+
+def test_a_profile_stored_without_calibration_is_calibrated_once(world):
+    world.model()
+    reference = world.reference()
+    world.ws.put_artifact(PROFILE_1, build_profile(REFERENCE).to_bytes())
+    drift = world.services().drift
+    assert drift.profile(reference).calibration is not None
+    assert ReferenceProfile.from_bytes(world.ws.artifacts[PROFILE_1]).calibration is not None
+    # the azure policy reads it as it is
+    plain = build_profile(REFERENCE).to_bytes()
+    world.ws.put_artifact(PROFILE_1, plain)
+    azure = world.services(DRIFT_THRESHOLD_POLICY="azure").drift
+    assert azure.profile(reference).calibration is None
+    assert world.ws.artifacts[PROFILE_1] == plain
+
+
+def test_the_batch_size_is_the_median_of_recent_batches(world):
+    world.model()
+    world.reference()
+    for i in range(3):
+        ingest(world, f"b{i}.csv", CLEAN_CSV, EARLY_DRIFT_CHECK="false")
+    thresholds = world.services().drift_thresholds
+    rows = [r.rows for r in world.ledger.list(model=MODEL, status="registered")]
+    assert thresholds.batch_rows(MODEL) == sorted(rows)[len(rows) // 2]
+    assert world.services(EXPECTED_BATCH_ROWS="777").drift_thresholds.batch_rows(MODEL) == 777
+    assert thresholds.batch_rows("other") == 1000
+
+
+def test_nulls_breach_data_quality_under_each_policy_and_evidence_says_how(world):
+    world.model()
+    world.reference()
+    for policy in ("calibrated", "azure"):
+        record = ingest(world, f"nulls-{policy}.csv", NULLS_CSV,
+                        DRIFT_THRESHOLD_POLICY=policy).record
+        assert record.drift["signals"]["data_quality"], policy
+        result = world.services().drift.load_result(record.drift["result"])
+        [(signal, mv)] = [(s, m) for s, m in result.breaches() if m.metric == "null_value_rate"]
+        assert (signal, mv.feature) == ("data_quality", "income")
+        assert mv.status == "breach" and mv.past_by > 0
+        assert result.policy["name"] == policy
