@@ -32,6 +32,7 @@ from core.ports import (
     Retrainer,
     StateStore,
     Telemetry,
+    TrendStore,
     Workspace,
 )
 from core.settings import Settings, load_settings
@@ -265,7 +266,7 @@ class Services:
 
             return LocalMonitorRunner(
                 self.workspace, self.events, profile=self.drift.profile,
-                save_result=self.drift.save_result, clock=self.clock,
+                save_result=self.trends.recording(self.drift.save_result), clock=self.clock,
                 workspace_label=Path(self.settings.local_workspace_dir).name,
                 correlation_column=self.settings.correlation_column,
             )
@@ -358,6 +359,7 @@ class Services:
     def ingest(self):
         from core.services.batches import OnBatchRegistered
         from core.services.ingest import IngestConfig, IngestService
+        from core.services.trends import AlsoRecordTrends
 
         s = self.settings
         config = IngestConfig(
@@ -373,7 +375,8 @@ class Services:
         return IngestService(
             config, self.workspace, self.blob_store, self.ledger, self.reference,
             observer_factory=self.drift.observer_for,
-            after_registered=OnBatchRegistered(self.monitors, self.retraining),
+            after_registered=AlsoRecordTrends(OnBatchRegistered(self.monitors, self.retraining),
+                                              self.trends),
             clock=self.clock, reporter=self.reporter,
             ground_truth=self.ground_truth if s.ground_truth_join else None,
         )
@@ -388,6 +391,22 @@ class Services:
             enabled=s.early_drift_check, row_limit=s.early_drift_row_limit,
             reporter=self.reporter,
         )
+
+    @cached_property
+    def trend_store(self) -> TrendStore:
+        """Every batch's metrics per model: append blobs in the artifacts container (Azurite
+        locally)."""
+        from core.adapters.storage import BlobTrendStore, blob_service
+
+        return BlobTrendStore(blob_service(self.settings.storage_connection, self.credentials),
+                              self.settings.artifacts_container)
+
+    @cached_property
+    def trends(self):
+        from core.services.trends import Trends
+
+        return Trends(self.trend_store, self.ledger, self.state,
+                      load_result=self.drift.load_result, clock=self.clock)
 
     @cached_property
     def monitor_config(self):

@@ -24,6 +24,7 @@ from core.domain.models import ModelDescription, ModelInspection
 from core.domain.monitoring import MonitorRunResult, MonitorSpec
 from core.domain.observability import AutopilotEvent
 from core.domain.retraining import JobStatus, RetrainRequest, RetrainResult
+from core.domain.trends import TrendPoint
 
 if TYPE_CHECKING:  # pyarrow is heavy; only adapters that read tables import it
     import numpy as np
@@ -193,6 +194,23 @@ class GroundTruthStore(Protocol):
         """The labels waiting for their inputs, streamed (a bounded set: they expire)."""
 
     def remove_waiting(self, model: str, ids: Sequence[str]) -> None: ...
+
+
+class TrendStore(Protocol):
+    """Every batch's metrics per model (core.domain.trends), append-only: a point is
+    appended as it lands and a model's whole history is read in one go."""
+
+    def append(self, model: str, points: Sequence[TrendPoint]) -> None:
+        """Add points to the model's history (a key recorded again: the last one wins)."""
+
+    def read(self, model: str) -> list[TrendPoint]:
+        """The model's points, oldest first, one per key; empty when it has none."""
+
+    def latest(self, model: str) -> TrendPoint | None:
+        """The model's most recently appended point, without its history (cheap)."""
+
+    def models(self) -> list[str]:
+        """Every model with a history, sorted."""
 
 
 class EventSink(Protocol):
