@@ -409,6 +409,14 @@ class Services:
                       load_result=self.drift.load_result, clock=self.clock)
 
     @cached_property
+    def dashboard(self):
+        from core.services.dashboard import Dashboard
+
+        return Dashboard(monitors=self.monitors, trends=self.trends, ledger=self.ledger,
+                         retraining=self.retraining,
+                         registered_models=self.workspace.list_models, clock=self.clock)
+
+    @cached_property
     def monitor_config(self):
         from core.domain.monitor_decision import MonitorConfig
         from core.domain.monitoring import MLTask, MonitorTrigger

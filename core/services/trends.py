@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from core.domain.ingestion import IngestionRecord
+from core.domain.names import check_name
 from core.domain.trends import MetricPoint, TrendPoint
 from core.ports import IngestionLedger, NotFound, StateStore, TrendStore
 
@@ -152,6 +153,7 @@ class Trends:
         """Record every stored early check and performance record of the model's registered
         batches (newest `limit` only, if given). Idempotent: a batch recorded again keeps one
         point."""
+        check_name(model, "model name")
         records = self._ledger.list(model=model, status="registered")
         considered = records if limit is None else records[:limit]
         points: list[TrendPoint] = []
