@@ -732,3 +732,34 @@ _check_loader: ModelLoader = FakeModelLoader()
 _check_telemetry: Telemetry = FakeTelemetry()
 _check_autopilot_events: AutopilotEvents = FakeAutopilotEvents()
 _check_ground_truth: GroundTruthStore = FakeGroundTruthStore()
+
+
+# ------------------------------------------------------------------------------- trends
+
+
+class FakeTrendStore:
+    """TrendStore over lists of encoded lines (the adapter's wire form, decoded as it does)."""
+
+    def __init__(self) -> None:
+        self.lines: dict[str, list[bytes]] = {}
+        self.appends = 0
+
+    def append(self, model: str, points) -> None:
+        if not points:
+            return
+        self.appends += 1
+        self.lines.setdefault(model, []).extend(p.to_line().encode() for p in points)
+
+    def read(self, model: str):
+        from core.domain.trends import decode_lines
+
+        return decode_lines(model, [b"\n".join(self.lines.get(model, []))])
+
+    def latest(self, model: str):
+        from core.domain.trends import decode_lines
+
+        lines = self.lines.get(model)
+        return decode_lines(model, [lines[-1]])[0] if lines else None
+
+    def models(self) -> list[str]:
+        return sorted(self.lines)

@@ -1,0 +1,82 @@
+"""Trend points (core/domain/trends.py): the compact line round-trips, a key recorded twice
+keeps its last line, the batch's status is its worst metric's, series follow batch order."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from core.domain.trends import MetricPoint, TrendPoint, decode_lines, series, worst
+
+
+def point(key: str, at: float, *metrics: MetricPoint, kind: str = "early_check") -> TrendPoint:
+    return TrendPoint(model="m", key=key, kind=kind, at=at, metrics=metrics, data="m-inf:1",
+                      ingestion=key, rows=10)
+
+
+JSD = MetricPoint("data_drift", "amount", "jensen_shannon_distance", 0.2, 0.1, "breach")
+NULLS = MetricPoint("data_quality", "amount", "null_value_rate", 0.0, None, "info")
+
+
+def test_a_point_is_one_line_of_columns_and_reads_back_the_same():
+    p = TrendPoint(model="m", key="early_check:i1", kind="early_check", at=12.5,
+                   metrics=(JSD, NULLS), data="m-inf:3", ingestion="i1", rows=40,
+                   notes=("sampled",))
+    line = p.to_line()
+    assert "\n" not in line
+    doc = json.loads(line)
+    assert doc["fe"] == ["amount", "amount"] and doc["st"] == "bi"
+    assert decode_lines("m", [line.encode()]) == [p]
+
+
+def test_non_finite_values_are_stored_as_null():
+    inf = MetricPoint("data_drift", "x", "population_stability_index", math.inf, 0.2, "breach")
+    nan = MetricPoint("data_drift", "x", "jensen_shannon_distance", math.nan, 0.1, "undefined")
+    [back] = decode_lines("m", [point("k", 1.0, inf, nan).to_line().encode()])
+    assert [m.value for m in back.metrics] == [None, None]
+    assert [m.status for m in back.metrics] == ["breach", "undefined"]
+
+
+def test_the_status_of_a_batch_is_its_worst_metric():
+    warn = MetricPoint("data_drift", "age", "jensen_shannon_distance", 0.08, 0.1, "warning")
+    ok = MetricPoint("data_drift", "city", "jensen_shannon_distance", 0.01, 0.1, "ok")
+    assert point("a", 1, ok, NULLS).status == "ok"
+    assert point("b", 1, ok, warn).status == "warning"
+    assert point("c", 1, warn, JSD, ok).status == "breach"
+    assert point("d", 1).status == "ok"
+    assert worst(["info", "undefined"]) == "ok"
+
+
+def test_unknown_status_or_kind_is_refused():
+    with pytest.raises(ValueError):
+        MetricPoint("data_drift", "x", "jensen_shannon_distance", 0.1, 0.1, "red")
+    with pytest.raises(ValueError):
+        point("k", 1.0, kind="weekly")
+
+
+def test_decoding_keeps_one_point_per_key_sorted_by_time_across_blobs():
+    first = [point("b", 2.0, JSD).to_line(), point("a", 1.0, JSD).to_line()]
+    again = MetricPoint("data_drift", "amount", "jensen_shannon_distance", 0.05, 0.1, "ok")
+    second = [point("b", 2.0, again).to_line(), '{"f":99,"k":"future"}']
+    points = decode_lines("m", ["\n".join(first).encode() + b"\n", "\n".join(second).encode()])
+    assert [p.key for p in points] == ["a", "b"]
+    assert points[1].metrics == (again,) and points[1].status == "ok"
+    assert decode_lines("m", [b"", b"\n"]) == []
+
+
+def test_series_follow_the_batches_per_signal_feature_and_metric():
+    low = MetricPoint("data_drift", "amount", "jensen_shannon_distance", 0.05, 0.1, "ok")
+    points = [point("a", 1.0, low, NULLS), point("b", 2.0, JSD),
+              point("c", 3.0, MetricPoint("model_performance", "champion", "f1", 0.4, 0.5,
+                                          "breach"), kind="performance")]
+    drift = series(points, kinds=("early_check",))
+    assert [(s.signal, s.feature, s.metric) for s in drift] == [
+        ("data_drift", "amount", "jensen_shannon_distance"),
+        ("data_quality", "amount", "null_value_rate")]
+    jsd = drift[0]
+    assert jsd.values == (0.05, 0.2) and jsd.thresholds == (0.1, 0.1)
+    assert jsd.statuses == ("ok", "breach") and jsd.latest_status == "breach"
+    assert jsd.keys == ("a", "b") and jsd.at == (1.0, 2.0)
+    assert [s.metric for s in series(points, kinds=("performance",))] == ["f1"]
