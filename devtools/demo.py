@@ -314,7 +314,8 @@ def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
     report = host.http("GET", f"/api/models/{MODEL}/drift/report")
     (demo_dir / "drift-report.html").write_bytes(report.get_body())
     say(f"drift report of the latest batch: {demo_dir / 'drift-report.html'}")
-    (demo_dir / "dashboard.html").write_bytes(host.http("GET", f"/api/dashboard/{MODEL}").get_body())
+    (demo_dir / "dashboard.html").write_bytes(
+        host.http("GET", f"/api/dashboard/{MODEL}").get_body())
     say(f"dashboard (GET /api/dashboard/{MODEL}): {demo_dir / 'dashboard.html'}")
     versions = ws.list_data_versions(f"{MODEL}-inference")
     say(f"MLTable versions of {MODEL}-inference: "

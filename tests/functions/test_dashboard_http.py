@@ -1,0 +1,116 @@
+"""The dashboard through the registered routes (every answer checked against the OpenAPI
+document by the host fixture), and the pages rendered in headless Chromium and looked at as
+pixels: the overview, a model's page and a drift report of a skewed feature."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import subprocess
+import tempfile
+import zlib
+from pathlib import Path
+
+import pytest
+
+from tests.samples import GOOD_CSV, REFERENCE_CSV
+
+MODEL = "churn"
+CHROMIUM = "/usr/bin/chromium"
+needs_chromium = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(),
+    reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
+
+DRIFTED_CSV = "age,income,city,approved\n" + "".join(
+    f"{80 + i % 15},{9000.0 + i * 40},{['tokyo', 'lima'][i % 2]},{i % 2}\n" for i in range(60))
+
+
+@pytest.fixture
+def batches(host, upload, reference):
+    reference(MODEL, REFERENCE_CSV)
+    host.blob(upload(f"{MODEL}/good.csv", GOOD_CSV.encode()))
+    host.blob(upload(f"{MODEL}/drifted.csv", DRIFTED_CSV.encode()))
+    host.blob(upload(f"{MODEL}/bad.csv", b"age;income\n1;2\n"))
+    return host
+
+
+def test_the_overview_and_the_model_page_are_html_behind_the_key(batches, services):
+    overview = batches.http("GET", "/api/dashboard?code=the-key")
+    assert overview.status_code == 200 and overview.mimetype == "text/html"
+    text = overview.get_body().decode()
+    assert f'href="/api/dashboard/{MODEL}?code=the-key"' in text
+
+    page = batches.http("GET", f"/api/dashboard/{MODEL}")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_body().decode()
+    [drifted] = [r for r in services.ledger.list(model=MODEL, status="registered")
+                 if r.blob.name.endswith("drifted.csv")]
+    link = f"/api/models/{MODEL}/drift/report?ingestion={drifted.ingestion_id}"
+    assert link in html and "wrong_delimiter" in html
+    report = batches.http("GET", link)  # the link opens that batch's report
+    assert report.status_code == 200 and b"Drift report" in report.get_body()
+
+
+def test_an_unknown_model_is_404_and_a_bad_name_400(host):
+    missing = host.http("GET", "/api/dashboard/nobody")
+    assert missing.status_code == 404
+    assert json.loads(missing.get_body())["error"]["code"] == "not_found"
+    assert host.http("GET", "/api/dashboard/bad..name%3Cx%3E").status_code == 400
+
+
+def test_backfill_records_batches_stored_before_trends(batches, services):
+    from core.adapters.storage import BlobTrendStore, blob_service
+
+    # A store that has seen none of the batches, as for a model from before trends were kept.
+    empty = BlobTrendStore(blob_service(services.settings.storage_connection, None),
+                           "before-" + services.settings.artifacts_container)
+    services.trends.store = empty
+    response = batches.http("POST", f"/api/models/{MODEL}/trends/backfill")
+    assert response.status_code == 200
+    body = json.loads(response.get_body())
+    assert body["batches"] == 2 and body["points"] == 2 and body["complete"] is True
+    assert len(empty.read(MODEL)) == 2
+
+
+# --------------------------------------------------------------------------- Chromium
+
+
+def _screenshot(html: str, tmp_path: Path, name: str, size: str = "1280,1800") -> Path:
+    page = tmp_path / f"{name}.html"
+    page.write_text(html, encoding="utf-8")
+    shot = tmp_path / f"{name}.png"
+    profile = tempfile.mkdtemp()
+    try:
+        subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--hide-scrollbars", f"--user-data-dir={profile}",
+             f"--screenshot={shot}", f"--window-size={size}", page.as_uri()],
+            check=True, capture_output=True, timeout=60)
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+    return shot
+
+
+def _pixels(path: Path) -> bytes:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat = 8, b""
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        if kind == b"IDAT":
+            idat += data[pos + 8:pos + 8 + length]
+        pos += 12 + length
+    return zlib.decompress(idat)
+
+
+@needs_chromium
+def test_the_pages_render_in_headless_chromium(batches, tmp_path):
+    overview = _screenshot(batches.http("GET", "/api/dashboard").get_body().decode(), tmp_path,
+                           "overview", "1280,700")
+    page = _screenshot(batches.http("GET", f"/api/dashboard/{MODEL}").get_body().decode(),
+                       tmp_path, "model")
+    for shot in (overview, page):
+        assert shot.stat().st_size > 20_000
+        assert len(set(_pixels(shot)[::7])) > 50  # not a blank page: many colour values
