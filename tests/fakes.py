@@ -738,7 +738,8 @@ _check_ground_truth: GroundTruthStore = FakeGroundTruthStore()
 
 
 class FakeTrendStore:
-    """TrendStore over lists of encoded lines (the adapter's wire form, decoded as it does)."""
+    """TrendStore over lists of encoded records (the adapter's wire form, decoded as it
+    does)."""
 
     def __init__(self) -> None:
         self.lines: dict[str, list[bytes]] = {}
@@ -748,18 +749,18 @@ class FakeTrendStore:
         if not points:
             return
         self.appends += 1
-        self.lines.setdefault(model, []).extend(p.to_line().encode() for p in points)
+        self.lines.setdefault(model, []).extend(p.to_record() for p in points)
 
     def read(self, model: str):
-        from core.domain.trends import decode_lines
+        from core.domain.trends import decode_records
 
-        return decode_lines(model, [b"\n".join(self.lines.get(model, []))])
+        return decode_records(model, [b"".join(self.lines.get(model, []))])
 
     def latest(self, model: str):
-        from core.domain.trends import decode_lines
+        from core.domain.trends import decode_records
 
         lines = self.lines.get(model)
-        return decode_lines(model, [lines[-1]])[0] if lines else None
+        return decode_records(model, [lines[-1]])[0] if lines else None
 
     def models(self) -> list[str]:
         return sorted(self.lines)

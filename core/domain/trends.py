@@ -1,7 +1,7 @@
 """Trends: every batch's metrics, thresholds and statuses per model, kept compactly.
 
 A `TrendPoint` is one batch seen once: an early drift check of an ingested batch, a monitor
-run, or the champion's performance on a labelled version. It holds one `MetricPoint` per
+run, or the champion's performance on a labelled version. It holds one metric per
 (signal, feature, metric) with the value, the threshold it was judged against and a status:
 
 - ``ok``, ``warning``, ``breach``: judged against a threshold (``warning`` when the engine
@@ -9,31 +9,42 @@ run, or the champion's performance on a labelled version. It holds one `MetricPo
 - ``info``: computed without a threshold (Azure computes it, nothing judges it);
 - ``undefined``: the value could not be computed for this data (NaN).
 
-On the wire a point is one line of JSON with the metrics in columns (one list per field, the
-statuses as one string of letters), so a model's history of thousands of batches parses in one
-`json.loads` (see `decode_lines`). Keys are unique per model; a batch recorded twice (a retry,
-a backfill) keeps its last line.
+The metrics are kept in columns (`MetricColumns`: the names once, then index, value, threshold
+and status arrays), and stored as one binary record per batch (`TrendPoint.to_record`): a
+small JSON header, then the columns as little-endian arrays. A model's history of thousands of
+batches decodes without one Python object per metric, and `series` stacks the columns of
+batches that share their metrics into one array. Keys are unique per model; a batch recorded
+twice (a retry, a backfill) keeps its last record.
 
-Pure: no I/O.
+Pure: numpy and the standard library, no I/O.
 """
 
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+import struct
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 TREND_FORMAT = 1
+MAGIC = b"TRP1"
 
 STATUSES = ("ok", "warning", "breach", "info", "undefined")
 _CODE = {"ok": "o", "warning": "w", "breach": "b", "info": "i", "undefined": "u"}
 _STATUS = {v: k for k, v in _CODE.items()}
+_STATUS_OF_BYTE = {ord(v): k for k, v in _CODE.items()}
 # Worst first: the status a point shows for its batch.
 _RANK = {"breach": 0, "warning": 1, "ok": 2, "info": 3, "undefined": 4}
 
 KINDS = ("early_check", "monitor_run", "performance", "check")
+
+_SEP = "\x1f"  # between names in a record (a unit separator: no name holds one)
+_FRAME = struct.Struct("<4sII")  # magic, header bytes, column bytes
 
 
 def worst(statuses: Iterable[str]) -> str:
@@ -59,74 +70,180 @@ class MetricPoint:
             raise ValueError(f"unknown trend status {self.status!r}")
 
 
-@dataclass(frozen=True)
+def _floats(values: Iterable[float | None]) -> NDArray[np.float64]:
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
+class MetricColumns:
+    """One batch's metrics as columns: `names` once, `index` (3 x n: signal, feature and
+    metric as positions in `names`), `values` and `thresholds` (NaN for none), `codes` (one
+    status letter per metric)."""
+
+    __slots__ = ("codes", "index", "names", "thresholds", "values")
+
+    def __init__(self, names: tuple[str, ...], index: NDArray[np.uint16],
+                 values: NDArray[np.float64], thresholds: NDArray[np.float64], codes: bytes):
+        self.names = names
+        self.index = index
+        self.values = values
+        self.thresholds = thresholds
+        self.codes = codes
+
+    @classmethod
+    def of(cls, metrics: Iterable[MetricPoint]) -> MetricColumns:
+        ms = list(metrics)
+        positions: dict[str, int] = {}
+        index = np.empty((3, len(ms)), dtype=np.uint16)
+        for j, m in enumerate(ms):
+            for row, name in enumerate((m.signal, m.feature, m.metric)):
+                at = positions.get(name)
+                if at is None:
+                    if _SEP in name:
+                        raise ValueError(f"a name holds the separator: {name!r}")
+                    at = positions[name] = len(positions)
+                index[row, j] = at
+        if len(positions) > 65535:
+            raise ValueError("more than 65,535 distinct names in one batch")
+        return cls(tuple(positions), index, _floats(m.value for m in ms),
+                   _floats(m.threshold for m in ms),
+                   "".join(_CODE[m.status] for m in ms).encode())
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __iter__(self) -> Iterator[MetricPoint]:
+        names = self.names
+        for j, (s, f, m) in enumerate(self.index.T.tolist()):
+            v, t = float(self.values[j]), float(self.thresholds[j])
+            yield MetricPoint(names[s], names[f], names[m], None if v != v else v,
+                              None if t != t else t, _STATUS_OF_BYTE[self.codes[j]])
+
+    @property
+    def layout(self) -> tuple[tuple[str, ...], bytes]:
+        """What batches with the same metrics in the same order share."""
+        return self.names, self.index.tobytes()
+
+    def statuses(self) -> tuple[str, ...]:
+        return tuple(_STATUS_OF_BYTE[c] for c in self.codes)
+
+    def to_bytes(self) -> bytes:
+        names = _SEP.join(self.names).encode()
+        return b"".join((struct.pack("<II", len(self), len(names)), names,
+                         self.index.astype("<u2").tobytes(),
+                         self.values.astype("<f8").tobytes(),
+                         self.thresholds.astype("<f8").tobytes(), self.codes))
+
+    @classmethod
+    def from_bytes(cls, raw: bytes | memoryview) -> MetricColumns:
+        n, names_len = struct.unpack_from("<II", raw, 0)
+        pos = 8
+        names = tuple(bytes(raw[pos:pos + names_len]).decode().split(_SEP)) if names_len \
+            else ()
+        pos += names_len
+        index = np.frombuffer(raw, dtype="<u2", count=3 * n, offset=pos).reshape(3, n)
+        pos += 6 * n
+        values = np.frombuffer(raw, dtype="<f8", count=n, offset=pos)
+        pos += 8 * n
+        thresholds = np.frombuffer(raw, dtype="<f8", count=n, offset=pos)
+        pos += 8 * n
+        return cls(names, index.astype(np.uint16), values.astype(np.float64),
+                   thresholds.astype(np.float64), bytes(raw[pos:pos + n]))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MetricColumns):
+            return NotImplemented
+        return self.to_bytes() == other.to_bytes()
+
+    def __hash__(self) -> int:
+        return hash(self.to_bytes())
+
+    def __repr__(self) -> str:
+        return f"MetricColumns({len(self)} metrics)"
+
+
+@dataclass(frozen=True, init=False)
 class TrendPoint:
-    """One batch of one model (see the module docstring)."""
+    """One batch of one model (see the module docstring). `metrics` may be given as
+    MetricPoints or as MetricColumns; it is kept as columns."""
 
     model: str
     key: str  # unique per model, e.g. "early_check:<ingestion id>"
     kind: str
     at: float  # seconds since the epoch
-    metrics: tuple[MetricPoint, ...] = ()
+    columns: MetricColumns
     data: str = ""  # the production data version, e.g. "churn-inference:12"
     ingestion: str | None = None  # the ingestion whose drift report shows this batch
     rows: int | None = None
     notes: tuple[str, ...] = ()
-    status: str = field(default="")
+    status: str = ""
 
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown trend kind {self.kind!r}")
-        if not self.status:
-            object.__setattr__(self, "status", worst(m.status for m in self.metrics))
+    def __init__(self, *, model: str, key: str, kind: str, at: float,
+                 metrics: Iterable[MetricPoint] | MetricColumns = (), data: str = "",
+                 ingestion: str | None = None, rows: int | None = None,
+                 notes: tuple[str, ...] = (), status: str = ""):
+        if kind not in KINDS:
+            raise ValueError(f"unknown trend kind {kind!r}")
+        columns = metrics if isinstance(metrics, MetricColumns) else MetricColumns.of(metrics)
+        for name, value in (("model", model), ("key", key), ("kind", kind), ("at", at),
+                            ("columns", columns), ("data", data), ("ingestion", ingestion),
+                            ("rows", rows), ("notes", tuple(notes)),
+                            ("status", status or worst(columns.statuses()))):
+            object.__setattr__(self, name, value)
 
-    def to_line(self) -> str:
-        """One line of compact JSON (no newline inside; see the module docstring)."""
-        ms = self.metrics
-        doc: dict[str, Any] = {
-            "f": TREND_FORMAT, "k": self.key, "t": self.kind, "at": round(self.at, 3),
-            "s": self.status, "d": self.data, "i": self.ingestion, "n": self.rows,
-            "sg": [m.signal for m in ms], "fe": [m.feature for m in ms],
-            "me": [m.metric for m in ms], "v": [_enc(m.value) for m in ms],
-            "th": [_enc(m.threshold) for m in ms], "st": "".join(_CODE[m.status] for m in ms),
-        }
+    @cached_property
+    def metrics(self) -> tuple[MetricPoint, ...]:
+        return tuple(self.columns)
+
+    def breached_features(self) -> list[str]:
+        names, index = self.columns.names, self.columns.index
+        found = {names[index[1, j]] for j, c in enumerate(self.columns.codes) if c == ord("b")}
+        return sorted(found)
+
+    def header(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"f": TREND_FORMAT, "k": self.key, "t": self.kind,
+                               "at": self.at, "s": self.status, "d": self.data,
+                               "i": self.ingestion, "n": self.rows}
         if self.notes:
             doc["no"] = list(self.notes)
-        return json.dumps(doc, separators=(",", ":"), allow_nan=False)
+        return doc
+
+    def to_record(self) -> bytes:
+        """One self-delimiting binary record (see the module docstring)."""
+        header = json.dumps(self.header(), separators=(",", ":")).encode()
+        columns = self.columns.to_bytes()
+        return _FRAME.pack(MAGIC, len(header), len(columns)) + header + columns
 
     @classmethod
-    def from_doc(cls, model: str, doc: dict[str, Any]) -> TrendPoint:
-        metrics = tuple(
-            MetricPoint(sg, fe, me, v, th, _STATUS[st])
-            for sg, fe, me, v, th, st in zip(doc["sg"], doc["fe"], doc["me"], doc["v"],
-                                             doc["th"], doc["st"], strict=True))
+    def from_header(cls, model: str, doc: dict[str, Any],
+                    columns: MetricColumns) -> TrendPoint:
         return cls(model=model, key=doc["k"], kind=doc["t"], at=float(doc["at"]),
-                   metrics=metrics, data=doc.get("d") or "", ingestion=doc.get("i"),
+                   metrics=columns, data=doc.get("d") or "", ingestion=doc.get("i"),
                    rows=doc.get("n"), notes=tuple(doc.get("no") or ()), status=doc["s"])
 
 
-def _enc(x: float | None) -> float | None:
-    if x is None or not math.isfinite(x):
-        return None
-    return x
-
-
-def decode_lines(model: str, blobs: Sequence[bytes]) -> list[TrendPoint]:
-    """Points from stored JSON lines (each blob a run of lines), oldest first, one per key
-    (the last line written for a key wins). Lines of an unknown format are skipped."""
-    docs: list[dict[str, Any]] = []
-    for blob in blobs:
-        body = blob.strip()
-        if body:
-            # One parse per blob: the lines joined as the items of one array.
-            docs.extend(json.loads(b"[" + body.replace(b"\n", b",") + b"]"))
+def decode_records(model: str, blobs: Sequence[bytes]) -> list[TrendPoint]:
+    """Points from stored records (each blob a run of records), oldest first, one per key
+    (the last record written for a key wins). Records of another format are skipped; a
+    blob that ends inside a record (it cannot, appends are atomic) stops there."""
     by_key: dict[str, TrendPoint] = {}
-    for doc in docs:
-        if doc.get("f") != TREND_FORMAT:
-            continue
-        point = TrendPoint.from_doc(model, doc)
-        by_key.pop(point.key, None)  # re-recorded: it moves to where it was written last
-        by_key[point.key] = point
+    for blob in blobs:
+        view = memoryview(blob)
+        pos, end = 0, len(view)
+        while pos + _FRAME.size <= end:
+            magic, header_len, columns_len = _FRAME.unpack_from(view, pos)
+            start = pos + _FRAME.size
+            pos = start + header_len + columns_len
+            if magic != MAGIC:
+                break  # not ours: nothing after it can be framed
+            if pos > end:
+                break
+            doc = json.loads(bytes(view[start:start + header_len]))
+            if doc.get("f") != TREND_FORMAT:
+                continue
+            columns = MetricColumns.from_bytes(view[start + header_len:pos])
+            point = TrendPoint.from_header(model, doc, columns)
+            by_key.pop(point.key, None)  # re-recorded: it moves to where it was written last
+            by_key[point.key] = point
     return sorted(by_key.values(), key=lambda p: p.at)
 
 
@@ -148,27 +265,49 @@ class Series:
         return self.statuses[-1] if self.statuses else "ok"
 
 
+def _nones(a: NDArray[np.float64]) -> tuple[float | None, ...]:
+    return tuple(None if v != v else v for v in a.tolist())
+
+
 def series(points: Sequence[TrendPoint], *, kinds: Iterable[str] | None = None) -> list[Series]:
-    """Every (signal, feature, metric) in `points` as a series, in first-seen order."""
+    """Every (signal, feature, metric) in `points` as a series, in first-seen order. Batches
+    that share their metrics' layout are stacked into one array each."""
     wanted = set(kinds) if kinds is not None else None
-    columns: dict[tuple[str, str, str],
-                  tuple[list[float], list[float | None], list[float | None], list[str],
-                        list[str]]] = {}
-    for p in points:
-        if wanted is not None and p.kind not in wanted:
-            continue
-        for m in p.metrics:
-            col = columns.get((m.signal, m.feature, m.metric))
-            if col is None:
-                col = columns[(m.signal, m.feature, m.metric)] = ([], [], [], [], [])
-            col[0].append(p.at)
-            col[1].append(m.value)
-            col[2].append(m.threshold)
-            col[3].append(m.status)
-            col[4].append(p.key)
-    return [Series(s, f, m, tuple(c[0]), tuple(c[1]), tuple(c[2]), tuple(c[3]), tuple(c[4]))
-            for (s, f, m), c in columns.items()]
+    chosen = [p for p in points if wanted is None or p.kind in wanted]
+    groups: dict[tuple[tuple[str, ...], bytes], list[int]] = {}
+    for i, p in enumerate(chosen):
+        groups.setdefault(p.columns.layout, []).append(i)
+    parts: dict[tuple[str, str, str], list[tuple[NDArray[np.int64], NDArray[np.float64],
+                                                NDArray[np.float64], NDArray[np.uint8]]]] = {}
+    for members in groups.values():
+        first = chosen[members[0]].columns
+        at = np.array(members, dtype=np.int64)
+        values = np.stack([chosen[i].columns.values for i in members])
+        thresholds = np.stack([chosen[i].columns.thresholds for i in members])
+        codes = np.frombuffer(b"".join(chosen[i].columns.codes for i in members),
+                              dtype=np.uint8).reshape(len(members), len(first))
+        for j, (s, f, m) in enumerate(first.index.T.tolist()):
+            triple = (first.names[s], first.names[f], first.names[m])
+            parts.setdefault(triple, []).append((at, values[:, j], thresholds[:, j],
+                                                 codes[:, j]))
+    order = sorted(parts, key=lambda t: min(int(p[0][0]) for p in parts[t]))
+    out = []
+    for triple in order:
+        pieces = parts[triple]
+        where = np.concatenate([p[0] for p in pieces])
+        rank = np.argsort(where, kind="stable")
+        where = where[rank]
+        values = np.concatenate([p[1] for p in pieces])[rank]
+        thresholds = np.concatenate([p[2] for p in pieces])[rank]
+        codes = np.concatenate([p[3] for p in pieces])[rank]
+        rows = where.tolist()
+        out.append(Series(
+            *triple, at=tuple(chosen[i].at for i in rows), values=_nones(values),
+            thresholds=_nones(thresholds),
+            statuses=tuple(_STATUS_OF_BYTE[c] for c in codes.tobytes()),
+            keys=tuple(chosen[i].key for i in rows)))
+    return out
 
 
-__all__ = ["KINDS", "STATUSES", "MetricPoint", "Series", "TrendPoint", "decode_lines",
-           "series", "worst"]
+__all__ = ["KINDS", "STATUSES", "MetricColumns", "MetricPoint", "Series", "TrendPoint",
+           "decode_records", "series", "worst"]

@@ -356,7 +356,7 @@ def render_overview(rows: Sequence[ModelRow], *, now: float, key: str | None = N
             batch = (f"{_e(_when(latest.at))} <span class='muted small'>{_e(latest.kind)} · "
                      f"{_e(latest.data)}</span>{report}")
             status = _pill(latest.status)
-            names = sorted({m.feature for m in latest.metrics if m.status == "breach"})
+            names = latest.breached_features()
             breached = _e(", ".join(names[:6]) + (f" and {len(names) - 6} more"
                                                   if len(names) > 6 else ""))
         request = r.gate.get("open_request")
@@ -530,7 +530,7 @@ def _batches_html(model: str, batches: Sequence[TrendPoint], key: str | None) ->
         return ""
     rows = []
     for p in list(reversed(batches))[:BATCHES_LISTED]:
-        breached = sorted({m.feature for m in p.metrics if m.status == "breach"})
+        breached = p.breached_features()
         link = (f'<a href="{_link(f"models/{_q(model)}/drift/report", key, ingestion=p.ingestion)}">drift report</a>'  # noqa: E501
                 if p.ingestion and p.kind == "early_check" else
                 '<span class="muted small">kept with the run</span>')

@@ -51,16 +51,47 @@ def test_points_read_back_oldest_first_one_per_key(service, container):
     assert store.models() == ["churn", "fraud"]
 
 
-def test_segments_roll_over_and_a_second_instance_appends_to_the_newest(service, container):
+def names(service, container) -> list[str]:
+    return sorted(b.name.removeprefix("trends/churn/") for b in
+                  service.get_container_client(container).list_blobs(
+                      name_starts_with="trends/churn/"))
+
+
+def test_full_segments_are_compacted_into_chunks_and_read_in_order(service, container):
     from core.adapters.storage import BlobTrendStore
 
     first = BlobTrendStore(service, container, segment_appends=3)
     for i in range(7):
         first.append("churn", [point(i)])
-    names = sorted(b.name for b in service.get_container_client(container).list_blobs(
-        name_starts_with="trends/churn/seg-"))
-    assert names == [f"trends/churn/seg-00000{i}.jsonl" for i in range(3)]
+    assert names(service, container) == ["chunk-000000.bin", "chunk-000001.bin",
+                                         "latest.bin", "seg-000002.bin"]
     second = BlobTrendStore(service, container, segment_appends=3)
     second.append("churn", [point(7), point(8)])  # one block: segment 2 has room for it
     first.append("churn", [point(9)])  # this instance's count is stale: it appends anyway
     assert [p.key for p in second.read("churn")] == [f"early_check:ing-{i}" for i in range(10)]
+
+
+def test_an_instance_whose_segment_was_compacted_by_another_moves_on(service, container):
+    from core.adapters.storage import BlobTrendStore
+
+    stale = BlobTrendStore(service, container, segment_appends=2)
+    stale.append("churn", [point(0)])  # it knows segment 0 with one append
+    busy = BlobTrendStore(service, container, segment_appends=2)
+    for i in (1, 2, 3):  # fills segment 0, compacts it, goes on in segment 1
+        busy.append("churn", [point(i)])
+    stale.append("churn", [point(4)])  # segment 0 is gone: it finds the live one
+    assert [p.key for p in busy.read("churn")] == [f"early_check:ing-{i}" for i in range(5)]
+    assert names(service, container) == ["chunk-000000.bin", "chunk-000001.bin", "latest.bin",
+                                         "seg-000002.bin"]
+
+
+def test_a_segment_left_sealed_by_an_interrupted_compaction_is_finished(service, container):
+    from core.adapters.storage import BlobTrendStore
+
+    store = BlobTrendStore(service, container, segment_appends=10)
+    store.append("churn", [point(0), point(1)])
+    service.get_blob_client(container, "trends/churn/seg-000000.bin").seal_append_blob()
+    assert [p.key for p in store.read("churn")] == ["early_check:ing-0", "early_check:ing-1"]
+    BlobTrendStore(service, container, segment_appends=10).append("churn", [point(2)])
+    assert names(service, container) == ["chunk-000000.bin", "latest.bin", "seg-000001.bin"]
+    assert len(store.read("churn")) == 3

@@ -1,14 +1,23 @@
-"""Trend points (core/domain/trends.py): the compact line round-trips, a key recorded twice
-keeps its last line, the batch's status is its worst metric's, series follow batch order."""
+"""Trend points (core/domain/trends.py): the binary record round-trips, a key recorded twice
+keeps its last record, the batch's status is its worst metric's, series follow batch order
+(batches with other metrics included)."""
 
 from __future__ import annotations
 
 import json
 import math
+import struct
 
 import pytest
 
-from core.domain.trends import MetricPoint, TrendPoint, decode_lines, series, worst
+from core.domain.trends import (
+    MetricColumns,
+    MetricPoint,
+    TrendPoint,
+    decode_records,
+    series,
+    worst,
+)
 
 
 def point(key: str, at: float, *metrics: MetricPoint, kind: str = "early_check") -> TrendPoint:
@@ -20,23 +29,29 @@ JSD = MetricPoint("data_drift", "amount", "jensen_shannon_distance", 0.2, 0.1, "
 NULLS = MetricPoint("data_quality", "amount", "null_value_rate", 0.0, None, "info")
 
 
-def test_a_point_is_one_line_of_columns_and_reads_back_the_same():
+def test_a_point_is_one_record_of_columns_and_reads_back_the_same():
     p = TrendPoint(model="m", key="early_check:i1", kind="early_check", at=12.5,
                    metrics=(JSD, NULLS), data="m-inf:3", ingestion="i1", rows=40,
                    notes=("sampled",))
-    line = p.to_line()
-    assert "\n" not in line
-    doc = json.loads(line)
-    assert doc["fe"] == ["amount", "amount"] and doc["st"] == "bi"
-    assert decode_lines("m", [line.encode()]) == [p]
+    record = p.to_record()
+    magic, header_len, _ = struct.unpack_from("<4sII", record)
+    assert magic == b"TRP1"
+    assert json.loads(record[12:12 + header_len])["k"] == "early_check:i1"
+    assert p.columns.names == ("data_drift", "amount", "jensen_shannon_distance",
+                               "data_quality", "null_value_rate")
+    assert p.columns.codes == b"bi"
+    [back] = decode_records("m", [record])
+    assert back == p and back.metrics == (JSD, NULLS)
+    assert back.breached_features() == ["amount"]
 
 
-def test_non_finite_values_are_stored_as_null():
+def test_infinity_is_kept_and_nan_or_none_read_as_none():
     inf = MetricPoint("data_drift", "x", "population_stability_index", math.inf, 0.2, "breach")
     nan = MetricPoint("data_drift", "x", "jensen_shannon_distance", math.nan, 0.1, "undefined")
-    [back] = decode_lines("m", [point("k", 1.0, inf, nan).to_line().encode()])
-    assert [m.value for m in back.metrics] == [None, None]
+    [back] = decode_records("m", [point("k", 1.0, inf, nan).to_record()])
+    assert [m.value for m in back.metrics] == [math.inf, None]
     assert [m.status for m in back.metrics] == ["breach", "undefined"]
+    assert MetricColumns.of([]).to_bytes() == MetricColumns.of(()).to_bytes()
 
 
 def test_the_status_of_a_batch_is_its_worst_metric():
@@ -57,26 +72,31 @@ def test_unknown_status_or_kind_is_refused():
 
 
 def test_decoding_keeps_one_point_per_key_sorted_by_time_across_blobs():
-    first = [point("b", 2.0, JSD).to_line(), point("a", 1.0, JSD).to_line()]
+    first = point("b", 2.0, JSD).to_record() + point("a", 1.0, JSD).to_record()
     again = MetricPoint("data_drift", "amount", "jensen_shannon_distance", 0.05, 0.1, "ok")
-    second = [point("b", 2.0, again).to_line(), '{"f":99,"k":"future"}']
-    points = decode_lines("m", ["\n".join(first).encode() + b"\n", "\n".join(second).encode()])
+    future = json.dumps({"f": 99, "k": "future"}).encode()
+    second = point("b", 2.0, again).to_record() + struct.pack("<4sII", b"TRP1", len(future),
+                                                              0) + future
+    points = decode_records("m", [first, second])
     assert [p.key for p in points] == ["a", "b"]
     assert points[1].metrics == (again,) and points[1].status == "ok"
-    assert decode_lines("m", [b"", b"\n"]) == []
+    assert decode_records("m", [b"", b"\x00" * 5]) == []
 
 
 def test_series_follow_the_batches_per_signal_feature_and_metric():
     low = MetricPoint("data_drift", "amount", "jensen_shannon_distance", 0.05, 0.1, "ok")
+    # Batch b has other metrics than a and d (a feature left out): its own layout.
     points = [point("a", 1.0, low, NULLS), point("b", 2.0, JSD),
+              point("d", 2.5, low, NULLS),
               point("c", 3.0, MetricPoint("model_performance", "champion", "f1", 0.4, 0.5,
                                           "breach"), kind="performance")]
     drift = series(points, kinds=("early_check",))
     assert [(s.signal, s.feature, s.metric) for s in drift] == [
         ("data_drift", "amount", "jensen_shannon_distance"),
         ("data_quality", "amount", "null_value_rate")]
-    jsd = drift[0]
-    assert jsd.values == (0.05, 0.2) and jsd.thresholds == (0.1, 0.1)
-    assert jsd.statuses == ("ok", "breach") and jsd.latest_status == "breach"
-    assert jsd.keys == ("a", "b") and jsd.at == (1.0, 2.0)
+    jsd, nulls = drift
+    assert jsd.values == (0.05, 0.2, 0.05) and jsd.thresholds == (0.1, 0.1, 0.1)
+    assert jsd.statuses == ("ok", "breach", "ok") and jsd.latest_status == "ok"
+    assert jsd.keys == ("a", "b", "d") and jsd.at == (1.0, 2.0, 2.5)
+    assert nulls.keys == ("a", "d") and nulls.thresholds == (None, None)
     assert [s.metric for s in series(points, kinds=("performance",))] == ["f1"]

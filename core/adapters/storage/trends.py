@@ -1,38 +1,51 @@
 """The trends store (`core.ports.TrendStore`) in blob storage: one run of append blobs per
-model, each append one batch as one line of compact JSON (core.domain.trends).
+model, each append one batch as one binary record (core.domain.trends: a small JSON header and
+the metrics in columns), full segments compacted into block blobs.
 
 Layout in the container::
 
-    trends/<model>/seg-000000.jsonl   append blobs, oldest first; a new one every
-                                      SEGMENT_APPENDS appends (Azure allows 50,000 blocks)
-    trends/<model>/latest.json        the last point appended (the overview reads only this)
+    trends/<model>/seg-000007.bin     the live append blob; SEGMENT_APPENDS appends each
+    trends/<model>/chunk-000000.bin   a full segment, sealed and rewritten as one block blob
+    trends/<model>/latest.bin         the last point appended (the overview reads only this)
 
-Appending is one `append_block` (atomic, so instances never interleave half lines); reading a
-model is one download per segment and one JSON parse per segment.
+Appending is one `append_block` (atomic, so instances never interleave half records). The
+writer that fills a segment seals it (later appends to it fail: the writer moves on), copies it
+into its chunk and deletes it; a writer that finds a sealed segment finishes that job. A
+model's history is then one download per chunk of SEGMENT_APPENDS batches (a block blob, fast
+to read everywhere) plus the live segment.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Sequence
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob import BlobServiceClient, ContentSettings
+from azure.storage.blob import BlobServiceClient, ContainerClient, ContentSettings
 
-from core.domain.trends import TrendPoint, decode_lines
+from core.domain.trends import TrendPoint, decode_records
 
 PREFIX = "trends/"
-SEGMENT_APPENDS = 10_000
+SEGMENT_APPENDS = 256
 # One append block carries at most 4 MiB (older service versions): bigger writes are split
-# at line boundaries.
+# between records.
 _MAX_BLOCK = 4 * 1024 * 1024
-_JSONL = ContentSettings(content_type="application/x-ndjson")
-_JSON = ContentSettings(content_type="application/json")
+_BINARY = ContentSettings(content_type="application/octet-stream")
+_PART = re.compile(r"/(seg|chunk)-(\d{6})\.bin$")
 
 
 def _segment(model: str, index: int) -> str:
-    return f"{PREFIX}{model}/seg-{index:06d}.jsonl"
+    return f"{PREFIX}{model}/seg-{index:06d}.bin"
+
+
+def _chunk(model: str, index: int) -> str:
+    return f"{PREFIX}{model}/chunk-{index:06d}.bin"
+
+
+class _Moved(Exception):
+    """The segment this instance appended to was sealed or compacted by another."""
 
 
 class BlobTrendStore:
@@ -59,62 +72,111 @@ class BlobTrendStore:
     def append(self, model: str, points: Sequence[TrendPoint]) -> None:
         if not points:
             return
-        lines = [p.to_line().encode() + b"\n" for p in points]
         blocks: list[bytes] = []
-        for line in lines:
-            if blocks and len(blocks[-1]) + len(line) <= _MAX_BLOCK:
-                blocks[-1] += line
+        for record in (p.to_record() for p in points):
+            if blocks and len(blocks[-1]) + len(record) <= _MAX_BLOCK:
+                blocks[-1] += record
             else:
-                blocks.append(line)
+                blocks.append(record)
         container = self._container()
         with self._lock:
             for block in blocks:
                 self._append_block(container, model, block)
         latest = max(points, key=lambda p: p.at)
-        container.get_blob_client(f"{PREFIX}{model}/latest.json").upload_blob(
-            latest.to_line().encode(), overwrite=True, content_settings=_JSON)
+        container.get_blob_client(f"{PREFIX}{model}/latest.bin").upload_blob(
+            latest.to_record(), overwrite=True, content_settings=_BINARY)
 
-    def _append_block(self, container, model: str, block: bytes) -> None:
-        index, appends = self._current.get(model) or self._find_segment(container, model)
-        if appends >= self._segment_appends:
-            index, appends = index + 1, 0
-        client = container.get_blob_client(_segment(model, index))
-        if appends == 0:
-            with contextlib.suppress(ResourceExistsError):
-                client.create_append_blob(content_settings=_JSONL, if_none_match="*")
-        client.append_block(block)
-        self._current[model] = (index, appends + 1)
+    def _append_block(self, container: ContainerClient, model: str, block: bytes) -> None:
+        for _ in range(5):  # each retry follows another instance's compaction
+            index, appends = self._current.get(model) or self._find_segment(container, model)
+            if appends >= self._segment_appends:
+                self._compact(container, model, index)
+                index, appends = index + 1, 0
+            client = container.get_blob_client(_segment(model, index))
+            try:
+                if appends == 0:
+                    with contextlib.suppress(ResourceExistsError):
+                        client.create_append_blob(content_settings=_BINARY,
+                                                  if_none_match="*")
+                try:
+                    client.append_block(block)
+                except ResourceNotFoundError:
+                    raise _Moved() from None
+                except ResourceExistsError as exc:
+                    if getattr(exc, "error_code", None) != "BlobIsSealed":
+                        raise
+                    raise _Moved() from None
+            except _Moved:
+                self._current.pop(model, None)
+                continue
+            self._current[model] = (index, appends + 1)
+            return
+        raise RuntimeError(f"trends of {model}: no segment took the append")
 
-    def _find_segment(self, container, model: str) -> tuple[int, int]:
-        """The newest segment and its block count (another instance may have appended)."""
-        names = sorted(b.name for b in container.list_blobs(
-            name_starts_with=f"{PREFIX}{model}/seg-"))
-        if not names:
+    def _parts(self, container: ContainerClient, model: str) -> dict[int, dict[str, str]]:
+        """index -> {"seg"|"chunk": blob name} for the model's stored parts."""
+        parts: dict[int, dict[str, str]] = {}
+        for blob in container.list_blobs(name_starts_with=f"{PREFIX}{model}/"):
+            found = _PART.search(blob.name)
+            if found:
+                parts.setdefault(int(found.group(2)), {})[found.group(1)] = blob.name
+        return parts
+
+    def _find_segment(self, container: ContainerClient, model: str) -> tuple[int, int]:
+        """The live segment and its block count (another instance may have appended); a
+        sealed one left by an interrupted compaction is compacted first."""
+        parts = self._parts(container, model)
+        if not parts:
             return 0, 0
-        index = int(names[-1].rsplit("-", 1)[1].split(".")[0])
-        props = container.get_blob_client(names[-1]).get_blob_properties()
+        index = max(parts)
+        if "seg" not in parts[index]:
+            return index + 1, 0
+        props = container.get_blob_client(parts[index]["seg"]).get_blob_properties()
+        if props.is_append_blob_sealed:
+            self._compact(container, model, index)
+            return index + 1, 0
         return index, int(props.append_blob_committed_block_count or 0)
+
+    def _compact(self, container: ContainerClient, model: str, index: int) -> None:
+        """Seal segment `index`, rewrite it as its chunk (one block blob), delete it."""
+        segment = container.get_blob_client(_segment(model, index))
+        try:
+            segment.seal_append_blob()
+            body = segment.download_blob().readall()
+        except ResourceNotFoundError:
+            return  # compacted by another instance already
+        container.get_blob_client(_chunk(model, index)).upload_blob(
+            body, overwrite=True, content_settings=_BINARY)
+        with contextlib.suppress(ResourceNotFoundError):
+            segment.delete_blob()
 
     # ------------------------------------------------------------------ reads
 
     def read(self, model: str) -> list[TrendPoint]:
         container = self._service.get_container_client(self._container_name)
-        try:
-            names = sorted(b.name for b in container.list_blobs(
-                name_starts_with=f"{PREFIX}{model}/seg-"))
-            bodies = [container.get_blob_client(n).download_blob().readall() for n in names]
-        except ResourceNotFoundError:  # no container yet
-            return []
-        return decode_lines(model, bodies)
+        for attempt in range(3):
+            try:
+                parts = self._parts(container, model)
+                names = [p.get("chunk") or p["seg"] for _, p in sorted(parts.items())]
+                bodies = [container.get_blob_client(n).download_blob().readall()
+                          for n in names]
+            except ResourceNotFoundError:
+                if not container.exists():
+                    return []
+                if attempt == 2:
+                    raise
+                continue  # a segment was compacted while we read: list again
+            return decode_records(model, bodies)
+        return []
 
     def latest(self, model: str) -> TrendPoint | None:
         client = self._service.get_blob_client(self._container_name,
-                                               f"{PREFIX}{model}/latest.json")
+                                               f"{PREFIX}{model}/latest.bin")
         try:
             body = client.download_blob().readall()
         except ResourceNotFoundError:
             return None
-        points = decode_lines(model, [body])
+        points = decode_records(model, [body])
         return points[-1] if points else None
 
     def models(self) -> list[str]:
