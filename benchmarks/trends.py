@@ -120,7 +120,7 @@ def main() -> int:
         appends.append(time.perf_counter() - t0)
     written = time.perf_counter() - started
     size = sum(b.size for b in service.get_container_client(container).list_blobs(
-        name_starts_with=f"trends/{MODEL}/seg-"))
+        name_starts_with=f"trends/{MODEL}/") if not b.name.endswith("latest.bin"))
     print(f"appended one batch at a time: {written:.1f} s in all, median "
           f"{statistics.median(appends) * 1000:.1f} ms per batch; stored {size / 1e6:.1f} MB "
           f"({size / args.batches / 1024:.1f} KiB per batch)")

@@ -146,8 +146,8 @@ class MetricColumns:
         pos += 8 * n
         thresholds = np.frombuffer(raw, dtype="<f8", count=n, offset=pos)
         pos += 8 * n
-        return cls(names, index.astype(np.uint16), values.astype(np.float64),
-                   thresholds.astype(np.float64), bytes(raw[pos:pos + n]))
+        # Read-only views of the record: nothing is copied.
+        return cls(names, index, values, thresholds, bytes(raw[pos:pos + n]))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, MetricColumns):
@@ -249,7 +249,8 @@ def decode_records(model: str, blobs: Sequence[bytes]) -> list[TrendPoint]:
 
 @dataclass(frozen=True)
 class Series:
-    """One (signal, feature, metric) over a model's batches, oldest first."""
+    """One (signal, feature, metric) over a model's batches, oldest first; `codes` holds one
+    status letter per batch (`statuses` spells them out)."""
 
     signal: str
     feature: str
@@ -257,12 +258,21 @@ class Series:
     at: tuple[float, ...]
     values: tuple[float | None, ...]
     thresholds: tuple[float | None, ...]
-    statuses: tuple[str, ...]
+    codes: str
     keys: tuple[str, ...]
 
     @property
+    def statuses(self) -> tuple[str, ...]:
+        return tuple(_STATUS[c] for c in self.codes)
+
+    @property
     def latest_status(self) -> str:
-        return self.statuses[-1] if self.statuses else "ok"
+        return _STATUS[self.codes[-1]] if self.codes else "ok"
+
+
+def status_of_code(code: str) -> str:
+    """The status a letter of `Series.codes` stands for."""
+    return _STATUS[code]
 
 
 def _nones(a: NDArray[np.float64]) -> tuple[float | None, ...]:
@@ -291,6 +301,8 @@ def series(points: Sequence[TrendPoint], *, kinds: Iterable[str] | None = None) 
             parts.setdefault(triple, []).append((at, values[:, j], thresholds[:, j],
                                                  codes[:, j]))
     order = sorted(parts, key=lambda t: min(int(p[0][0]) for p in parts[t]))
+    # Series over the same batches share their times and keys (one tuple each).
+    shared: dict[bytes, tuple[tuple[float, ...], tuple[str, ...]]] = {}
     out = []
     for triple in order:
         pieces = parts[triple]
@@ -300,14 +312,17 @@ def series(points: Sequence[TrendPoint], *, kinds: Iterable[str] | None = None) 
         values = np.concatenate([p[1] for p in pieces])[rank]
         thresholds = np.concatenate([p[2] for p in pieces])[rank]
         codes = np.concatenate([p[3] for p in pieces])[rank]
-        rows = where.tolist()
-        out.append(Series(
-            *triple, at=tuple(chosen[i].at for i in rows), values=_nones(values),
-            thresholds=_nones(thresholds),
-            statuses=tuple(_STATUS_OF_BYTE[c] for c in codes.tobytes()),
-            keys=tuple(chosen[i].key for i in rows)))
+        marker = where.tobytes()
+        if marker not in shared:
+            rows = where.tolist()
+            shared[marker] = (tuple(chosen[i].at for i in rows),
+                              tuple(chosen[i].key for i in rows))
+        times, keys = shared[marker]
+        out.append(Series(*triple, at=times, values=_nones(values),
+                          thresholds=_nones(thresholds), codes=codes.tobytes().decode(),
+                          keys=keys))
     return out
 
 
 __all__ = ["KINDS", "STATUSES", "MetricColumns", "MetricPoint", "Series", "TrendPoint",
-           "decode_records", "series", "worst"]
+           "decode_records", "series", "status_of_code", "worst"]

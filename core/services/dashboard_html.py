@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
-from core.domain.trends import Series, TrendPoint, series, worst
+from core.domain.trends import Series, TrendPoint, series, status_of_code, worst
 
 if TYPE_CHECKING:  # core.services.dashboard renders with this module
     from core.services.dashboard import ModelPage, ModelRow
@@ -153,9 +153,51 @@ def _tile(label: str, value_html: str) -> str:
 # ------------------------------------------------------------------ charts
 
 
+def _finite(v: float | None) -> bool:
+    return v is not None and math.isfinite(v)
+
+
+def _columns(s: Series, columns: int) -> tuple[list[tuple[float, float | None]],
+                                                list[tuple[float, float | None]],
+                                                list[tuple[float, float, str, int]]]:
+    """The series in at most `columns` x positions (fractions of the width): values as a
+    low-high envelope per column, thresholds as the column's highest, and one marker per
+    column holding a breach (else a warning) at its worst value, with a batch it came from."""
+    n = len(s.values)
+    if n <= columns:
+        span = max(n - 1, 1)
+        values = [(i / span if n > 1 else 0.5, v) for i, v in enumerate(s.values)]
+        thresholds = [(i / span if n > 1 else 0.5, t) for i, t in enumerate(s.thresholds)]
+        marks = [(i / span if n > 1 else 0.5, v, c, i)
+                 for i, (v, c) in enumerate(zip(s.values, s.codes, strict=True))
+                 if c in "bw" and v is not None and math.isfinite(v)]
+        return values, thresholds, marks
+    values, thresholds, marks = [], [], []
+    for col in range(columns):
+        start, stop = col * n // columns, (col + 1) * n // columns
+        xf = col / (columns - 1)
+        vs = [v for v in s.values[start:stop] if v is not None and math.isfinite(v)]
+        if vs:
+            values += [(xf, min(vs)), (xf, max(vs))]
+        else:
+            values.append((xf, None))
+        ts = [t for t in s.thresholds[start:stop] if t is not None and math.isfinite(t)]
+        thresholds.append((xf, max(ts) if ts else None))
+        codes = s.codes[start:stop]
+        for code in ("b", "w"):
+            hits = [i for i in range(start, stop) if s.codes[i] == code and
+                    _finite(s.values[i])]
+            if code in codes and hits:
+                worst_i = max(hits, key=lambda i: s.values[i] or 0.0)
+                marks.append((xf, float(s.values[worst_i] or 0.0), code, worst_i))
+                break
+    return values, thresholds, marks
+
+
 def line_chart(s: Series, *, width: int = 360, height: int = 110, axis: bool = True) -> str:
     """One series over batches (x: batch order), its threshold dashed, breaches and warnings
-    marked; gaps where a value is undefined."""
+    marked; gaps where a value is undefined. More batches than pixels: each pixel column
+    shows the lowest and highest value of its batches, and its worst status."""
     left, right, top, bottom = (40, 6, 6, 16) if axis else (2, 2, 3, 3)
     pw, ph = width - left - right, height - top - bottom
     finite = [v for v in (*s.values, *s.thresholds) if v is not None and math.isfinite(v)]
@@ -165,9 +207,10 @@ def line_chart(s: Series, *, width: int = 360, height: int = 110, axis: bool = T
         hi = lo + 1.0
     hi = lo + (hi - lo) * 1.08
     n = len(s.values)
+    values, thresholds, marks = _columns(s, pw)
 
-    def x(i: int) -> float:
-        return left + (pw * i / (n - 1) if n > 1 else pw / 2)
+    def x(frac: float) -> float:
+        return left + pw * frac
 
     def y(v: float) -> float:
         return top + ph - ph * (v - lo) / (hi - lo)
@@ -181,30 +224,24 @@ def line_chart(s: Series, *, width: int = 360, height: int = 110, axis: bool = T
                          'stroke="#e3e7eb"/>')
             parts.append(f'<text x="{left - 4}" y="{y(v) + 3:.1f}" font-size="9" '
                          f'text-anchor="end" fill="#66707a">{_e(_fmt(v))}</text>')
-    for run in _runs(s.thresholds):
-        pts = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in run)
+    for run in _runs(thresholds):
+        pts = " ".join(f"{x(f):.1f},{y(v):.1f}" for f, v in run)
         if len(run) == 1:
-            i, v = run[0]
-            pts = f"{x(i) - 3:.1f},{y(v):.1f} {x(i) + 3:.1f},{y(v):.1f}"
+            f, v = run[0]
+            pts = f"{x(f) - 3:.1f},{y(v):.1f} {x(f) + 3:.1f},{y(v):.1f}"
         parts.append(f'<polyline points="{pts}" fill="none" stroke="{COLOR["breach"]}" '
                      'stroke-width="1" stroke-dasharray="4 3"/>')
-    for run in _runs(s.values):
-        pts = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in run)
+    for run in _runs(values):
         if len(run) == 1:
-            i, v = run[0]
-            parts.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="2" fill="{LINE}"/>')
+            f, v = run[0]
+            parts.append(f'<circle cx="{x(f):.1f}" cy="{y(v):.1f}" r="2" fill="{LINE}"/>')
         else:
+            pts = " ".join(f"{x(f):.1f},{y(v):.1f}" for f, v in run)
             parts.append(f'<polyline points="{pts}" fill="none" stroke="{LINE}" '
                          'stroke-width="1.5"/>')
-    marked = 0
-    for i, (value, status) in enumerate(zip(s.values, s.statuses, strict=True)):
-        if value is None or status not in ("breach", "warning") or not math.isfinite(value):
-            continue
-        v = value
-        marked += 1
-        if marked > 500:  # enough to see; the batch table lists each one
-            break
-        parts.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="2.6" '
+    for f, v, code, i in marks:
+        status = status_of_code(code)
+        parts.append(f'<circle cx="{x(f):.1f}" cy="{y(v):.1f}" r="2.6" '
                      f'fill="{COLOR[status]}"><title>{_e(_when(s.at[i]))}: {_e(_fmt(v))} '
                      f'({_e(status)})</title></circle>')
     if axis and n:
@@ -217,16 +254,17 @@ def line_chart(s: Series, *, width: int = 360, height: int = 110, axis: bool = T
     return "".join(parts)
 
 
-def _runs(values: Sequence[float | None]) -> list[list[tuple[int, float]]]:
-    runs: list[list[tuple[int, float]]] = []
-    current: list[tuple[int, float]] = []
-    for i, v in enumerate(values):
+def _runs(points: Sequence[tuple[float, float | None]]) -> list[list[tuple[float, float]]]:
+    """The points split where a value is missing or not finite (a gap in the line)."""
+    runs: list[list[tuple[float, float]]] = []
+    current: list[tuple[float, float]] = []
+    for f, v in points:
         if v is None or not math.isfinite(v):
             if current:
                 runs.append(current)
             current = []
         else:
-            current.append((i, v))
+            current.append((f, v))
     if current:
         runs.append(current)
     return runs

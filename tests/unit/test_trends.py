@@ -97,6 +97,7 @@ def test_series_follow_the_batches_per_signal_feature_and_metric():
     jsd, nulls = drift
     assert jsd.values == (0.05, 0.2, 0.05) and jsd.thresholds == (0.1, 0.1, 0.1)
     assert jsd.statuses == ("ok", "breach", "ok") and jsd.latest_status == "ok"
+    assert jsd.codes == "obo"
     assert jsd.keys == ("a", "b", "d") and jsd.at == (1.0, 2.0, 2.5)
     assert nulls.keys == ("a", "d") and nulls.thresholds == (None, None)
     assert [s.metric for s in series(points, kinds=("performance",))] == ["f1"]

@@ -143,3 +143,21 @@ def test_an_unknown_model_is_not_found_and_a_bad_name_is_refused(svc):
         svc.dashboard.model("nobody")
     with pytest.raises(InvalidName):
         svc.dashboard.model("../etc")
+
+
+def test_a_long_history_is_drawn_per_pixel_column_and_keeps_a_lone_breach():
+    from core.domain.trends import Series
+    from core.services.dashboard_html import line_chart
+
+    n = 5000
+    values = tuple(0.02 + 0.001 * (i % 7) for i in range(n))
+    spike = 3217
+    values = (*values[:spike], 0.9, *values[spike + 1:])
+    codes = "o" * spike + "b" + "o" * (n - spike - 1)
+    s = Series("data_drift", "amount", "jensen_shannon_distance", tuple(float(i) for i in
+               range(n)), values, (0.1,) * n, codes, tuple(str(i) for i in range(n)))
+    svg = line_chart(s)
+    line = re.search(r'<polyline points="([^"]+)" fill="none" stroke="#4e79a7"', svg).group(1)
+    assert len(line.split()) <= 2 * 360  # two points (low, high) per pixel column at most
+    assert "0.9 (breach)</title>" in svg  # the spike is marked
+    assert svg.count("<circle") == 1
