@@ -101,3 +101,23 @@ def test_series_follow_the_batches_per_signal_feature_and_metric():
     assert jsd.keys == ("a", "b", "d") and jsd.at == (1.0, 2.0, 2.5)
     assert nulls.keys == ("a", "d") and nulls.thresholds == (None, None)
     assert [s.metric for s in series(points, kinds=("performance",))] == ["f1"]
+
+
+def test_a_chunk_holds_the_same_points_in_columns_as_the_records_it_was_made_of():
+    from core.domain.trends import CHUNK_MAGIC, encode_chunk
+
+    other = MetricPoint("data_drift", "city", "jensen_shannon_distance", 0.01, 0.1, "ok")
+    inf = MetricPoint("data_drift", "amount", "jensen_shannon_distance", math.inf, 0.1,
+                      "breach")
+    written = [point("a", 1.0, JSD, NULLS), point("b", 2.0, other),
+               point("c", 3.0, JSD, NULLS), point("a", 4.0, inf, NULLS)]  # a again, later
+    records = b"".join(p.to_record() for p in written)
+    chunk = encode_chunk("m", records)
+    assert chunk[:4] == CHUNK_MAGIC
+    assert len(chunk) < len(records)  # names and index once per layout
+    assert decode_records("m", [chunk]) == decode_records("m", [records])
+    assert [p.key for p in decode_records("m", [chunk])] == ["b", "c", "a"]
+    assert decode_records("m", [chunk])[-1].metrics[0].value == math.inf
+    # A chunk, then the live segment after it: the segment's record of a key wins.
+    later = point("b", 5.0, JSD).to_record()
+    assert decode_records("m", [chunk, later])[-1].key == "b"

@@ -5,14 +5,15 @@ the metrics in columns), full segments compacted into block blobs.
 Layout in the container::
 
     trends/<model>/seg-000007.bin     the live append blob; SEGMENT_APPENDS appends each
-    trends/<model>/chunk-000000.bin   a full segment, sealed and rewritten as one block blob
+    trends/<model>/chunk-000000.bin   a full segment, sealed and rewritten in columns
+                                      (core.domain.trends.encode_chunk) as one block blob
     trends/<model>/latest.bin         the last point appended (the overview reads only this)
 
 Appending is one `append_block` (atomic, so instances never interleave half records). The
 writer that fills a segment seals it (later appends to it fail: the writer moves on), copies it
 into its chunk and deletes it; a writer that finds a sealed segment finishes that job. A
-model's history is then one download per chunk of SEGMENT_APPENDS batches (a block blob, fast
-to read everywhere) plus the live segment.
+model's history is then one download per chunk of SEGMENT_APPENDS batches (a compressed block
+blob, fast to read everywhere; a few downloaded at a time) plus the live segment.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ import contextlib
 import re
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContainerClient, ContentSettings
 
-from core.domain.trends import TrendPoint, decode_records
+from core.domain.trends import TrendPoint, decode_records, encode_chunk
 
 PREFIX = "trends/"
 SEGMENT_APPENDS = 256
@@ -146,7 +148,7 @@ class BlobTrendStore:
         except ResourceNotFoundError:
             return  # compacted by another instance already
         container.get_blob_client(_chunk(model, index)).upload_blob(
-            body, overwrite=True, content_settings=_BINARY)
+            encode_chunk(model, body), overwrite=True, content_settings=_BINARY)
         with contextlib.suppress(ResourceNotFoundError):
             segment.delete_blob()
 
@@ -158,8 +160,7 @@ class BlobTrendStore:
             try:
                 parts = self._parts(container, model)
                 names = [p.get("chunk") or p["seg"] for _, p in sorted(parts.items())]
-                bodies = [container.get_blob_client(n).download_blob().readall()
-                          for n in names]
+                bodies = self._download(container, names)
             except ResourceNotFoundError:
                 if not container.exists():
                     return []
@@ -168,6 +169,16 @@ class BlobTrendStore:
                 continue  # a segment was compacted while we read: list again
             return decode_records(model, bodies)
         return []
+
+    def _download(self, container: ContainerClient, names: list[str]) -> list[bytes]:
+        """Every part, in order; a few at a time (each is a round trip)."""
+        def one(name: str) -> bytes:
+            return bytes(container.get_blob_client(name).download_blob().readall())
+
+        if len(names) <= 1:
+            return [one(n) for n in names]
+        with ThreadPoolExecutor(max_workers=min(4, len(names))) as pool:
+            return list(pool.map(one, names))
 
     def latest(self, model: str) -> TrendPoint | None:
         client = self._service.get_blob_client(self._container_name,
