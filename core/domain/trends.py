@@ -314,19 +314,28 @@ def decode_records(model: str, blobs: Sequence[bytes]) -> list[TrendPoint]:
     return sorted(by_key.values(), key=lambda p: p.at)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Series:
-    """One (signal, feature, metric) over a model's batches, oldest first; `codes` holds one
-    status letter per batch (`statuses` spells them out)."""
+    """One (signal, feature, metric) over a model's batches, oldest first: values and
+    thresholds as float arrays (NaN where there is none; `values` and `thresholds` give them
+    as tuples with None), `codes` one status letter per batch (`statuses` spells them out)."""
 
     signal: str
     feature: str
     metric: str
     at: tuple[float, ...]
-    values: tuple[float | None, ...]
-    thresholds: tuple[float | None, ...]
+    value_array: NDArray[np.float64]
+    threshold_array: NDArray[np.float64]
     codes: str
     keys: tuple[str, ...]
+
+    @cached_property
+    def values(self) -> tuple[float | None, ...]:
+        return _nones(self.value_array)
+
+    @cached_property
+    def thresholds(self) -> tuple[float | None, ...]:
+        return _nones(self.threshold_array)
 
     @property
     def statuses(self) -> tuple[str, ...]:
@@ -336,6 +345,18 @@ class Series:
     def latest_status(self) -> str:
         return _STATUS[self.codes[-1]] if self.codes else "ok"
 
+    @property
+    def latest_value(self) -> float | None:
+        return _none(float(self.value_array[-1])) if len(self.codes) else None
+
+    @property
+    def latest_threshold(self) -> float | None:
+        return _none(float(self.threshold_array[-1])) if len(self.codes) else None
+
+
+def _none(v: float) -> float | None:
+    return None if v != v else v
+
 
 def status_of_code(code: str) -> str:
     """The status a letter of `Series.codes` stands for."""
@@ -343,7 +364,10 @@ def status_of_code(code: str) -> str:
 
 
 def _nones(a: NDArray[np.float64]) -> tuple[float | None, ...]:
-    return tuple(None if v != v else v for v in a.tolist())
+    values = a.tolist()
+    if not np.isnan(a).any():
+        return tuple(values)
+    return tuple(None if v != v else v for v in values)
 
 
 def series(points: Sequence[TrendPoint], *, kinds: Iterable[str] | None = None) -> list[Series]:
@@ -385,8 +409,8 @@ def series(points: Sequence[TrendPoint], *, kinds: Iterable[str] | None = None) 
             shared[marker] = (tuple(chosen[i].at for i in rows),
                               tuple(chosen[i].key for i in rows))
         times, keys = shared[marker]
-        out.append(Series(*triple, at=times, values=_nones(values),
-                          thresholds=_nones(thresholds), codes=codes.tobytes().decode(),
+        out.append(Series(*triple, at=times, value_array=values,
+                          threshold_array=thresholds, codes=codes.tobytes().decode(),
                           keys=keys))
     return out
 

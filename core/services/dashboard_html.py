@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
+import numpy as np
+
 from core.domain.trends import Series, TrendPoint, series, status_of_code, worst
 
 if TYPE_CHECKING:  # core.services.dashboard renders with this module
@@ -153,8 +155,9 @@ def _tile(label: str, value_html: str) -> str:
 # ------------------------------------------------------------------ charts
 
 
-def _finite(v: float | None) -> bool:
-    return v is not None and math.isfinite(v)
+def _points(xs: np.ndarray, ys: np.ndarray) -> list[tuple[float, float | None]]:
+    return [(x, None if y != y or y in (math.inf, -math.inf) else y)
+            for x, y in zip(xs.tolist(), ys.tolist(), strict=True)]
 
 
 def _columns(s: Series, columns: int) -> tuple[list[tuple[float, float | None]],
@@ -162,36 +165,37 @@ def _columns(s: Series, columns: int) -> tuple[list[tuple[float, float | None]],
                                                 list[tuple[float, float, str, int]]]:
     """The series in at most `columns` x positions (fractions of the width): values as a
     low-high envelope per column, thresholds as the column's highest, and one marker per
-    column holding a breach (else a warning) at its worst value, with a batch it came from."""
-    n = len(s.values)
+    column holding a breach (else a warning) at its worst value, with the first batch of the
+    column that has it."""
+    values = np.where(np.isfinite(s.value_array), s.value_array, np.nan)
+    thresholds = np.where(np.isfinite(s.threshold_array), s.threshold_array, np.nan)
+    codes = np.frombuffer(s.codes.encode(), dtype=np.uint8)
+    n = len(codes)
     if n <= columns:
-        span = max(n - 1, 1)
-        values = [(i / span if n > 1 else 0.5, v) for i, v in enumerate(s.values)]
-        thresholds = [(i / span if n > 1 else 0.5, t) for i, t in enumerate(s.thresholds)]
-        marks = [(i / span if n > 1 else 0.5, v, c, i)
-                 for i, (v, c) in enumerate(zip(s.values, s.codes, strict=True))
-                 if c in "bw" and v is not None and math.isfinite(v)]
-        return values, thresholds, marks
-    values, thresholds, marks = [], [], []
-    for col in range(columns):
-        start, stop = col * n // columns, (col + 1) * n // columns
-        xf = col / (columns - 1)
-        vs = [v for v in s.values[start:stop] if v is not None and math.isfinite(v)]
-        if vs:
-            values += [(xf, min(vs)), (xf, max(vs))]
-        else:
-            values.append((xf, None))
-        ts = [t for t in s.thresholds[start:stop] if t is not None and math.isfinite(t)]
-        thresholds.append((xf, max(ts) if ts else None))
-        codes = s.codes[start:stop]
-        for code in ("b", "w"):
-            hits = [i for i in range(start, stop) if s.codes[i] == code and
-                    _finite(s.values[i])]
-            if code in codes and hits:
-                worst_i = max(hits, key=lambda i: s.values[i] or 0.0)
-                marks.append((xf, float(s.values[worst_i] or 0.0), code, worst_i))
-                break
-    return values, thresholds, marks
+        xs = np.arange(n) / (n - 1) if n > 1 else np.full(n, 0.5)
+        marked = np.flatnonzero(((codes == ord("b")) | (codes == ord("w"))) & ~np.isnan(values))
+        return (_points(xs, values), _points(xs, thresholds),
+                [(float(xs[i]), float(values[i]), chr(codes[i]), int(i)) for i in marked])
+    starts = (np.arange(columns) * n) // columns
+    xs = np.arange(columns) / (columns - 1)
+    with np.errstate(invalid="ignore"):
+        low = np.fmin.reduceat(values, starts)
+        high = np.fmax.reduceat(values, starts)
+        top = np.fmax.reduceat(thresholds, starts)
+    envelope = [p for pair in zip(_points(xs, low), _points(xs, high), strict=True)
+                for p in pair]
+    marks: list[tuple[float, float, str, int]] = []
+    for letter in ("b", "w"):
+        hit = (codes == ord(letter)) & ~np.isnan(values)
+        if not hit.any():
+            continue
+        worst_value = np.fmax.reduceat(np.where(hit, values, np.nan), starts)
+        first = np.maximum.reduceat(np.where(hit, -np.arange(n), -n), starts)
+        for col in np.flatnonzero(~np.isnan(worst_value)):
+            if letter == "w" and any(m[0] == xs[col] for m in marks):
+                continue  # a breach in the column already marks it
+            marks.append((float(xs[col]), float(worst_value[col]), letter, int(-first[col])))
+    return envelope, _points(xs, top), marks
 
 
 def line_chart(s: Series, *, width: int = 360, height: int = 110, axis: bool = True) -> str:
@@ -200,13 +204,14 @@ def line_chart(s: Series, *, width: int = 360, height: int = 110, axis: bool = T
     shows the lowest and highest value of its batches, and its worst status."""
     left, right, top, bottom = (40, 6, 6, 16) if axis else (2, 2, 3, 3)
     pw, ph = width - left - right, height - top - bottom
-    finite = [v for v in (*s.values, *s.thresholds) if v is not None and math.isfinite(v)]
-    lo = min(0.0, *finite) if finite else 0.0
-    hi = max(finite) if finite else 1.0
+    both = np.concatenate([s.value_array, s.threshold_array])
+    finite = both[np.isfinite(both)]
+    lo = min(0.0, float(finite.min())) if finite.size else 0.0
+    hi = float(finite.max()) if finite.size else 1.0
     if hi <= lo:
         hi = lo + 1.0
     hi = lo + (hi - lo) * 1.08
-    n = len(s.values)
+    n = len(s.codes)
     values, thresholds, marks = _columns(s, pw)
 
     def x(frac: float) -> float:
@@ -277,7 +282,7 @@ _LEGEND = (f'<div class="legend"><i style="border-color:{LINE}"></i>value'
 
 
 def _judged(s: Series) -> bool:
-    return any(t is not None for t in s.thresholds)
+    return bool((~np.isnan(s.threshold_array)).any())
 
 
 def _feature_cards(all_series: Iterable[Series]) -> str:
@@ -290,9 +295,9 @@ def _feature_cards(all_series: Iterable[Series]) -> str:
         status = worst(s.latest_status for s in judged)
         charts = "".join(
             f'<div class="chart-label">{_e(s.metric.replace("_", " "))}: latest '
-            f'<b>{_e(_fmt(s.values[-1]))}</b>'
-            + (f' <span class="muted">threshold {_e(_fmt(s.thresholds[-1]))}</span>'
-               if s.thresholds[-1] is not None else ' <span class="muted">(no threshold)'
+            f'<b>{_e(_fmt(s.latest_value))}</b>'
+            + (f' <span class="muted">threshold {_e(_fmt(s.latest_threshold))}</span>'
+               if s.latest_threshold is not None else ' <span class="muted">(no threshold)'
                '</span>')
             + f"</div>{line_chart(s)}" for s in judged)
         cards.append((status, feature, (
@@ -324,10 +329,10 @@ def _quality_table(all_series: Iterable[Series]) -> str:
                 cells.append("<td></td>")
                 continue
             s = found
-            threshold = s.thresholds[-1]
+            threshold = s.latest_threshold
             color = COLOR.get(s.latest_status, "#1f2933")
             cells.append(
-                f'<td><div style="color:{color};font-weight:600">{_e(_fmt(s.values[-1]))}'
+                f'<td><div style="color:{color};font-weight:600">{_e(_fmt(s.latest_value))}'
                 + (f' <span class="muted small">/ {_e(_fmt(threshold))}</span>'
                    if threshold is not None else "")
                 + f"</div>{line_chart(s, width=200, height=34, axis=False)}</td>")
@@ -421,10 +426,9 @@ def render_overview(rows: Sequence[ModelRow], *, now: float, key: str | None = N
 def render_model(page: ModelPage, *, now: float, key: str | None = None) -> str:
     model = page.model
     points = page.points
-    drift = [s for s in series(points, kinds=("early_check", "monitor_run"))
-             if s.signal in DRIFT_SIGNALS]
-    quality = [s for s in series(points, kinds=("early_check", "monitor_run"))
-               if s.signal == "data_quality"]
+    checked = series(points, kinds=("early_check", "monitor_run"))
+    drift = [s for s in checked if s.signal in DRIFT_SIGNALS]
+    quality = [s for s in checked if s.signal == "data_quality"]
     performance = series(points, kinds=("performance",))
     batches = [p for p in points if p.kind != "performance"]
     latest = batches[-1] if batches else None
@@ -459,9 +463,9 @@ def render_model(page: ModelPage, *, now: float, key: str | None = None) -> str:
         out.append(_LEGEND + "<div class=grid>" + "".join(
             f'<div class="card {_e(s.latest_status)}"><header><h3>{_e(s.metric)}</h3>'
             f"{_pill(s.latest_status)}</header>"
-            f'<div class="chart-label">latest <b>{_e(_fmt(s.values[-1]))}</b>'
-            + (f' <span class="muted">threshold {_e(_fmt(s.thresholds[-1]))}</span>'
-               if s.thresholds[-1] is not None else "")
+            f'<div class="chart-label">latest <b>{_e(_fmt(s.latest_value))}</b>'
+            + (f' <span class="muted">threshold {_e(_fmt(s.latest_threshold))}</span>'
+               if s.latest_threshold is not None else "")
             + f"</div>{line_chart(s)}</div>" for s in performance) + "</div>")
     else:
         out.append('<p class="muted">No labelled data yet (ground truth joins to the '

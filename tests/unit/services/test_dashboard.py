@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 from core.domain.ingestion import BlobRef, IngestionRecord, Rejection
@@ -154,8 +155,9 @@ def test_a_long_history_is_drawn_per_pixel_column_and_keeps_a_lone_breach():
     spike = 3217
     values = (*values[:spike], 0.9, *values[spike + 1:])
     codes = "o" * spike + "b" + "o" * (n - spike - 1)
-    s = Series("data_drift", "amount", "jensen_shannon_distance", tuple(float(i) for i in
-               range(n)), values, (0.1,) * n, codes, tuple(str(i) for i in range(n)))
+    s = Series("data_drift", "amount", "jensen_shannon_distance",
+               tuple(float(i) for i in range(n)), np.array(values), np.full(n, 0.1), codes,
+               tuple(str(i) for i in range(n)))
     svg = line_chart(s)
     line = re.search(r'<polyline points="([^"]+)" fill="none" stroke="#4e79a7"', svg).group(1)
     assert len(line.split()) <= 2 * 360  # two points (low, high) per pixel column at most
