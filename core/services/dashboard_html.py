@@ -19,6 +19,7 @@ from urllib.parse import quote, urlencode
 import numpy as np
 
 from core.domain.trends import Series, TrendPoint, series, status_of_code, worst
+from core.drift import metrics as registry
 
 if TYPE_CHECKING:  # core.services.dashboard renders with this module
     from core.services.dashboard import ModelPage, ModelRow
@@ -135,6 +136,12 @@ def _fmt(v: object) -> str:
     return f"{v:.4f}".rstrip("0").rstrip(".") if a < 100 else f"{v:.1f}"
 
 
+def _label(metric: str) -> str:
+    """A metric's name as the drift report writes it (others: underscores as spaces)."""
+    spec = registry.REGISTRY.get(metric)
+    return spec.label if spec is not None else metric.replace("_", " ")
+
+
 def _pill(status: str, text: str | None = None) -> str:
     color = COLOR.get(status, "#78909c")
     return f'<span class="pill" style="background:{color}">{_e(text or status)}</span>'
@@ -229,13 +236,7 @@ def line_chart(s: Series, *, width: int = 360, height: int = 110, axis: bool = T
                          'stroke="#e3e7eb"/>')
             parts.append(f'<text x="{left - 4}" y="{y(v) + 3:.1f}" font-size="9" '
                          f'text-anchor="end" fill="#66707a">{_e(_fmt(v))}</text>')
-    for run in _runs(thresholds):
-        pts = " ".join(f"{x(f):.1f},{y(v):.1f}" for f, v in run)
-        if len(run) == 1:
-            f, v = run[0]
-            pts = f"{x(f) - 3:.1f},{y(v):.1f} {x(f) + 3:.1f},{y(v):.1f}"
-        parts.append(f'<polyline points="{pts}" fill="none" stroke="{COLOR["breach"]}" '
-                     'stroke-width="1" stroke-dasharray="4 3"/>')
+    # The threshold is drawn over the values: a band of values never hides it.
     for run in _runs(values):
         if len(run) == 1:
             f, v = run[0]
@@ -244,6 +245,13 @@ def line_chart(s: Series, *, width: int = 360, height: int = 110, axis: bool = T
             pts = " ".join(f"{x(f):.1f},{y(v):.1f}" for f, v in run)
             parts.append(f'<polyline points="{pts}" fill="none" stroke="{LINE}" '
                          'stroke-width="1.5"/>')
+    for run in _runs(thresholds):
+        pts = " ".join(f"{x(f):.1f},{y(v):.1f}" for f, v in run)
+        if len(run) == 1:
+            f, v = run[0]
+            pts = f"{x(f) - 3:.1f},{y(v):.1f} {x(f) + 3:.1f},{y(v):.1f}"
+        parts.append(f'<polyline points="{pts}" fill="none" stroke="{COLOR["breach"]}" '
+                     'stroke-width="1" stroke-dasharray="4 3"/>')
     for f, v, code, i in marks:
         status = status_of_code(code)
         parts.append(f'<circle cx="{x(f):.1f}" cy="{y(v):.1f}" r="2.6" '
@@ -294,7 +302,7 @@ def _feature_cards(all_series: Iterable[Series]) -> str:
         judged = [s for s in group if _judged(s)] or group[:1]
         status = worst(s.latest_status for s in judged)
         charts = "".join(
-            f'<div class="chart-label">{_e(s.metric.replace("_", " "))}: latest '
+            f'<div class="chart-label">{_e(_label(s.metric))}: latest '
             f'<b>{_e(_fmt(s.latest_value))}</b>'
             + (f' <span class="muted">threshold {_e(_fmt(s.latest_threshold))}</span>'
                if s.latest_threshold is not None else ' <span class="muted">(no threshold)'
@@ -318,7 +326,7 @@ def _quality_table(all_series: Iterable[Series]) -> str:
             metrics.append(s.metric)
     if not rows:
         return '<p class="muted">No data quality results yet.</p>'
-    head = "".join(f"<th>{_e(m.replace('_', ' '))}</th>" for m in metrics)
+    head = "".join(f"<th>{_e(_label(m))}</th>" for m in metrics)
     body = []
     for feature in sorted(rows, key=lambda f: (
             worst(one.latest_status for one in rows[f].values()) != "breach", f)):
