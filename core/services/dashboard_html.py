@@ -67,7 +67,7 @@ table{border-collapse:collapse;width:100%;background:#fff;border-radius:8px;over
 th,td{padding:6px 10px;text-align:left;border-bottom:1px solid #eceff1;vertical-align:top;
  overflow-wrap:anywhere}
 th{background:#eef1f4;font-weight:600;font-size:12px;text-transform:uppercase;
- letter-spacing:.03em}
+ letter-spacing:.03em;overflow-wrap:normal}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .pill{display:inline-block;border-radius:10px;padding:1px 8px;font-size:12px;color:#fff;
  white-space:nowrap}
