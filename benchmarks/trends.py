@@ -11,7 +11,8 @@ Azurite one append per batch (as batches land), then times:
   * peer, stored results: what a history costs without trends, by reading and parsing each
     batch's full stored drift result (a blob per batch, as the Azure backend keeps them):
     --peer-results of them timed, the cost per result multiplied out to --batches (said so).
-Prints medians of 5 reads, the load average beside them, and the ratio. Target (issue 13,
+Prints medians of 5 reads (and how much of a read is decoding, in memory), the load average
+beside them, and the ratio. Target (issue 13,
 point 4): thousands of batches read in well under a second.
 """
 
@@ -94,7 +95,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from core.adapters.storage import BlobArtifacts, BlobTrendStore, blob_service
-    from core.domain.trends import series
+    from core.domain.trends import decode_records, series
     from core.drift import DriftResult
     from core.services.dashboard import ModelPage
     from core.services.dashboard_html import render_model
@@ -127,6 +128,10 @@ def main() -> int:
 
     read_s, history = median_seconds(lambda: BlobTrendStore(service, container).read(MODEL))
     assert isinstance(history, list) and len(history) == args.batches
+    parts = sorted(b.name for b in service.get_container_client(container).list_blobs(
+        name_starts_with=f"trends/{MODEL}/") if not b.name.endswith("latest.bin"))
+    bodies = [service.get_blob_client(container, n).download_blob().readall() for n in parts]
+    decode_s, _ = median_seconds(lambda: decode_records(MODEL, bodies))
     series_s, _ = median_seconds(lambda: series(history))
     page = ModelPage(MODEL, None, history, [], [], {}, [], 0)
     render_s, html = median_seconds(lambda: render_model(page, now=time.time()), repeat=3)
@@ -148,7 +153,8 @@ def main() -> int:
     peer_total = peer_s / n_peer * args.batches
     load = os.getloadavg()[0]
     print(f"load average (1 min) {load:.2f} on {os.cpu_count()} cores; medians:")
-    print(f"  trends read, whole history        : {read_s * 1000:8.1f} ms")
+    print(f"  trends read, whole history        : {read_s * 1000:8.1f} ms ({len(parts)} blobs)")
+    print(f"    of which decoding, in memory    : {decode_s * 1000:8.1f} ms")
     print(f"  series per feature and metric     : {series_s * 1000:8.1f} ms")
     print(f"  dashboard page over the history   : {render_s * 1000:8.1f} ms "
           f"({len(str(html)) / 1e6:.1f} MB of HTML)")

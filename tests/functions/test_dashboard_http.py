@@ -5,22 +5,16 @@ pixels: the overview, a model's page and a drift report of a skewed feature."""
 from __future__ import annotations
 
 import json
-import shutil
 import struct
-import subprocess
-import tempfile
 import zlib
 from pathlib import Path
 
 import pytest
 
+from tests.chromium import layout_problems, needs_chromium, screenshot
 from tests.samples import GOOD_CSV, REFERENCE_CSV
 
 MODEL = "churn"
-CHROMIUM = "/usr/bin/chromium"
-needs_chromium = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(),
-    reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
 
 DRIFTED_CSV = "age,income,city,approved\n" + "".join(
     f"{80 + i % 15},{9000.0 + i * 40},{['tokyo', 'lima'][i % 2]},{i % 2}\n" for i in range(60))
@@ -76,23 +70,6 @@ def test_backfill_records_batches_stored_before_trends(batches, services):
 # --------------------------------------------------------------------------- Chromium
 
 
-def _screenshot(html: str, tmp_path: Path, name: str, size: str = "1280,1800") -> Path:
-    page = tmp_path / f"{name}.html"
-    page.write_text(html, encoding="utf-8")
-    shot = tmp_path / f"{name}.png"
-    profile = tempfile.mkdtemp()
-    try:
-        subprocess.run(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-             "--no-first-run", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", "--hide-scrollbars", f"--user-data-dir={profile}",
-             f"--screenshot={shot}", f"--window-size={size}", page.as_uri()],
-            check=True, capture_output=True, timeout=60)
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
-    return shot
-
-
 def _pixels(path: Path) -> bytes:
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
@@ -107,10 +84,12 @@ def _pixels(path: Path) -> bytes:
 
 @needs_chromium
 def test_the_pages_render_in_headless_chromium(batches, tmp_path):
-    overview = _screenshot(batches.http("GET", "/api/dashboard").get_body().decode(), tmp_path,
-                           "overview", "1280,700")
-    page = _screenshot(batches.http("GET", f"/api/dashboard/{MODEL}").get_body().decode(),
-                       tmp_path, "model")
-    for shot in (overview, page):
+    overview = batches.http("GET", "/api/dashboard").get_body().decode()
+    page = batches.http("GET", f"/api/dashboard/{MODEL}").get_body().decode()
+    for name, html in (("overview", overview), ("model", page)):
+        shot = screenshot(html, tmp_path, name)
         assert shot.stat().st_size > 20_000
         assert len(set(_pixels(shot)[::7])) > 50  # not a blank page: many colour values
+        for width in (420, 1280):
+            assert layout_problems(html, tmp_path, selector=".tile, .card header",
+                                   width=width) == [], (name, width)

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pytest
 
 from core.drift import DriftConfig, build_profile, compare, render_html
+from tests.chromium import layout_problems, needs_chromium
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -145,35 +146,7 @@ def test_a_skewed_histogram_is_drawn_on_a_log_scale_and_a_plain_one_is_not():
     assert not log_scale_for([0.3, 0.4, 0.3], [0.2, 0.5, 0.3])
 
 
-# Run inside a copy of the page (the report itself has no script): every pair of text boxes
-# inside one header tile or one card title must not overlap, and none may stick out of its box.
-_OVERLAP_PROBE = """<script>
-addEventListener('load', () => {
-  const bad = [];
-  const boxes = el => [...el.querySelectorAll('*')].filter(c => c.children.length === 0 &&
-      c.textContent.trim()).map(c => [c, c.getBoundingClientRect()]);
-  for (const el of document.querySelectorAll('.tile, .card h3')) {
-    const outer = el.getBoundingClientRect(), items = boxes(el);
-    items.forEach(([c, r], i) => {
-      if (r.right > outer.right + 1 || r.left < outer.left - 1)
-        bad.push('out of its box: ' + c.textContent.slice(0, 40));
-      items.slice(i + 1).forEach(([d, q]) => {
-        if (r.left < q.right - 1 && q.left < r.right - 1 && r.top < q.bottom - 1 &&
-            q.top < r.bottom - 1)
-          bad.push(c.textContent.slice(0, 40) + ' overlaps ' + d.textContent.slice(0, 40));
-      });
-    });
-  }
-  const out = document.createElement('pre');
-  out.id = 'probe';
-  out.textContent = JSON.stringify(bad);
-  document.body.appendChild(out);
-});
-</script>"""
-
-
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at "
-                    "/usr/bin/chromium (apt-get install chromium)")
+@needs_chromium
 @pytest.mark.parametrize("width", [420, 1280])
 def test_no_text_overlaps_in_the_header_tiles_and_card_titles(tmp_path, width):
     long = "customer_lifetime_value_in_local_currency_after_discounts_and_refunds"
@@ -182,18 +155,4 @@ def test_no_text_overlaps_in_the_header_tiles_and_card_titles(tmp_path, width):
     prod = pa.table({long: rng.lognormal(3.5, 1, 3000), "city": rng.choice(["a", "c"], 3000)})
     page = render_html(compare(build_profile(ref), prod),
                        title="Drift report: " + "a-long-model-name-" * 4 + ", latest batch")
-    probe = tmp_path / "probe.html"
-    probe.write_text(page.replace("</body>", _OVERLAP_PROBE + "</body>"), encoding="utf-8")
-    profile_dir = tempfile.mkdtemp()
-    try:
-        dom = subprocess.run(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={profile_dir}", f"--window-size={width},1200",
-             "--virtual-time-budget=3000", "--dump-dom", probe.as_uri()],
-            check=True, capture_output=True, timeout=60, text=True).stdout
-    finally:
-        shutil.rmtree(profile_dir, ignore_errors=True)
-    found = re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S)
-    assert found is not None, "the probe did not run"
-    assert found.group(1) == "[]"
+    assert layout_problems(page, tmp_path, selector=".tile, .card h3", width=width) == []
