@@ -168,7 +168,8 @@ class Trends:
         doc = {"backfilled_at": self._clock(), "batches": len(considered),
                "points": len(points), "missing_results": missing,
                "complete": len(considered) == len(records)}
-        self._state.put(STATE_KIND, model, doc)
+        if records:  # a name with no batch leaves nothing behind (a GET of a typo)
+            self._state.put(STATE_KIND, model, doc)
         return {"model": model, **doc}
 
 

@@ -139,9 +139,10 @@ def test_the_overview_lists_every_model_with_its_latest_batch(world, svc):
     self_contained(svc.dashboard.overview_html())
 
 
-def test_an_unknown_model_is_not_found_and_a_bad_name_is_refused(svc):
+def test_an_unknown_model_is_not_found_and_a_bad_name_is_refused(world, svc):
     with pytest.raises(NotFound):
         svc.dashboard.model("nobody")
+    assert [k for k in world.state.docs if k[1] == "nobody"] == []  # nothing written
     with pytest.raises(InvalidName):
         svc.dashboard.model("../etc")
 
