@@ -24,12 +24,13 @@ from core.domain.models import ModelDescription, ModelInspection
 from core.domain.monitoring import MonitorRunResult, MonitorSpec
 from core.domain.observability import AutopilotEvent
 from core.domain.retraining import JobStatus, RetrainRequest, RetrainResult
-from core.domain.trends import TrendPoint
 
 if TYPE_CHECKING:  # pyarrow is heavy; only adapters that read tables import it
     import numpy as np
     import pandas as pd
     import pyarrow as pa
+
+    from core.domain.trends import TrendPoint  # imports numpy
 
 # Opens a fresh binary stream over some content; called at most once per use.
 StreamOpener = Callable[[], BinaryIO]

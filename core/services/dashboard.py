@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from core.domain.ingestion import IngestionRecord
 from core.domain.names import check_name
-from core.domain.trends import TrendPoint
 from core.ports import IngestionLedger, NotFound
 
 if TYPE_CHECKING:
+    from core.domain.trends import TrendPoint
     from core.services.monitors import MonitorService
     from core.services.retraining import Retraining
     from core.services.trends import Trends
