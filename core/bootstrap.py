@@ -32,6 +32,7 @@ from core.ports import (
     Retrainer,
     StateStore,
     Telemetry,
+    TrendStore,
     Workspace,
 )
 from core.settings import Settings, load_settings
@@ -265,7 +266,7 @@ class Services:
 
             return LocalMonitorRunner(
                 self.workspace, self.events, profile=self.drift.profile,
-                save_result=self.drift.save_result, clock=self.clock,
+                save_result=self.trends.recording(self.drift.save_result), clock=self.clock,
                 workspace_label=Path(self.settings.local_workspace_dir).name,
                 correlation_column=self.settings.correlation_column,
                 compare=self.drift_thresholds.compare_over,
@@ -359,6 +360,7 @@ class Services:
     def ingest(self):
         from core.services.batches import OnBatchRegistered
         from core.services.ingest import IngestConfig, IngestService
+        from core.services.trends import AlsoRecordTrends
 
         s = self.settings
         config = IngestConfig(
@@ -374,7 +376,8 @@ class Services:
         return IngestService(
             config, self.workspace, self.blob_store, self.ledger, self.reference,
             observer_factory=self.drift.observer_for,
-            after_registered=OnBatchRegistered(self.monitors, self.retraining),
+            after_registered=AlsoRecordTrends(OnBatchRegistered(self.monitors, self.retraining),
+                                              self.trends),
             clock=self.clock, reporter=self.reporter,
             ground_truth=self.ground_truth if s.ground_truth_join else None,
         )
@@ -396,6 +399,30 @@ class Services:
         from core.services.thresholds import DriftThresholds
 
         return DriftThresholds.from_settings(self.settings, self.ledger)
+
+    @cached_property
+    def trend_store(self) -> TrendStore:
+        """Every batch's metrics per model: append blobs in the artifacts container (Azurite
+        locally)."""
+        from core.adapters.storage import BlobTrendStore, blob_service
+
+        return BlobTrendStore(blob_service(self.settings.storage_connection, self.credentials),
+                              self.settings.artifacts_container)
+
+    @cached_property
+    def trends(self):
+        from core.services.trends import Trends
+
+        return Trends(self.trend_store, self.ledger, self.state,
+                      load_result=self.drift.load_result, clock=self.clock)
+
+    @cached_property
+    def dashboard(self):
+        from core.services.dashboard import Dashboard
+
+        return Dashboard(monitors=self.monitors, trends=self.trends, ledger=self.ledger,
+                         retraining=self.retraining,
+                         registered_models=self.workspace.list_models, clock=self.clock)
 
     @cached_property
     def monitor_config(self):

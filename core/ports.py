@@ -30,6 +30,8 @@ if TYPE_CHECKING:  # pyarrow is heavy; only adapters that read tables import it
     import pandas as pd
     import pyarrow as pa
 
+    from core.domain.trends import TrendPoint  # imports numpy
+
 # Opens a fresh binary stream over some content; called at most once per use.
 StreamOpener = Callable[[], BinaryIO]
 
@@ -193,6 +195,23 @@ class GroundTruthStore(Protocol):
         """The labels waiting for their inputs, streamed (a bounded set: they expire)."""
 
     def remove_waiting(self, model: str, ids: Sequence[str]) -> None: ...
+
+
+class TrendStore(Protocol):
+    """Every batch's metrics per model (core.domain.trends), append-only: a point is
+    appended as it lands and a model's whole history is read in one go."""
+
+    def append(self, model: str, points: Sequence[TrendPoint]) -> None:
+        """Add points to the model's history (a key recorded again: the last one wins)."""
+
+    def read(self, model: str) -> list[TrendPoint]:
+        """The model's points, oldest first, one per key; empty when it has none."""
+
+    def latest(self, model: str) -> TrendPoint | None:
+        """The model's most recently appended point, without its history (cheap)."""
+
+    def models(self) -> list[str]:
+        """Every model with a history, sorted."""
 
 
 class EventSink(Protocol):

@@ -350,12 +350,9 @@ def run(demo_dir: Path, say: Callable[[str], None] = say) -> dict:
     report = host.http("GET", f"/api/models/{MODEL}/drift/report")
     (demo_dir / "drift-report.html").write_bytes(report.get_body())
     say(f"drift report of the latest batch: {demo_dir / 'drift-report.html'}")
-    dashboard = host.http("GET", "/api/dashboard")
-    if dashboard.status_code == 200:
-        (demo_dir / "dashboard.html").write_bytes(dashboard.get_body())
-        say(f"dashboard (GET /api/dashboard): {demo_dir / 'dashboard.html'}")
-    else:
-        say(f"dashboard: GET /api/dashboard answered {dashboard.status_code} (not in this build)")
+    (demo_dir / "dashboard.html").write_bytes(
+        host.http("GET", f"/api/dashboard/{MODEL}").get_body())
+    say(f"dashboard (GET /api/dashboard/{MODEL}): {demo_dir / 'dashboard.html'}")
     versions = ws.list_data_versions(f"{MODEL}-inference")
     say(f"MLTable versions of {MODEL}-inference: "
         + ", ".join(f"{v.version} ({v.tags['row_count']} rows)" for v in versions))

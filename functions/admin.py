@@ -121,3 +121,31 @@ def check_drift(req: func.HttpRequest) -> func.HttpResponse:
            replies={200: Reply("the model's performance records", "ModelPerformance")})
 def model_performance(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(services().admin.model_performance(req.route_params["model"]))
+
+
+@api_route(bp, "dashboard", "dashboard", "GET", tag="dashboard",
+           summary="Every model with its monitor, latest batch and status, open retraining and "
+                   "quarantine: a self-contained HTML page",
+           replies={200: Reply("a self-contained HTML page", media="text/html")})
+def dashboard(req: func.HttpRequest) -> func.HttpResponse:
+    html = services().dashboard.overview_html(key=req.params.get("code"))
+    return func.HttpResponse(html, mimetype="text/html", charset="utf-8")
+
+
+@api_route(bp, "model_dashboard", "dashboard/{model}", "GET", tag="dashboard",
+           summary="One model over every batch: each feature's drift against its threshold, "
+                   "data quality and performance trends, alerts with their decisions, "
+                   "retraining, quarantine, links to each batch's drift report",
+           replies={200: Reply("a self-contained HTML page", media="text/html")})
+def model_dashboard(req: func.HttpRequest) -> func.HttpResponse:
+    html = services().dashboard.model_html(req.route_params["model"],
+                                           key=req.params.get("code"))
+    return func.HttpResponse(html, mimetype="text/html", charset="utf-8")
+
+
+@api_route(bp, "backfill_trends", "models/{model}/trends/backfill", "POST", tag="dashboard",
+           summary="Record every stored early check and performance result of the model's "
+                   "batches in its trends (models from before trends were kept); idempotent",
+           replies={200: Reply("what was recorded", "TrendsBackfill")})
+def backfill_trends(req: func.HttpRequest) -> func.HttpResponse:
+    return json_response(services().trends.backfill(req.route_params["model"]))

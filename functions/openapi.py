@@ -123,6 +123,14 @@ SCHEMAS: dict[str, dict] = {
         "ground_truth": _object({"waiting": _nullable("integer"),
                                  "files": {"type": "array", "items": OBJ}}),
     }, closed=True),
+    "TrendsBackfill": _object({
+        "model": STR, "backfilled_at": NUM,
+        "batches": {**INT, "description": "registered batches read from the ledger"},
+        "points": {**INT, "description": "trend points recorded (early checks and "
+                   "performance records)"},
+        "missing_results": {**INT, "description": "batches whose stored result is gone"},
+        "complete": {**BOOL, "description": "false when only the newest batches were read"},
+    }, closed=True),
     "IngestionList": _object({"model": _nullable("string"), "status": _nullable("string"),
                               "count": INT,
                               "ingestions": {"type": "array", "items": _ref("Ingestion")}},

@@ -732,3 +732,35 @@ _check_loader: ModelLoader = FakeModelLoader()
 _check_telemetry: Telemetry = FakeTelemetry()
 _check_autopilot_events: AutopilotEvents = FakeAutopilotEvents()
 _check_ground_truth: GroundTruthStore = FakeGroundTruthStore()
+
+
+# ------------------------------------------------------------------------------- trends
+
+
+class FakeTrendStore:
+    """TrendStore over lists of encoded records (the adapter's wire form, decoded as it
+    does)."""
+
+    def __init__(self) -> None:
+        self.lines: dict[str, list[bytes]] = {}
+        self.appends = 0
+
+    def append(self, model: str, points) -> None:
+        if not points:
+            return
+        self.appends += 1
+        self.lines.setdefault(model, []).extend(p.to_record() for p in points)
+
+    def read(self, model: str):
+        from core.domain.trends import decode_records
+
+        return decode_records(model, [b"".join(self.lines.get(model, []))])
+
+    def latest(self, model: str):
+        from core.domain.trends import decode_records
+
+        lines = self.lines.get(model)
+        return decode_records(model, [lines[-1]])[0] if lines else None
+
+    def models(self) -> list[str]:
+        return sorted(self.lines)

@@ -29,26 +29,37 @@ body{font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;margin
 main{max-width:1180px;margin:0 auto;padding:24px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 10px}
 .muted{color:#66707a}.small{font-size:12px}
-.summary{display:flex;gap:12px;flex-wrap:wrap;margin:16px 0}
+.summary{display:grid;grid-template-columns:repeat(auto-fill,minmax(170px,1fr));gap:12px;
+ margin:16px 0}
 .tile{background:#fff;border-radius:8px;padding:12px 16px;box-shadow:0 1px 2px #0002;
- min-width:150px}
-.tile b{display:block;font-size:20px;margin-top:2px}
+ min-width:0;overflow-wrap:anywhere;line-height:1.3}
+.tile b{display:block;font-size:20px;margin-top:4px;line-height:1.25}
+.tile b .pill{font-size:12px;line-height:1.6;white-space:normal}
 .verdict{color:#fff}.verdict.bad{background:#c0392b}.verdict.ok{background:#2e7d32}
 table{border-collapse:collapse;width:100%;background:#fff;border-radius:8px;overflow:hidden;
  box-shadow:0 1px 2px #0002}
-th,td{padding:6px 10px;text-align:left;border-bottom:1px solid #eceff1;vertical-align:top}
+th,td{padding:6px 10px;text-align:left;border-bottom:1px solid #eceff1;vertical-align:top;
+ overflow-wrap:break-word}
+td:first-child{overflow-wrap:anywhere}
 th{background:#eef1f4;font-weight:600;font-size:12px;text-transform:uppercase;letter-spacing:.03em}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
-.pill{display:inline-block;border-radius:10px;padding:1px 8px;font-size:12px;color:#fff}
+.pill{display:inline-block;border-radius:10px;padding:1px 8px;font-size:12px;color:#fff;
+ white-space:nowrap}
 .pill.bad{background:#c0392b}.pill.ok{background:#2e7d32}.pill.info{background:#78909c}
 .pill.skip{background:#b0bec5;color:#263238}
-.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(540px,1fr));gap:14px}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(540px,100%),1fr));
+ gap:14px}
 .card{background:#fff;border-radius:8px;padding:12px 14px;box-shadow:0 1px 2px #0002}
 .card.bad{border-left:4px solid #c0392b}.card.ok{border-left:4px solid #2e7d32}
-.card h3{margin:0 0 6px;font-size:15px;display:flex;justify-content:space-between}
+.card{min-width:0}
+.card h3{margin:0 0 6px;font-size:15px;display:flex;justify-content:space-between;gap:8px;
+ align-items:flex-start}
+.card h3>span:first-child{min-width:0;overflow-wrap:anywhere}
+.card h3 .pill{flex-shrink:0}
 .card ul{margin:6px 0 0;padding-left:18px;color:#5d4037;font-size:12px}
 .legend span{display:inline-block;width:10px;height:10px;margin:0 4px 0 10px;border-radius:2px}
 .metrics td{padding:3px 8px;font-size:13px}
+.metrics td:nth-child(3),.metrics td:nth-child(4){white-space:nowrap}
 """
 
 
@@ -99,29 +110,70 @@ def _metric_row(m: MetricValue) -> str:
     )
 
 
+# A histogram is drawn on a log scale of shares when one bin holds more than this share of
+# either side's rows while other bins hold some: a skewed feature (a log-normal amount puts
+# nine rows in ten in the first of Azure's equal-width bins) then still shows its tail.
+SKEWED_SHARE = 0.5
+
+
+def log_scale_for(ref: list[float], prod: list[float]) -> bool:
+    """Whether a histogram of these per-bin shares is drawn on a log scale (see
+    SKEWED_SHARE): one bin dominates and at least two others are not empty."""
+    shares = [*ref, *prod]
+    if not shares or max(shares) <= SKEWED_SHARE:
+        return False
+    occupied = {i for i, v in enumerate(ref) if v > 0} | {i for i, v in enumerate(prod) if v > 0}
+    return len(occupied) >= 3
+
+
+def _nice_step(top: float) -> float:
+    """A round step (1, 2 or 5 times a power of ten) giving about four grid lines to `top`."""
+    raw = top / 4
+    power = 10.0 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+
+
 def _histogram_svg(d: Distribution, width: int = 520, height: int = 190) -> str:
     ref = [c / d.reference_total if d.reference_total else 0 for c in d.reference]
     prod = [c / d.production_total if d.production_total else 0 for c in d.production]
     left, right, top, bottom = 46, 10, 10, 34
     pw, ph = width - left - right, height - top - bottom
-    ymax = max([*ref, *prod, 1e-12]) * 1.1
     k = len(ref)
     edges = list(d.edges)
     lo, hi = edges[0], edges[-1]
     span = (hi - lo) or 1.0
+    log_y = log_scale_for(ref, prod)
+    if log_y:
+        smallest = min(v for v in (*ref, *prod) if v > 0)
+        # From a decade at or below the smallest share to 100% (log_y implies shares < 1).
+        decades = max(1, math.ceil(-math.log10(smallest) - 1e-9))
+        grid = [10.0 ** -i for i in range(decades, -1, -1)]
+        step = 1.0
+
+        def height_of(v: float) -> float:
+            return 0.0 if v <= 0 else max(ph * (1 + math.log10(v) / decades), 1.0)
+    else:
+        ymax = max([*ref, *prod, 1e-12])
+        step = _nice_step(ymax)
+        grid = [step * i for i in range(math.ceil(ymax / step - 1e-9) + 1)]
+        ytop = grid[-1] or 1.0
+
+        def height_of(v: float) -> float:
+            return ph * v / ytop
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="100%" '
              f'viewBox="0 0 {width} {height}" role="img">']
-    for i in range(5):  # grid and y labels
-        y = top + ph - ph * i / 4
+    for g in grid:  # grid and y labels
+        y = top + ph - (height_of(g) if g > 0 else 0.0)
+        label = f"{g * 100:g}%" if log_y else f"{g:.0%}" if step >= 0.01 else f"{g:.1%}"
         parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{y:.1f}" y2="{y:.1f}" '
                      'stroke="#e3e7eb"/>')
         parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="10" text-anchor="end" '
-                     f'fill="#66707a">{ymax * i / 4:.0%}</text>')
+                     f'fill="#66707a">{label}</text>')
     for series, color in ((ref, REF_COLOR), (prod, PROD_COLOR)):
         for i in range(k):
             x0 = left + pw * (edges[i] - lo) / span
             x1 = left + pw * (edges[i + 1] - lo) / span
-            h = ph * series[i] / ymax
+            h = height_of(series[i])
             parts.append(
                 f'<rect x="{x0:.1f}" y="{top + ph - h:.1f}" width="{max(x1 - x0 - 1, 0.8):.1f}" '
                 f'height="{h:.1f}" fill="{color}" fill-opacity="0.5" stroke="{color}"/>'
@@ -134,8 +186,14 @@ def _histogram_svg(d: Distribution, width: int = 520, height: int = 190) -> str:
         anchor = "start" if i == 0 else ("end" if i == k else "middle")
         parts.append(f'<text x="{x:.1f}" y="{top + ph + 14}" font-size="10" '
                      f'text-anchor="{anchor}" fill="#66707a">{_e(_fmt(edges[i]))}</text>')
+    caption = f"{k} bins"
+    if log_y:
+        busiest = max(range(k), key=lambda i: max(ref[i], prod[i]))
+        caption += (f" · log scale: {_fmt(edges[busiest])} to {_fmt(edges[busiest + 1])} "
+                    f"holds {ref[busiest]:.0%} of reference, {prod[busiest]:.0%} of "
+                    "production")
     parts.append(f'<text x="{left + pw / 2:.1f}" y="{height - 4}" font-size="10" '
-                 f'text-anchor="middle" fill="#66707a">{k} bins</text>')
+                 f'text-anchor="middle" fill="#66707a">{_e(caption)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 

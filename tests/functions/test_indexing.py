@@ -105,6 +105,14 @@ EXPECTED: dict[str, dict] = {
         "bindings": _http("models/{model}/performance", "GET", "FUNCTION"),
         "params": HTTP_REQUEST,
     },
+    "dashboard": {"bindings": _http("dashboard", "GET", "FUNCTION"), "params": HTTP_REQUEST},
+    "model_dashboard": {
+        "bindings": _http("dashboard/{model}", "GET", "FUNCTION"), "params": HTTP_REQUEST,
+    },
+    "backfill_trends": {
+        "bindings": _http("models/{model}/trends/backfill", "POST", "FUNCTION"),
+        "params": HTTP_REQUEST,
+    },
     "openapi": {
         "bindings": _http("openapi.json", "GET", "FUNCTION"),
         "params": HTTP_REQUEST,

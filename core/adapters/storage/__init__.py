@@ -16,10 +16,12 @@ from core.adapters.storage.ground_truth import TableGroundTruthStore
 from core.adapters.storage.ledger import TableIngestionLedger
 from core.adapters.storage.queues import StorageQueue
 from core.adapters.storage.state import TableStateStore
+from core.adapters.storage.trends import BlobTrendStore
 
 __all__ = [
     "AzureBlobStore",
     "BlobArtifacts",
+    "BlobTrendStore",
     "StorageAccessDenied",
     "StorageQueue",
     "TableGroundTruthStore",

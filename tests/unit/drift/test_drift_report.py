@@ -15,6 +15,7 @@ import pyarrow as pa
 import pytest
 
 from core.drift import DriftConfig, build_profile, compare, render_html
+from tests.chromium import layout_problems, needs_chromium
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -118,3 +119,40 @@ def test_the_report_ends_with_the_model_performance_on_labelled_data(result):
     assert "font-weight:600" in f1_row and "0.5" in f1_row and "0.1" in f1_row
     calm = render_html(result, performance={**record, "breached": False, "breaches": []})
     assert "within thresholds" in calm
+
+
+def test_a_skewed_histogram_is_drawn_on_a_log_scale_and_a_plain_one_is_not():
+    from core.drift.report import log_scale_for
+
+    rng = np.random.default_rng(4)
+    n = 5000
+    ref = pa.table({"amount": rng.lognormal(3.7, 1.2, n), "age": rng.normal(40, 10, n)})
+    prod = pa.table({"amount": rng.lognormal(4.5, 1.2, n), "age": rng.normal(40, 10, n)})
+    res = compare(build_profile(ref), prod, DriftConfig(signals=("data_drift",)))
+    page = render_html(res)
+
+    def card(feature):
+        start = page.index(f'id="data_drift-{feature}"')
+        end = page.find('<div class="card', start + 1)
+        return page[start:end if end > 0 else None]
+
+    amount = res.signal("data_drift").feature("amount").distribution
+    shares = [c / amount.reference_total for c in amount.reference]
+    assert max(shares) > 0.5  # one of Azure's equal-width bins holds most rows
+    assert "log scale" in card("amount") and ">0.1%<" in card("amount")
+    assert "log scale" not in card("age")
+    assert log_scale_for([0.9, 0.05, 0.05], [0.8, 0.1, 0.1])
+    assert not log_scale_for([0.9, 0.1, 0.0], [0.95, 0.05, 0.0])  # two bins: nothing hides
+    assert not log_scale_for([0.3, 0.4, 0.3], [0.2, 0.5, 0.3])
+
+
+@needs_chromium
+@pytest.mark.parametrize("width", [420, 1280])
+def test_no_text_overlaps_in_the_header_tiles_and_card_titles(tmp_path, width):
+    long = "customer_lifetime_value_in_local_currency_after_discounts_and_refunds"
+    rng = np.random.default_rng(1)
+    ref = pa.table({long: rng.lognormal(3, 1, 3000), "city": rng.choice(["a", "b"], 3000)})
+    prod = pa.table({long: rng.lognormal(3.5, 1, 3000), "city": rng.choice(["a", "c"], 3000)})
+    page = render_html(compare(build_profile(ref), prod),
+                       title="Drift report: " + "a-long-model-name-" * 4 + ", latest batch")
+    assert layout_problems(page, tmp_path, selector=".tile, .card h3", width=width) == []

@@ -29,6 +29,7 @@ from tests.fakes import (
     FakeRetrainer,
     FakeStateStore,
     FakeTelemetry,
+    FakeTrendStore,
     FakeWorkspace,
 )
 from tests.samples import REFERENCE_CSV
@@ -71,6 +72,7 @@ class World:
     telemetry: FakeTelemetry = field(default_factory=FakeTelemetry)
     topic: FakeAutopilotEvents = field(default_factory=FakeAutopilotEvents)  # our own events
     labels: FakeGroundTruthStore = field(default_factory=FakeGroundTruthStore)
+    trends: FakeTrendStore = field(default_factory=FakeTrendStore)
     ledger: FakeLedger = field(init=False)
     runner: FakeMonitorRunner = field(init=False)
 
@@ -85,7 +87,7 @@ class World:
             blob_store=self.blobs, ledger=self.ledger, retrain_queue=self.queue,
             retrain_poison_queue=self.poison, events=self.events, retrainer=self.retrainer,
             monitor_runner=self.runner, telemetry=self.telemetry, autopilot_events=self.topic,
-            ground_truth_store=self.labels,
+            ground_truth_store=self.labels, trend_store=self.trends,
         )
 
     # -- arranging the world
