@@ -21,15 +21,23 @@ needs_chromium = pytest.mark.skipif(
 _FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
           "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
-# Run inside a copy of the page (the pages themselves have no script): within each element
-# the selector matches, every pair of text boxes must not overlap, and none may stick out.
+# Run inside a copy of the page (the pages themselves have no script): each element the
+# selector matches stays inside the page's <main>, and within it every pair of text boxes must
+# not overlap, and none may stick out.
 _PROBE = """<script>
 addEventListener('load', () => {
   const bad = [];
+  // HTML text only: charts are SVG (drawn in their own coordinates, tooltips never shown).
   const boxes = el => [...el.querySelectorAll('*')].filter(c => c.children.length === 0 &&
-      c.textContent.trim()).map(c => [c, c.getBoundingClientRect()]);
+      c.textContent.trim() && !c.closest('svg')).map(c => [c, c.getBoundingClientRect()]);
+  const main = document.querySelector('main'), frame = main.getBoundingClientRect();
+  const style = getComputedStyle(main);  // its content box: inside the padding
+  const left = frame.left + parseFloat(style.paddingLeft);
+  const right = frame.right - parseFloat(style.paddingRight);
   for (const el of document.querySelectorAll(SELECTOR)) {
     const outer = el.getBoundingClientRect(), items = boxes(el);
+    if (outer.right > right + 1 || outer.left < left - 1)
+      bad.push('leaves the page: ' + el.textContent.trim().slice(0, 40));
     items.forEach(([c, r], i) => {
       if (r.right > outer.right + 1 || r.left < outer.left - 1)
         bad.push('out of its box: ' + c.textContent.slice(0, 40));
@@ -67,13 +75,16 @@ def screenshot(html: str, folder: Path, name: str, size: str = "1280,1800") -> P
 
 
 def layout_problems(html: str, folder: Path, *, selector: str, width: int) -> list[str]:
-    """Text that overlaps other text or leaves its box inside `selector`'s elements, as
-    Chromium lays the page out `width` pixels wide."""
+    """`selector`'s elements that leave the page, and text inside them that overlaps other
+    text or leaves its box, as Chromium lays the page out `width` pixels wide."""
     page = folder / f"probe-{width}.html"
     probe = _PROBE.replace("SELECTOR", json.dumps(selector))
-    page.write_text(html.replace("</body>", probe + "</body>"), encoding="utf-8")
-    dom = _run([f"--window-size={width},1200", "--virtual-time-budget=3000", "--dump-dom",
-                page.as_uri()])
+    # Headless Chromium lays pages out at least 500 px wide whatever the window: the page's
+    # <main> is given the width instead (what a window that wide leaves it).
+    narrow = f"<style>main{{width:{width}px;max-width:none}}</style>" if width < 1200 else ""
+    page.write_text(html.replace("</body>", narrow + probe + "</body>"), encoding="utf-8")
+    dom = _run([f"--window-size={max(width, 1280)},1200", "--virtual-time-budget=3000",
+                "--dump-dom", page.as_uri()])
     found = re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S)
     assert found is not None, "the probe did not run"
     return json.loads(found.group(1).replace("&amp;", "&").replace("&lt;", "<")

@@ -79,7 +79,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
  text-overflow:ellipsis}
 .tile .value{display:block;font-size:18px;font-weight:600;margin-top:4px;
  overflow-wrap:anywhere}
-.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(380px,1fr));gap:12px}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(380px,100%),1fr));gap:12px}
 .card{background:#fff;border-radius:8px;padding:10px 12px;box-shadow:0 1px 2px #0002;
  border-left:4px solid #cfd8dc;min-width:0}
 .card.breach{border-left-color:#c0392b}.card.warning{border-left-color:#e08a00}

@@ -91,5 +91,5 @@ def test_the_pages_render_in_headless_chromium(batches, tmp_path):
         assert shot.stat().st_size > 20_000
         assert len(set(_pixels(shot)[::7])) > 50  # not a blank page: many colour values
         for width in (420, 1280):
-            assert layout_problems(html, tmp_path, selector=".tile, .card header",
+            assert layout_problems(html, tmp_path, selector=".tile, .card, .card header",
                                    width=width) == [], (name, width)
