@@ -20,7 +20,6 @@ each such case leaves a note and a structured departure (``result.Departure``) i
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -46,11 +45,10 @@ _R = TypeVar("_R")
 
 
 def _workers() -> int:
-    """Threads for a comparison's columns: the cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+    """Threads for a comparison's columns: Arrow's CPU thread count (the machine's cores, or
+    what ``pyarrow.set_cpu_count`` made it)."""
+    count: int = pa.cpu_count()
+    return max(1, count)
 
 
 def _map(pool: ThreadPoolExecutor | None, fn: Callable[[_T], _R], items: Iterable[_T]) -> list[_R]:

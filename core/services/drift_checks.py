@@ -42,7 +42,6 @@ class _EarlyCheck(BatchObserver):
     A failure here never fails the ingestion: it is recorded."""
 
     _QUEUED_BATCHES = 4
-    SYNC = False  # benchmark switch: take the statistics on the reading thread
 
     def __init__(self, checks: DriftChecks, model: str, reference: DataAssetVersion):
         self._checks = checks
@@ -55,11 +54,6 @@ class _EarlyCheck(BatchObserver):
 
     def add(self, batch: pa.RecordBatch) -> None:
         if self._error is not None:
-            return
-        if self.SYNC:
-            self._queue.put(batch)
-            self._queue.put(None)
-            self._consume()
             return
         if self._worker is None:
             self._worker = threading.Thread(target=self._consume, name="early-drift-check",

@@ -266,3 +266,57 @@ def test_check_of_missing_data_is_not_found(world, drift):
         drift.check(MODEL, "7")
     with pytest.raises(NotFound):
         drift.check(MODEL, baseline=(f"{MODEL}-training", "9"))
+
+
+# --------------------------------------------------------------------------- streamed check
+
+
+def _early_check_threads():
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == "early-drift-check"]
+
+
+def test_a_file_rejected_after_its_first_batches_leaves_no_early_check_behind(world, monkeypatch):
+    from core.services import drift_checks
+
+    seen = []
+    add = drift_checks._EarlyCheck.add
+    monkeypatch.setattr(drift_checks._EarlyCheck, "add",
+                        lambda self, batch: (seen.append(batch.num_rows), add(self, batch)))
+    world.model()
+    world.reference()
+    rows = CLEAN_CSV.splitlines()
+    # Over two parser blocks of valid rows (the early check has seen batches), then a value
+    # that is not an integer: the file is rejected after the check started.
+    body = "\n".join(rows[1:])
+    text = rows[0] + "\n" + "\n".join([body] * (2 * 1024 * 1024 // len(body) + 1))
+    text += "\nnot-an-age,1.0,paris,1,r\n"
+
+    outcome = ingest(world, "late-error.csv", text)
+
+    assert outcome.kind == "rejected"
+    assert seen  # the check had started
+    assert _early_check_threads() == []
+
+
+def test_a_file_over_the_memory_budget_is_checked_on_a_sample_with_exact_quality(world):
+    world.model()
+    world.reference()
+    rows = NULLS_CSV.splitlines()
+    body = "\n".join(rows[1:])
+    copies = 3 * 1024 * 1024 // len(body) + 1
+    text = rows[0] + "\n" + "\n".join([body] * copies) + "\n"
+
+    outcome = ingest(world, "big.csv", text, EARLY_DRIFT_MEMORY_MB="1")
+
+    summary = outcome.record.drift
+    result = world.services().drift.load_result(summary["result"])
+    assert result.sampling is not None and result.sampling.method == "bottom_k"
+    assert result.sampling.rows_total == outcome.record.rows > result.rows_production
+    quality = result.signal("data_quality")
+    assert quality.rows_production == outcome.record.rows
+    nulls = quality.feature("income").metric("null_value_rate")
+    assert nulls.count == copies * sum(1 for i in range(len(rows) - 1) if i % 20 == 0)
+    assert any("deterministic sample" in n for n in summary["notes"])
+    assert _early_check_threads() == []
