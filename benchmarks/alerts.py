@@ -113,7 +113,8 @@ def ours(reference, batch) -> bool:
     size = batch.num_rows  # the expected batch size, as NannyML gets chunk_size
     profile = _cached(reference, f"calibrated-{size}",
                       lambda ref: build_calibrated_profile(ref, size))
-    return compare_with_policy(profile, batch, ThresholdPolicy()).breached
+    k = float(os.environ.get("ALERTS_OURS_K") or 4.0)  # the default unless a run asks
+    return compare_with_policy(profile, batch, ThresholdPolicy(k=k)).breached
 
 
 #: How the output names ``ours``.

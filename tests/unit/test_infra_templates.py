@@ -65,6 +65,11 @@ OPTIONAL: dict[str, str] = {
     "LABELLED_ASSET_NAME": "asset naming convention; default {model}-labelled",
     "GROUND_TRUTH_WAIT_DAYS": "tuning; default 30",
     "PERFORMANCE_THRESHOLDS": "none by default; models set autopilot.performance_threshold",
+    "DRIFT_THRESHOLD_POLICY": "default calibrated (README, Alert thresholds)",
+    "DRIFT_THRESHOLD_K": "tuning; default 4",
+    "DRIFT_THRESHOLD_QUANTILE": "none by default: the fitted tail applies",
+    "DRIFT_THRESHOLDS": "none by default: Azure's defaults where the policy needs fixed values",
+    "EXPECTED_BATCH_ROWS": "default 0: the median of recent batches",
 }
 
 # Settings the templates set that the code does not read: who reads them. (The Application
