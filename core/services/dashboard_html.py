@@ -87,6 +87,9 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .card header{display:flex;justify-content:space-between;gap:8px;align-items:baseline}
 .card header h3{overflow-wrap:anywhere;min-width:0}
 .chart-label{font-size:12px;color:#37474f;margin:6px 0 0}
+/* A value and its threshold wrap as wholes: never "threshold" on one line, its number on
+   the next (longer calibrated thresholds did at 420 px). */
+.chart-label b,.chart-label .muted{white-space:nowrap}
 .legend{font-size:11px;color:#66707a}
 .legend i{display:inline-block;width:14px;height:0;border-top:2px solid;margin:0 4px 3px 10px;
  vertical-align:middle}
