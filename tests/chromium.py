@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import struct
 import subprocess
 import tempfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -89,3 +91,17 @@ def layout_problems(html: str, folder: Path, *, selector: str, width: int) -> li
     assert found is not None, "the probe did not run"
     return json.loads(found.group(1).replace("&amp;", "&").replace("&lt;", "<")
                       .replace("&gt;", ">").replace("&quot;", '"'))
+
+
+def png_pixels(path: Path) -> bytes:
+    """The decompressed image data of a PNG (filter bytes included): enough to tell a rendered
+    page from a blank one by how many distinct byte values it holds."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat = 8, b""
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        if kind == b"IDAT":
+            idat += data[pos + 8:pos + 8 + length]
+        pos += 12 + length
+    return zlib.decompress(idat)

@@ -5,13 +5,10 @@ pixels: the overview, a model's page and a drift report of a skewed feature."""
 from __future__ import annotations
 
 import json
-import struct
-import zlib
-from pathlib import Path
 
 import pytest
 
-from tests.chromium import layout_problems, needs_chromium, screenshot
+from tests.chromium import layout_problems, needs_chromium, png_pixels, screenshot
 from tests.samples import GOOD_CSV, REFERENCE_CSV
 
 MODEL = "churn"
@@ -70,18 +67,6 @@ def test_backfill_records_batches_stored_before_trends(batches, services):
 # --------------------------------------------------------------------------- Chromium
 
 
-def _pixels(path: Path) -> bytes:
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, idat = 8, b""
-    while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        if kind == b"IDAT":
-            idat += data[pos + 8:pos + 8 + length]
-        pos += 12 + length
-    return zlib.decompress(idat)
-
-
 @needs_chromium
 def test_the_pages_render_in_headless_chromium(batches, tmp_path):
     overview = batches.http("GET", "/api/dashboard").get_body().decode()
@@ -89,7 +74,7 @@ def test_the_pages_render_in_headless_chromium(batches, tmp_path):
     for name, html in (("overview", overview), ("model", page)):
         shot = screenshot(html, tmp_path, name)
         assert shot.stat().st_size > 20_000
-        assert len(set(_pixels(shot)[::7])) > 50  # not a blank page: many colour values
+        assert len(set(png_pixels(shot)[::7])) > 50  # not a blank page: many colour values
         for width in (420, 1280):
             assert layout_problems(html, tmp_path, selector=".tile, .card, .card header",
                                    width=width) == [], (name, width)

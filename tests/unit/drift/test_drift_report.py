@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import re
 import shutil
-import struct
 import subprocess
 import tempfile
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 from core.drift import DriftConfig, build_profile, compare, render_html
-from tests.chromium import layout_problems, needs_chromium
+from tests.chromium import layout_problems, needs_chromium, png_pixels
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -69,18 +67,6 @@ def test_every_drift_feature_has_a_chart_with_metric_and_threshold(result):
     assert "Data quality" in page
 
 
-def _png_pixels(path: Path) -> bytes:
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, idat = 8, b""
-    while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        if kind == b"IDAT":
-            idat += data[pos + 8:pos + 8 + length]
-        pos += 12 + length
-    return zlib.decompress(idat)
-
-
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at "
                     "/usr/bin/chromium (apt-get install chromium)")
 def test_renders_in_headless_chromium(result, tmp_path):
@@ -99,7 +85,7 @@ def test_renders_in_headless_chromium(result, tmp_path):
     finally:
         shutil.rmtree(profile_dir, ignore_errors=True)
     assert shot.exists() and shot.stat().st_size > 20_000
-    pixels = _png_pixels(shot)
+    pixels = png_pixels(shot)
     assert len(set(pixels[::7])) > 50  # not a blank page: many distinct colour values
 
 
