@@ -12,5 +12,6 @@ Layers, lowest first (imports point down only; tests/unit/test_architecture.py c
   folder per backend. The two never import each other.
 - `bootstrap.py`: the composition root that builds adapters and hands them to use cases.
 
-`core` never imports `functions`, `function_app`, `devtools` or `azure.functions`.
+`core` never imports the entry points (`functions`, `function_app`), the dev tools or the
+Functions library (`azure-functions`): checked by tests/unit/test_architecture.py.
 """
