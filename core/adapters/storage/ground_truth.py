@@ -104,10 +104,7 @@ class TableGroundTruthStore:
                 entity["label_source"] = label_source
                 _put_json(entity, "label", label)
             entities.append(entity)
-        for entity in self._create_all(entities):
-            existing = self._table.get_entity(entity["PartitionKey"], entity["RowKey"])
-            if existing.get("source") != source:
-                duplicates.append(entity["id"])
+        duplicates.extend(self._stored_by_another_source(entities, source))
         return duplicates
 
     def put_outputs(self, model: str, rows: Sequence[tuple[str, Row]], *,
@@ -166,10 +163,7 @@ class TableGroundTruthStore:
                 "id": row_id, "source": source, "at": float(at)}
             _put_json(entity, "label", label)
             entities.append(entity)
-        for entity in self._create_all(entities):
-            existing = self._table.get_entity(entity["PartitionKey"], entity["RowKey"])
-            if existing.get("source") != source:
-                duplicates.append(entity["id"])
+        duplicates.extend(self._stored_by_another_source(entities, source))
         return duplicates
 
     def waiting(self, model: str) -> Iterator[WaitingLabel]:
@@ -197,6 +191,16 @@ class TableGroundTruthStore:
         self._each_partition(delete, entities)
 
     # ------------------------------------------------------------------ helpers
+
+    def _stored_by_another_source(self, entities: list[dict], source: str) -> list[str]:
+        """Create ``entities``; the ids of those another file had stored already (a redelivery
+        of the same file, ``source``, is not a duplicate)."""
+        ids = []
+        for entity in self._create_all(entities):
+            existing = self._table.get_entity(entity["PartitionKey"], entity["RowKey"])
+            if existing.get("source") != source:
+                ids.append(entity["id"])
+        return ids
 
     def _create_all(self, entities: list[dict]) -> list[dict]:
         """Create every entity; returns those that existed already (not overwritten)."""
