@@ -64,6 +64,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from offline import offline_prefix  # beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out" / "alerts"
 RESULTS = ROOT / "benchmarks" / "out" / "alerts_results.json"
@@ -443,14 +445,6 @@ WORKERS = {"prepare": worker_prepare, "engine": worker_engine, "nannyml": worker
 
 # ============================================================================================
 # Driver
-
-
-def offline_prefix() -> list[str]:
-    try:
-        ok = subprocess.run(["unshare", "--net", "--", "true"], capture_output=True).returncode == 0
-    except OSError:
-        ok = False
-    return ["unshare", "--net", "--"] if ok else []
 
 
 def _command(python: str, worker: str, args, prefix: list[str], extra: list[str] = ()) -> list:

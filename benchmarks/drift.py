@@ -56,6 +56,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from offline import offline_prefix  # beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out"
@@ -318,15 +319,6 @@ ENGINES = ("ours", "floor", "scipy", "evidently", "nannyml_binned", "nannyml_exa
 
 
 # ------------------------------------------------------------------------------------ driver
-
-
-def offline_prefix() -> list[str]:
-    """``unshare --net --`` when this machine lets us give a child an empty network namespace."""
-    try:
-        ok = subprocess.run(["unshare", "--net", "--", "true"], capture_output=True).returncode == 0
-    except OSError:
-        ok = False
-    return ["unshare", "--net", "--"] if ok else []
 
 
 def spawn(python: str, kind: str, ref: Path, prod: Path, repeats: int,
