@@ -350,7 +350,7 @@ def ks_pvalue(d: float, u: Floats, v: Floats) -> float:
     """scipy's ``ks_2samp(u, v).pvalue`` given the statistic ``d`` of the sorted samples.
 
     Small samples go through scipy itself (its exact distribution); beyond scipy's exact limit
-    scipy uses ``kstwo.sf(d, round(n*m/(n+m)))``, which we evaluate directly.
+    scipy uses ``kstwo.sf(d, round(n*m/(n+m)))``, which :func:`kstwo_sf` evaluates.
     """
     from scipy import stats as sps
 
@@ -359,7 +359,80 @@ def ks_pvalue(d: float, u: Floats, v: Floats) -> float:
         return float(sps.ks_2samp(u, v).pvalue)
     m_, n_ = sorted([float(n1), float(n2)], reverse=True)
     en = m_ * n_ / (m_ + n_)
-    return float(np.clip(sps.kstwo.sf(d, np.round(en)), 0, 1))
+    return float(np.clip(kstwo_sf(d, float(np.round(en))), 0, 1))
+
+
+#: scipy's ``smirnov(n, d)`` sums every term of the exact formula up to this n (above it, an
+#: asymptotic form in microseconds).
+SCIPY_SMIRNOV_EXACT_MAX = 1_000_000
+
+
+def kstwo_sf(d: float, n: float) -> float:
+    """``scipy.stats.kstwo.sf(d, n)``, with its slowest branch computed faster.
+
+    For 2.2 <= n*d^2 < 370 (a mild drift at large n) scipy returns ``2 * smirnov(n, d)``, whose
+    exact sum it evaluates term by term: 0.1 s at n = 100,000, 1 s at n = 1,000,000, holding
+    one core per column. :func:`smirnov_sf` sums the same terms vectorised (within 1e-13 of
+    scipy's value, relative; ``tests/unit/drift/test_ks_pvalue.py``). Every other case goes to
+    scipy unchanged, in scipy's order of cases (``scipy.stats._ksstats._kolmogn``).
+    """
+    from scipy import stats as sps
+
+    t = n * d
+    if (140 < n <= SCIPY_SMIRNOV_EXACT_MAX and n == int(n) and 0.0 < d < 0.5
+            and 1.0 < t < n - 1 and 2.2 <= t * d < 370.0):
+        return min(max(2.0 * smirnov_sf(int(n), d), 0.0), 1.0)
+    return float(sps.kstwo.sf(d, n))
+
+
+_LN_2PI = math.log(2.0 * math.pi)
+
+
+def _stirling_remainder(m: Floats) -> Floats:
+    """``ln m! - (m ln m - m + ln(2 pi m) / 2)`` for m >= 1: the series from 16 on (its first
+    omitted term is below 1e-19 there), scipy's ``gammaln`` below."""
+    from scipy import special
+
+    out = np.empty_like(m)
+    big = m >= 16
+    x = m[big]
+    r = 1.0 / (x * x)
+    out[big] = (1 / 12 - r * (1 / 360 - r * (1 / 1260 - r * (1 / 1680 - r / 1188)))) / x
+    s = m[~big]
+    out[~big] = special.gammaln(s + 1) - (s * np.log(s) - s + 0.5 * (_LN_2PI + np.log(s)))
+    return out
+
+
+def smirnov_sf(n: int, d: float) -> float:
+    """``P(D+_n > d)``, Smirnov's (Birnbaum-Tingey's) exact sum, as scipy's ``smirnov(n, d)``:
+
+        d * sum_{j=0}^{floor(n(1-d))} C(n, j) (d + j/n)^(j-1) (1 - d - j/n)^(n-j)
+
+    Each term's logarithm is written so that nothing large cancels: with u = j/n and
+    g(x) = log1p(x) - x, Stirling's form of C(n, j) turns the three large logarithms into
+    ``j g(d/u) + (n-j) g(-d/(1-u))`` (their linear parts cancel exactly), of the size of the
+    result's own logarithm (about -2 n d^2), so the sum keeps double precision.
+    """
+    j_max = math.floor(n * (1 - d))
+    j = np.arange(1, j_max + 1, dtype=np.float64)
+    u = j / n
+    # The last term is 0 when n(1 - d) is an integer (and rounding may push 1 - d - u below 0).
+    keep = (1 - u) > d
+    j, u = j[keep], u[keep]
+    rest = n - j
+    log_terms = (
+        j * (np.log1p(d / u) - d / u)
+        + rest * (np.log1p(-d / (1 - u)) + d / (1 - u))
+        - np.log(d + u)
+        + 0.5 * (np.log(n / (j * rest)) - _LN_2PI)
+        + _stirling_remainder(np.array([float(n)]))[0]
+        - _stirling_remainder(j)
+        - _stirling_remainder(rest)
+    )
+    first = n * math.log1p(-d) - math.log(d)  # j = 0: C(n, 0) d^-1 (1 - d)^n
+    top = max(first, float(log_terms.max())) if log_terms.size else first
+    total = math.exp(first - top) + float(np.exp(log_terms - top).sum())
+    return d * math.exp(top) * total
 
 
 def chi_squared_pvalue(ref_counts: Counts, prod_counts: Counts, n_ref: int) -> float:
