@@ -104,11 +104,18 @@ def _cached(reference, key: str, make: Callable):
     return hit[1]
 
 
-def ours(reference, batch) -> bool:
+#: Extra k values ``ours`` is judged at (``--ours-k``), each a column ``ours k=K``: the same
+#: comparison re-judged against the thresholds of ``ThresholdPolicy(k=K)``, so the table shows
+#: what lower thresholds buy in detections and cost in false alarms.
+EXTRA_K: tuple[float, ...] = ()
+
+
+def ours(reference, batch) -> dict[str, bool]:
     """ours (calibrated): the engine with the calibrated policy (``ThresholdPolicy()``,
     k = 4): thresholds per feature from leave-out chunks of the reference of the batch's size
     (gamma tail), data quality as a rate clearly above the reference's own (beta-binomial);
     alert on any breached signal."""
+    from core.drift import metrics as registry
     from core.drift.calibration import build_calibrated_profile
     from core.drift.policy import ThresholdPolicy, compare_with_policy
 
@@ -116,7 +123,16 @@ def ours(reference, batch) -> bool:
     profile = _cached(reference, f"calibrated-{size}",
                       lambda ref: build_calibrated_profile(ref, size))
     k = float(os.environ.get("ALERTS_OURS_K") or 4.0)  # the default unless a run asks
-    return compare_with_policy(profile, batch, ThresholdPolicy(k=k)).breached
+    result = compare_with_policy(profile, batch, ThresholdPolicy(k=k))
+    out = {"ours": result.breached}
+    for extra in EXTRA_K:
+        config = _cached(reference, f"config-{size}-{extra}",
+                         lambda _, k=extra: ThresholdPolicy(k=k).config(profile, size))
+        out[f"ours k={extra:g}"] = any(
+            registry.get(m.metric).breached(
+                m.value, config.threshold_for(signal, m.feature, m.feature_type, m.metric)[0])
+            for signal, m in result.metrics())
+    return out
 
 
 #: How the output names ``ours``.
@@ -451,7 +467,7 @@ def _command(python: str, worker: str, args, prefix: list[str], extra: list[str]
     return [*prefix, python, str(Path(__file__).resolve()), "--worker", worker,
             "--datasets", ",".join(args.datasets), "--sizes", ",".join(map(str, args.sizes)),
             "--clean", str(args.clean), "--drifted", str(args.drifted),
-            "--evidently-every", str(args.evidently_every), *extra]
+            "--evidently-every", str(args.evidently_every), "--ours-k", args.ours_k, *extra]
 
 
 def _env() -> dict:
@@ -486,6 +502,8 @@ def pct(x: float | None) -> str:
 
 def report(manifest: dict, verdicts: dict, seconds: dict, versions: dict, wall: dict) -> dict:
     policies = ["azure", "azure:drift", "azure:quality", "evid:ds", "evid:any", "nannyml", "ours"]
+    policies += sorted((p for p in verdicts if p.startswith("ours k=")),
+                       key=lambda p: -float(p.split("=")[1]))
     policies = [p for p in policies if p in verdicts]
     combos = manifest["combos"]
     sizes = sorted({c["size"] for c in combos.values()})
@@ -547,7 +565,7 @@ def report(manifest: dict, verdicts: dict, seconds: dict, versions: dict, wall: 
     cells = []
     for p in policies:
         group = {"azure:drift": "azure", "azure:quality": "azure", "evid:ds": "evidently",
-                 "evid:any": "evidently"}.get(p, p)
+                 "evid:any": "evidently"}.get(p, "ours" if p.startswith("ours k=") else p)
         n = sum(len(c["batches"]) for c in combos.values())
         cells.append(f"{1000 * seconds.get(group, float('nan')) / n:>{width - 2}.1f}ms")
     lines.append(f"{'time per batch, fits included':<34}" + "".join(cells))
@@ -580,6 +598,23 @@ def report(manifest: dict, verdicts: dict, seconds: dict, versions: dict, wall: 
               + (f" (e.g. {short[0]})" if short else ""))
         targets[p] = {"meets": ok, "false_alarms": fa, "cells_below_azure": short}
 
+    # operating points: false alarms against mean detection, per batch size. A policy that
+    # detects more than another only by alarming more is not better: compare at equal alarms.
+    print()
+    print("operating points per batch size: false alarms / mean detection over the drift cells")
+    print(f"  {'policy':<26}" + "".join(f"{f'n={size}':>22}" for size in sizes))
+    points: dict[str, dict[int, tuple]] = {}
+    for p in policies:
+        cells = []
+        for size in sizes:
+            fa, _ = rate(p, "clean", None, size)
+            found = [r for kind, mag in DRIFTS
+                     if (r := rate(p, kind, mag, size)[0]) is not None]
+            det = sum(found) / len(found) if found else None
+            points.setdefault(p, {})[size] = (fa, det)
+            cells.append(f"{pct(fa) + ' / ' + pct(det):>22}")
+        print(f"  {(OURS_LABEL if p == 'ours' else p):<26}" + "".join(cells))
+
     # detail: false alarms per dataset
     print()
     print("detail: false alarms per dataset (all its batch sizes)")
@@ -590,7 +625,7 @@ def report(manifest: dict, verdicts: dict, seconds: dict, versions: dict, wall: 
         cells = "".join(f"{pct(rate(p, 'clean', None, None, name)[0]):>{width}}"
                         for p in policies)
         print(f"  {name:<22}{','.join(map(str, ds_sizes)):>10}" + cells)
-    return {"smallest_shift": smallest, "targets": targets}
+    return {"smallest_shift": smallest, "targets": targets, "operating_points": points}
 
 
 def main() -> int:
@@ -606,6 +641,8 @@ def main() -> int:
                     help="run Evidently on every K-th batch only (deterministic subset)")
     ap.add_argument("--peers", default="nannyml,evidently",
                     help="peers to run: comma-separated nannyml, evidently, or none")
+    ap.add_argument("--ours-k", default="",
+                    help="comma-separated extra k values to judge ours at (e.g. 3,2,1)")
     ap.add_argument("--python", default=sys.executable, help="interpreter for ours and azure")
     ap.add_argument("--peer-python", default=str(ROOT / ".venv-bench" / "bin" / "python"))
     ap.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
@@ -619,6 +656,8 @@ def main() -> int:
     args.clean = args.clean if args.clean is not None else (20 if args.quick else 200)
     args.drifted = args.drifted if args.drifted is not None else (2 if args.quick else 20)
 
+    global EXTRA_K
+    EXTRA_K = tuple(float(k) for k in args.ours_k.split(",") if k)
     if args.worker:
         print(json.dumps(WORKERS[args.worker](args)))
         return 0
