@@ -16,6 +16,7 @@ import pytest
 from core.bootstrap import Services, build_services
 from core.domain import tables
 from core.domain.ingestion import BlobRef
+from core.services.ingest import IngestOutcome
 from core.settings import load_settings
 from tests.fakes import (
     FakeAutopilotEvents,
@@ -104,6 +105,17 @@ class World:
     def upload(self, name: str, data: bytes | str, container: str = INFERENCE) -> BlobRef:
         return self.blobs.upload(container, name, data.encode() if isinstance(data, str)
                                  else data)
+
+    # -- acting
+
+    def ingest(self, name: str, text: str, *, svc: Services | None = None, advance: float = 0,
+               **env: str) -> IngestOutcome:
+        """A batch ``name`` of the model lands and is ingested (by ``svc``, else by services
+        built from ``env``), ``advance`` seconds after the last."""
+        self.upload(f"{MODEL}/batches/{name}", text)
+        self.clock.advance(advance)
+        svc = svc or self.services(**env)
+        return svc.ingest.ingest(BlobRef(INFERENCE, f"{MODEL}/batches/{name}"))
 
 
 @pytest.fixture

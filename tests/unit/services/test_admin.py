@@ -16,7 +16,6 @@ from tests.unit.services.conftest import (
     DRIFTED_CSV,
     INFERENCE,
     MODEL,
-    World,
     csv_table,
 )
 
@@ -28,11 +27,6 @@ def admin(world):
     world.model()
     world.reference()
     return world.services().admin
-
-
-def ingest(world: World, name: str, text: str):
-    world.upload(f"{MODEL}/batches/{name}", text)
-    return world.services().ingest.ingest(BlobRef(INFERENCE, f"{MODEL}/batches/{name}"))
 
 
 # --------------------------------------------------------------------------- health
@@ -106,9 +100,9 @@ def test_a_hung_probe_is_down_within_the_deadline(world):
 
 
 def test_list_ingestions_across_models_by_model_and_by_status(world, admin):
-    good = ingest(world, "good.csv", CLEAN_CSV).record
+    good = world.ingest("good.csv", CLEAN_CSV).record
     world.clock.advance(60)
-    bad = ingest(world, "bad.csv", "age,city\n1,x\n").record
+    bad = world.ingest("bad.csv", "age,city\n1,x\n").record
     world.clock.advance(60)
     world.upload("fraud/a.csv", CLEAN_CSV)
     other = world.services().ingest.ingest(BlobRef(INFERENCE, "fraud/a.csv")).record
@@ -131,7 +125,7 @@ def test_list_ingestions_with_an_unknown_status_is_a_bad_request(admin):
 
 
 def test_get_ingestion_and_not_found(world, admin):
-    record = ingest(world, "good.csv", CLEAN_CSV).record
+    record = world.ingest("good.csv", CLEAN_CSV).record
 
     got = admin.get_ingestion(MODEL, record.ingestion_id)
 
@@ -142,7 +136,7 @@ def test_get_ingestion_and_not_found(world, admin):
 
 
 def test_replay_ingestion_registers_a_fixed_file_or_rejects_it_again(world, admin):
-    rejected = ingest(world, "bad.csv", "age,city\n1,x\n").record
+    rejected = world.ingest("bad.csv", "age,city\n1,x\n").record
 
     again = admin.replay_ingestion(MODEL, rejected.ingestion_id)
     world.upload(f"{MODEL}/batches/bad.csv", CLEAN_CSV)
@@ -161,7 +155,7 @@ def test_replay_ingestion_registers_a_fixed_file_or_rejects_it_again(world, admi
 
 
 def test_latest_drift_is_the_summary_and_the_full_result(world, admin):
-    record = ingest(world, "drifted.csv", DRIFTED_CSV).record
+    record = world.ingest("drifted.csv", DRIFTED_CSV).record
 
     latest = admin.latest_drift(MODEL)
 
@@ -173,9 +167,9 @@ def test_latest_drift_is_the_summary_and_the_full_result(world, admin):
 
 
 def test_drift_report_of_the_latest_batch_or_one_ingestion(world, admin):
-    first = ingest(world, "clean.csv", CLEAN_CSV).record
+    first = world.ingest("clean.csv", CLEAN_CSV).record
     world.clock.advance(60)
-    ingest(world, "drifted.csv", DRIFTED_CSV)
+    world.ingest("drifted.csv", DRIFTED_CSV)
 
     latest = admin.drift_report(MODEL, None)
     one = admin.drift_report(MODEL, first.ingestion_id)
@@ -354,9 +348,9 @@ def test_retraining_history_one_request_and_the_gate(world, admin):
 
 
 def test_drift_alerts_show_what_became_of_each(world, admin):
-    ingest(world, "a.csv", DRIFTED_CSV)
+    world.ingest("a.csv", DRIFTED_CSV)
     world.clock.advance(60)
-    ingest(world, "b.csv", DRIFTED_CSV)
+    world.ingest("b.csv", DRIFTED_CSV)
 
     alerts = admin.drift_alerts(MODEL)
 

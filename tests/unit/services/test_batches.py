@@ -207,13 +207,8 @@ def test_a_breach_while_a_retraining_is_open_is_suppressed(watched):
 # --------------------------------------------------------------------------- through ingestion
 
 
-def ingest(world, name, text):
-    world.upload(f"{MODEL}/batches/{name}", text)
-    return world.services().ingest.ingest(BlobRef(INFERENCE, f"{MODEL}/batches/{name}"))
-
-
 def test_a_drifted_batch_through_ingestion_opens_one_retraining(watched):
-    outcome = ingest(watched, "drifted.csv", DRIFTED_CSV)
+    outcome = watched.ingest("drifted.csv", DRIFTED_CSV)
 
     (message,) = watched.queue.bodies()
     assert message["evidence"]["signal"] == "early_check_data_drift"
@@ -222,8 +217,8 @@ def test_a_drifted_batch_through_ingestion_opens_one_retraining(watched):
 
 
 def test_clean_and_null_batches_through_ingestion_open_none(watched):
-    ingest(watched, "clean.csv", CLEAN_CSV)
-    ingest(watched, "nulls.csv", NULLS_CSV)
+    watched.ingest("clean.csv", CLEAN_CSV)
+    watched.ingest("nulls.csv", NULLS_CSV)
 
     assert watched.queue.messages == []
     assert str(watched.ws.monitors[MONITOR].production_data) == f"{MODEL}-inference:2"
@@ -266,7 +261,7 @@ def test_through_ingestion_a_failed_re_aim_keeps_the_batch_and_its_alert(world):
     world.model()
     world.reference()
 
-    outcome = ingest(world, "drifted.csv", DRIFTED_CSV)
+    outcome = world.ingest("drifted.csv", DRIFTED_CSV)
 
     assert outcome.kind == "registered"
     assert len(world.queue.messages) == 1

@@ -14,7 +14,7 @@ from core.domain.trends import MetricPoint, TrendPoint
 from core.ports import InvalidName, NotFound
 from core.services.dashboard import ModelPage, ModelRow
 from core.services.dashboard_html import render_model, render_overview
-from tests.unit.services.conftest import CLEAN_CSV, DRIFTED_CSV, INFERENCE, MODEL, World
+from tests.unit.services.conftest import CLEAN_CSV, DRIFTED_CSV, INFERENCE, MODEL
 
 HOSTILE = '<script>alert("x")</script>'
 NOW = 1_800_000_000.0
@@ -102,16 +102,10 @@ def svc(world):
     return world.services()
 
 
-def ingest(world: World, svc, name: str, text: str):
-    world.upload(f"{MODEL}/batches/{name}", text)
-    world.clock.advance(60)
-    return svc.ingest.ingest(BlobRef(INFERENCE, f"{MODEL}/batches/{name}")).record
-
-
 def test_the_model_page_gathers_batches_alerts_retraining_and_quarantine(world, svc):
-    ingest(world, svc, "clean.csv", CLEAN_CSV)
-    drifted = ingest(world, svc, "drifted.csv", DRIFTED_CSV)
-    ingest(world, svc, "bad.csv", "age;income\n1;2\n")
+    world.ingest("clean.csv", CLEAN_CSV, svc=svc, advance=60)
+    drifted = world.ingest("drifted.csv", DRIFTED_CSV, svc=svc, advance=60).record
+    world.ingest("bad.csv", "age;income\n1;2\n", svc=svc, advance=60)
     svc.retraining.request(MODEL, reason="by hand", force=True)
 
     page = svc.dashboard.model(MODEL)
@@ -128,7 +122,7 @@ def test_the_model_page_gathers_batches_alerts_retraining_and_quarantine(world, 
 
 
 def test_the_overview_lists_every_model_with_its_latest_batch(world, svc):
-    ingest(world, svc, "drifted.csv", DRIFTED_CSV)
+    world.ingest("drifted.csv", DRIFTED_CSV, svc=svc, advance=60)
     world.model("fraud")
 
     rows = {r.model: r for r in svc.dashboard.overview()}

@@ -7,13 +7,11 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from core.domain.ingestion import BlobRef
 from core.drift import ReferenceProfile
 from core.ports import NotFound
 from tests.unit.services.conftest import (
     CLEAN_CSV,
     DRIFTED_CSV,
-    INFERENCE,
     MODEL,
     NULLS_CSV,
     csv_table,
@@ -31,11 +29,6 @@ def drift(world):
 
 def reads_of_reference(world):
     return [r for r in world.ws.reads if r.startswith(f"azureml:{MODEL}-training:")]
-
-
-def ingest(world, name: str, text: str, **env):
-    world.upload(f"{MODEL}/batches/{name}", text)
-    return world.services(**env).ingest.ingest(BlobRef(INFERENCE, f"{MODEL}/batches/{name}"))
 
 
 # --------------------------------------------------------------------------- profiles
@@ -74,7 +67,7 @@ def test_many_batches_read_the_reference_once_for_its_schema_and_once_for_its_pr
     world.model()
     world.reference()
     for n in range(3):
-        assert ingest(world, f"b{n}.csv", CLEAN_CSV).record.drift["breached"] is False
+        assert world.ingest(f"b{n}.csv", CLEAN_CSV).record.drift["breached"] is False
 
     assert reads_of_reference(world) == [f"azureml:{MODEL}-training:1"] * 2
     assert {f"reference-schema/{MODEL}-training/1.json", PROFILE_1} <= set(world.ws.artifacts)
@@ -84,7 +77,7 @@ def test_many_batches_read_the_reference_once_for_its_schema_and_once_for_its_pr
 
 
 def test_the_early_check_summary_of_a_clean_batch(world, drift):
-    outcome = ingest(world, "clean.csv", CLEAN_CSV)
+    outcome = world.ingest("clean.csv", CLEAN_CSV)
 
     summary = outcome.record.drift
     key = f"drift-results/{MODEL}/{outcome.record.ingestion_id}.json"
@@ -104,7 +97,7 @@ def test_the_early_check_summary_of_a_clean_batch(world, drift):
 
 
 def test_the_early_check_summary_of_a_drifted_batch_names_its_breaches(world, drift):
-    summary = ingest(world, "drifted.csv", DRIFTED_CSV).record.drift
+    summary = world.ingest("drifted.csv", DRIFTED_CSV).record.drift
 
     assert summary["breached"] is True and summary["signals"]["data_drift"] is True
     drifted = {b["feature"] for b in summary["breaches"] if b["signal"] == "data_drift"}
@@ -116,7 +109,7 @@ def test_the_early_check_summary_of_a_drifted_batch_names_its_breaches(world, dr
 
 
 def test_a_data_quality_breach_is_its_own_signal(world, drift):
-    summary = ingest(world, "nulls.csv", NULLS_CSV).record.drift
+    summary = world.ingest("nulls.csv", NULLS_CSV).record.drift
 
     assert summary["signals"] == {"data_drift": False, "data_quality": True}
     assert [(b["feature"], b["metric"]) for b in summary["breaches"]] == [
@@ -126,7 +119,7 @@ def test_a_data_quality_breach_is_its_own_signal(world, drift):
 def test_label_columns_are_left_out_of_the_early_check(world):
     world.model()
     world.reference()
-    outcome = ingest(world, "clean.csv", CLEAN_CSV, LABEL_COLUMNS="approved")
+    outcome = world.ingest("clean.csv", CLEAN_CSV, LABEL_COLUMNS="approved")
 
     result = world.services().drift.load_result(outcome.record.drift["result"])
     data_drift = result.signal("data_drift")
@@ -138,8 +131,8 @@ def test_above_the_row_limit_the_check_uses_a_deterministic_sample_and_says_so(w
     world.model()
     world.reference()
 
-    first = ingest(world, "a.csv", CLEAN_CSV, EARLY_DRIFT_ROW_LIMIT="64").record.drift
-    second = ingest(world, "b.csv", CLEAN_CSV, EARLY_DRIFT_ROW_LIMIT="64").record.drift
+    first = world.ingest("a.csv", CLEAN_CSV, EARLY_DRIFT_ROW_LIMIT="64").record.drift
+    second = world.ingest("b.csv", CLEAN_CSV, EARLY_DRIFT_ROW_LIMIT="64").record.drift
 
     assert first["rows_production"] <= 64
     (note,) = [n for n in first["notes"] if "deterministic sample" in n]
@@ -155,7 +148,7 @@ def test_a_failing_check_records_its_error_and_the_batch_is_still_registered(wor
     world.services().reference.schema(reference)
     del world.ws.tables[(reference.name, reference.version)]
 
-    outcome = ingest(world, "clean.csv", CLEAN_CSV)
+    outcome = world.ingest("clean.csv", CLEAN_CSV)
 
     assert outcome.kind == "registered"
     assert outcome.record.drift == {
@@ -166,7 +159,7 @@ def test_a_failing_check_records_its_error_and_the_batch_is_still_registered(wor
 
 def test_the_observer_finishing_with_no_rows_records_the_error(world, drift):
     observer = drift.observer_for(MODEL, {"age": "int64"})
-    record = ingest(world, "clean.csv", CLEAN_CSV).record
+    record = world.ingest("clean.csv", CLEAN_CSV).record
 
     assert observer.finish(record) == {"error": "ValueError: no rows"}
 
@@ -179,18 +172,18 @@ def test_no_early_check_without_reference_schema_or_when_disabled(world):
     assert drift.observer_for(MODEL, None) is None  # no schema: structural validation only
     assert world.services(EARLY_DRIFT_CHECK="false").drift.observer_for(
         MODEL, {"age": "int64"}) is None
-    assert ingest(world, "a.csv", CLEAN_CSV, EARLY_DRIFT_CHECK="false").record.drift is None
+    assert world.ingest("a.csv", CLEAN_CSV, EARLY_DRIFT_CHECK="false").record.drift is None
 
 
 # --------------------------------------------------------------------------- stored results
 
 
 def test_latest_is_the_newest_registered_batch_with_a_result(world, drift):
-    first = ingest(world, "a.csv", CLEAN_CSV).record
+    first = world.ingest("a.csv", CLEAN_CSV).record
     world.clock.advance(60)
-    second = ingest(world, "b.csv", DRIFTED_CSV).record
+    second = world.ingest("b.csv", DRIFTED_CSV).record
     world.clock.advance(60)
-    ingest(world, "c.csv", "age,city\n1,x\n")  # rejected: no result
+    world.ingest("c.csv", "age,city\n1,x\n")  # rejected: no result
 
     latest = drift.latest(MODEL)
 
@@ -203,7 +196,7 @@ def test_latest_is_the_newest_registered_batch_with_a_result(world, drift):
 def test_no_result_yet_is_not_found(world, drift):
     with pytest.raises(NotFound, match="no drift result yet"):
         drift.latest(MODEL)
-    rejected = ingest(world, "bad.csv", "age,city\n1,x\n").record
+    rejected = world.ingest("bad.csv", "age,city\n1,x\n").record
     with pytest.raises(NotFound, match="has no drift result"):
         drift.result_for(MODEL, rejected.ingestion_id)
     with pytest.raises(NotFound):
@@ -293,7 +286,7 @@ def test_a_file_rejected_after_its_first_batches_leaves_no_early_check_behind(wo
     text = rows[0] + "\n" + "\n".join([body] * (2 * 1024 * 1024 // len(body) + 1))
     text += "\nnot-an-age,1.0,paris,1,r\n"
 
-    outcome = ingest(world, "late-error.csv", text)
+    outcome = world.ingest("late-error.csv", text)
 
     assert outcome.kind == "rejected"
     assert seen  # the check had started
@@ -308,7 +301,7 @@ def test_a_file_over_the_memory_budget_is_checked_on_a_sample_with_exact_quality
     copies = 3 * 1024 * 1024 // len(body) + 1
     text = rows[0] + "\n" + "\n".join([body] * copies) + "\n"
 
-    outcome = ingest(world, "big.csv", text, EARLY_DRIFT_MEMORY_MB="1")
+    outcome = world.ingest("big.csv", text, EARLY_DRIFT_MEMORY_MB="1")
 
     summary = outcome.record.drift
     result = world.services().drift.load_result(summary["result"])

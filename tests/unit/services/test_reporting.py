@@ -51,17 +51,11 @@ def watched(world):
     return world
 
 
-def ingest(world: World, name: str, text: str, svc=None):
-    world.upload(f"{MODEL}/batches/{name}", text)
-    svc = svc or world.services()
-    return svc.ingest.ingest(BlobRef(INFERENCE, f"{MODEL}/batches/{name}"))
-
-
 # --------------------------------------------------------------------------- ingestion
 
 
 def test_a_registered_file_is_one_span_with_its_dimensions_and_counted(watched):
-    outcome = ingest(watched, "clean.csv", CLEAN_CSV)
+    outcome = watched.ingest("clean.csv", CLEAN_CSV)
 
     span = watched.telemetry.span_named("ingest")
     record = outcome.record
@@ -78,7 +72,7 @@ def test_a_registered_file_is_one_span_with_its_dimensions_and_counted(watched):
 
 
 def test_a_quarantined_file_is_counted_by_reason_and_announced(watched):
-    outcome = ingest(watched, "bad.csv", MISSING_COLUMNS_CSV)
+    outcome = watched.ingest("bad.csv", MISSING_COLUMNS_CSV)
 
     assert outcome.kind == "rejected"
     record = outcome.record
@@ -94,7 +88,7 @@ def test_a_quarantined_file_is_counted_by_reason_and_announced(watched):
 
 
 def test_a_replayed_rejection_announces_the_same_event_id_again(watched):
-    first = ingest(watched, "bad.csv", MISSING_COLUMNS_CSV)
+    first = watched.ingest("bad.csv", MISSING_COLUMNS_CSV)
     svc = watched.services()
     svc.ingest.replay(MODEL, first.record.ingestion_id)
 
@@ -103,7 +97,7 @@ def test_a_replayed_rejection_announces_the_same_event_id_again(watched):
 
 
 def test_a_duplicate_delivery_announces_nothing(watched):
-    ingest(watched, "bad.csv", MISSING_COLUMNS_CSV)
+    watched.ingest("bad.csv", MISSING_COLUMNS_CSV)
     svc = watched.services()
     outcome = svc.ingest.ingest(BlobRef(INFERENCE, f"{MODEL}/batches/bad.csv"))
 
@@ -123,7 +117,7 @@ def test_a_transient_failure_is_counted_and_fails_the_span(world):
     world.model()
     world.reference()
     with pytest.raises(WorkspaceError):
-        ingest(world, "clean.csv", CLEAN_CSV)
+        world.ingest("clean.csv", CLEAN_CSV)
     watched = world
 
     assert watched.telemetry.values("autopilot.ingestion.files", model=MODEL,
@@ -135,7 +129,7 @@ def test_a_transient_failure_is_counted_and_fails_the_span(world):
 
 
 def test_a_drifted_batch_reports_its_check_values_breaches_alert_and_request(watched):
-    outcome = ingest(watched, "drifted.csv", DRIFTED_CSV)
+    outcome = watched.ingest("drifted.csv", DRIFTED_CSV)
     t = watched.telemetry
 
     assert len(t.values("autopilot.drift.check.duration", model=MODEL,
@@ -158,7 +152,7 @@ def test_a_drifted_batch_reports_its_check_values_breaches_alert_and_request(wat
 
 
 def test_a_clean_batch_reports_a_clean_check_and_no_breach(watched):
-    ingest(watched, "clean.csv", CLEAN_CSV)
+    watched.ingest("clean.csv", CLEAN_CSV)
 
     assert len(watched.telemetry.values("autopilot.drift.check.duration",
                                         outcome="clean")) == 1
@@ -167,8 +161,8 @@ def test_a_clean_batch_reports_a_clean_check_and_no_breach(watched):
 
 
 def test_a_second_breach_is_suppressed_and_announced_with_its_reason(watched):
-    ingest(watched, "drifted-1.csv", DRIFTED_CSV)
-    ingest(watched, "drifted-2.csv", DRIFTED_CSV.replace("tokyo", "kyoto"))
+    watched.ingest("drifted-1.csv", DRIFTED_CSV)
+    watched.ingest("drifted-2.csv", DRIFTED_CSV.replace("tokyo", "kyoto"))
 
     (suppressed,) = watched.topic.of_type(RETRAINING_SUPPRESSED)
     assert suppressed.subject == f"models/{MODEL}/alerts"
@@ -251,10 +245,10 @@ def test_a_retraining_that_gives_up_is_announced_once_and_retries_are_counted(wa
 
 
 def test_a_monitor_created_then_re_aimed_is_announced_each_time_and_only_then(watched):
-    ingest(watched, "clean-1.csv", CLEAN_CSV)
+    watched.ingest("clean-1.csv", CLEAN_CSV)
     svc = watched.services()
     svc.monitors.ensure(MODEL, reason="nothing new")
-    ingest(watched, "clean-2.csv", CLEAN_CSV)
+    watched.ingest("clean-2.csv", CLEAN_CSV)
 
     (created,) = watched.topic.of_type(MONITOR_CREATED)
     (reaimed,) = watched.topic.of_type(MONITOR_REAIMED)
@@ -283,7 +277,7 @@ def test_the_timer_samples_queue_depth_and_poison_count(world):
 def test_a_refusing_topic_never_fails_the_loop_and_is_recorded_for_health(watched):
     watched.topic.refuse = "HTTP 403: the identity lacks EventGrid Data Sender"
     svc = watched.services(AUTOPILOT_EVENTS_ENDPOINT="https://evgt.x.eventgrid.azure.net/api/events")
-    outcome = ingest(watched, "bad.csv", MISSING_COLUMNS_CSV, svc)
+    outcome = watched.ingest("bad.csv", MISSING_COLUMNS_CSV, svc=svc)
 
     assert outcome.kind == "rejected"  # quarantined and recorded as ever
     assert watched.ledger.get(MODEL, outcome.record.ingestion_id).status == "rejected"

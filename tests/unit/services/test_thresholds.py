@@ -5,12 +5,10 @@ and evidence on the same batch."""
 
 from __future__ import annotations
 
-from core.domain.ingestion import BlobRef
 from core.drift import ReferenceProfile, build_profile
 from tests.unit.services.conftest import (
     CLEAN_CSV,
     DRIFTED_CSV,
-    INFERENCE,
     MODEL,
     NULLS_CSV,
     REFERENCE,
@@ -18,11 +16,6 @@ from tests.unit.services.conftest import (
 )
 
 PROFILE_1 = f"reference-profile/{MODEL}-training/1.bin"
-
-
-def ingest(world, name: str, text: str, **env):
-    world.upload(f"{MODEL}/batches/{name}", text)
-    return world.services(**env).ingest.ingest(BlobRef(INFERENCE, f"{MODEL}/batches/{name}"))
 
 
 def test_the_profile_is_calibrated_when_built_and_judges_per_feature(world):
@@ -59,7 +52,7 @@ def test_the_batch_size_is_the_median_of_recent_batches(world):
     world.model()
     world.reference()
     for i in range(3):
-        ingest(world, f"b{i}.csv", CLEAN_CSV, EARLY_DRIFT_CHECK="false")
+        world.ingest(f"b{i}.csv", CLEAN_CSV, EARLY_DRIFT_CHECK="false")
     thresholds = world.services().drift_thresholds
     rows = [r.rows for r in world.ledger.list(model=MODEL, status="registered")]
     assert thresholds.batch_rows(MODEL) == sorted(rows)[len(rows) // 2]
@@ -71,8 +64,8 @@ def test_nulls_breach_data_quality_under_each_policy_and_evidence_says_how(world
     world.model()
     world.reference()
     for policy in ("calibrated", "azure"):
-        record = ingest(world, f"nulls-{policy}.csv", NULLS_CSV,
-                        DRIFT_THRESHOLD_POLICY=policy).record
+        record = world.ingest(f"nulls-{policy}.csv", NULLS_CSV,
+                              DRIFT_THRESHOLD_POLICY=policy).record
         assert record.drift["signals"]["data_quality"], policy
         result = world.services().drift.load_result(record.drift["result"])
         [(signal, mv)] = [(s, m) for s, m in result.breaches() if m.metric == "null_value_rate"]

@@ -8,10 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from core.domain.ingestion import BlobRef
 from core.services.trends import AlsoRecordTrends, metric_status, point_from_performance
 from tests.fakes import FakeTrendStore
-from tests.unit.services.conftest import CLEAN_CSV, DRIFTED_CSV, INFERENCE, MODEL, World
+from tests.unit.services.conftest import CLEAN_CSV, DRIFTED_CSV, MODEL
 
 
 @pytest.fixture
@@ -21,15 +20,9 @@ def svc(world):
     return world.services()
 
 
-def ingest(world: World, svc, name: str, text: str):
-    world.upload(f"{MODEL}/batches/{name}", text)
-    world.clock.advance(60)
-    return svc.ingest.ingest(BlobRef(INFERENCE, f"{MODEL}/batches/{name}")).record
-
-
 def test_every_ingested_batch_is_recorded_with_its_metrics_thresholds_and_statuses(world, svc):
-    clean = ingest(world, svc, "clean.csv", CLEAN_CSV)
-    drifted = ingest(world, svc, "drifted.csv", DRIFTED_CSV)
+    clean = world.ingest("clean.csv", CLEAN_CSV, svc=svc, advance=60).record
+    drifted = world.ingest("drifted.csv", DRIFTED_CSV, svc=svc, advance=60).record
 
     points = svc.trends.history(MODEL)
 
@@ -73,7 +66,7 @@ def test_a_store_that_fails_never_fails_the_batch(world):
     world.model()
     world.reference()
     svc = world.services()
-    record = ingest(world, svc, "clean.csv", CLEAN_CSV)
+    record = world.ingest("clean.csv", CLEAN_CSV, svc=svc, advance=60).record
     assert record.status == "registered" and record.drift["breached"] is False
 
 
@@ -94,7 +87,7 @@ def test_the_follow_up_runs_first_and_a_failing_one_is_still_recorded():
 
 
 def test_a_local_monitor_run_is_recorded_through_the_save_it_wraps(world, svc):
-    ingest(world, svc, "drifted.csv", DRIFTED_CSV)
+    world.ingest("drifted.csv", DRIFTED_CSV, svc=svc, advance=60)
     result = svc.drift.result_for(MODEL)
     saved = []
 
@@ -128,8 +121,8 @@ def test_performance_records_become_points_of_the_champion():
 
 
 def test_models_from_before_trends_are_backfilled_once_and_idempotently(world, svc):
-    records = [ingest(world, svc, f"b{i}.csv", CLEAN_CSV if i % 2 else DRIFTED_CSV)
-               for i in range(3)]
+    records = [world.ingest(f"b{i}.csv", CLEAN_CSV if i % 2 else DRIFTED_CSV, svc=svc,
+                            advance=60).record for i in range(3)]
     recorded = world.trends.read(MODEL)
     world.trends = FakeTrendStore()  # as if trends had not been kept then
     fresh = world.services()
@@ -146,7 +139,7 @@ def test_models_from_before_trends_are_backfilled_once_and_idempotently(world, s
 
 
 def test_a_backfill_skips_batches_whose_result_is_gone(world, svc):
-    record = ingest(world, svc, "b.csv", DRIFTED_CSV)
+    record = world.ingest("b.csv", DRIFTED_CSV, svc=svc, advance=60).record
     world.ws.artifacts.pop(record.drift["result"])
     world.trends = FakeTrendStore()
     summary = world.services().trends.backfill(MODEL)
