@@ -7,6 +7,7 @@ Not a test. Usage (peers live in ``.venv-bench``, created from
                                              # it (~90 CPU-minutes; 1 h 54 min on a busy 2-core box)
     benchmarks/run_alerts.sh --quick         # diabetes + car_loan, sizes 200 and 1000, < 2 min
     benchmarks/run_alerts.sh --datasets car_loan,randhie --clean 100 --drifted 10 --jobs 1
+    benchmarks/run_alerts.sh --ours-k 3,2,1 --peers nannyml  # ours at other k too, no Evidently
 
 Data: only tables shipped inside installed packages, nothing downloaded. scikit-learn's bundled
 ``load_breast_cancer``, ``load_diabetes`` (also ``load_wine``, ``load_iris``, ``load_digits``
