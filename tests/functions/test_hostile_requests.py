@@ -168,8 +168,8 @@ def test_a_typo_model_is_404_and_leaves_no_row(host, ready):
 def test_deeply_nested_json_is_400(host, ready, route):
     for body in ("[" * 100_000 + "]" * 100_000, '{"a":' * 50_000 + "1" + "}" * 50_000):
         response = host.http("POST", route, body)
-        assert response.status_code == 400, response.get_body()[:200]
-        assert _json(response)["error"]["code"] == "bad_request"
+        assert response.status_code == 400, (route, body[:8], response.get_body()[:300])
+        assert _json(response)["error"]["code"] == "bad_request", response.get_body()[:300]
 
 
 def test_an_unexpected_error_is_500_without_details(host, ready, monkeypatch):
