@@ -118,6 +118,30 @@ def _first_index_at_least(x: Floats, lo: float, inc: float, targets: Floats) -> 
         left = np.where(active & ~cond, mid + 1, left)
 
 
+def _spark_boundaries(x: Floats, lo: float, inc: float, targets: Floats) -> Counts:
+    """:func:`_first_index_at_least`, found by one search of the edges ``lo + b * inc``.
+
+    Spark's bin test ``(x - lo) / inc >= b`` and ``x >= lo + b * inc`` can disagree for values
+    within a rounding step of an edge, so each found index is checked with Spark's own test at
+    it and just before it (the test is monotone in x); the bisection settles the rare target
+    where the check fails.
+    """
+    n = x.size
+    if n == 0:
+        return np.zeros(targets.size, dtype=np.int64)
+    found = np.searchsorted(x, lo + targets * inc, "left").astype(np.int64)
+    here = np.ones(targets.size, dtype=bool)  # the test holds at found (vacuously at n)
+    inside = found < n
+    here[inside] = ((x[found[inside]] - lo) / inc) >= targets[inside]
+    before = np.zeros(targets.size, dtype=bool)  # the test holds just before found
+    after_first = found > 0
+    before[after_first] = ((x[found[after_first] - 1] - lo) / inc) >= targets[after_first]
+    wrong = ~here | before
+    if wrong.any():
+        found[wrong] = _first_index_at_least(x, lo, inc, targets[wrong])
+    return found
+
+
 def bin_counts(x_sorted: Floats, binning: Binning) -> tuple[Counts, int]:
     """Histogram counts of sorted values; returns ``(counts, n_outside)``.
 
@@ -134,7 +158,7 @@ def bin_counts(x_sorted: Floats, binning: Binning) -> tuple[Counts, int]:
         return np.array([inside], dtype=np.int64), n - inside
     if binning.mode == "even":
         targets = np.arange(1, k, dtype=np.float64)
-        inner = _first_index_at_least(x_sorted, binning.lo, binning.inc, targets)
+        inner = _spark_boundaries(x_sorted, binning.lo, binning.inc, targets)
         n_in = int(np.searchsorted(x_sorted, binning.edges[-1], "right"))
     else:  # bisect and corrected: compare against the edges
         inner = np.searchsorted(x_sorted, binning.edges[1:-1], "left")

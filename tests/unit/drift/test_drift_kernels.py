@@ -38,3 +38,25 @@ def test_merge_free_kernels_equal_scipy():
     cdf = st.cdf_stats(u, v)
     assert cdf.ks_statistic == pytest.approx(sps.ks_2samp(u, v).statistic, rel=1e-12)
     assert cdf.wasserstein == pytest.approx(sps.wasserstein_distance(u, v), rel=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["continuous", "ties", "few", "at_edges"])
+def test_spark_bin_boundaries_by_search_equal_the_bisection(kind):
+    # Spark's bin test `(x - lo) / inc >= b` against the search of the edges `lo + b * inc`:
+    # values on and one rounding step either side of every edge, where the two can disagree.
+    rng = np.random.default_rng(7)
+    lo, hi, k = 0.1, 7.3, 19
+    inc = (hi - lo) / k
+    edges = lo + np.arange(1, k) * inc
+    if kind == "at_edges":
+        x = np.concatenate([edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf),
+                            np.repeat(edges, 3), rng.uniform(lo, hi, 500)])
+    else:
+        x = _samples(11, 5_000, 10, kind)[0]
+        lo, hi = float(x[0]), float(x[-1])
+        inc = (hi - lo) / k
+    x = np.sort(x)
+    targets = np.arange(1, k, dtype=np.float64)
+    expected = st._first_index_at_least(x, lo, inc, targets)
+    np.testing.assert_array_equal(st._spark_boundaries(x, lo, inc, targets), expected)
+    assert st._spark_boundaries(x[:0], lo, inc, targets).tolist() == [0] * targets.size
