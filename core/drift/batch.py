@@ -61,7 +61,6 @@ class ProductionColumn:
                 self._missing = mask.to_numpy(zero_copy_only=False)
         return self._missing
 
-
     def sorted_values(self, keep: NDArray[np.bool_] | None) -> NDArray[np.float64]:
         """The float64 values of the rows ``keep`` selects (all when None), sorted; a column
         compared over all its rows is sorted once however many signals compare it."""

@@ -99,17 +99,11 @@ class ThresholdPolicy:
                **kwargs: Any) -> DriftConfig:
         """The DriftConfig judging a batch of ``production_rows`` rows against ``profile``
         under this policy; ``kwargs`` go to DriftConfig (signals, features, ...)."""
-        thresholds = {} if self.name == "azure" else dict(self.thresholds)
-        base = DriftConfig(thresholds=thresholds, **kwargs)
-        if self.name != "calibrated":
-            return base
-        per_feature, warnings, sources, _ = self._calibrated(base, profile, production_rows)
-        return replace(base, feature_thresholds=per_feature, warning_thresholds=warnings,
-                       threshold_sources=sources)
+        return self.prepare(profile, production_rows, **kwargs)[0]
 
     def prepare(self, profile: ReferenceProfile, production_rows: int,
                 **kwargs: Any) -> tuple[DriftConfig, dict[str, Any]]:
-        """:meth:`config` and :meth:`describe` at once (the thresholds derived once)."""
+        """:meth:`config` and how its thresholds were derived (the result's ``policy``)."""
         thresholds = {} if self.name == "azure" else dict(self.thresholds)
         base = DriftConfig(thresholds=thresholds, **kwargs)
         if self.name != "calibrated":
@@ -118,15 +112,6 @@ class ThresholdPolicy:
         config = replace(base, feature_thresholds=per_feature, warning_thresholds=warnings,
                          threshold_sources=sources)
         return config, self._description(profile, production_rows, notes)
-
-    def describe(self, profile: ReferenceProfile, production_rows: int,
-                 config: DriftConfig | None = None) -> dict[str, Any]:
-        """How the thresholds of such a batch were derived (the result's ``policy``)."""
-        if self.name != "calibrated":
-            return {"name": self.name}
-        base = config or DriftConfig(thresholds=dict(self.thresholds))
-        *_, notes = self._calibrated(base, profile, production_rows)
-        return self._description(profile, production_rows, notes)
 
     def _description(self, profile: ReferenceProfile, production_rows: int,
                      notes: list[str]) -> dict[str, Any]:

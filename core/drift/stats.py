@@ -444,9 +444,10 @@ def smirnov_sf(n: int, d: float) -> float:
     keep = (1 - u) > d
     j, u = j[keep], u[keep]
     rest = n - j
+    x, y = d / u, d / (1 - u)
     log_terms = (
-        j * (np.log1p(d / u) - d / u)
-        + rest * (np.log1p(-d / (1 - u)) + d / (1 - u))
+        j * (np.log1p(x) - x)
+        + rest * (np.log1p(-y) + y)
         - np.log(d + u)
         + 0.5 * (np.log(n / (j * rest)) - _LN_2PI)
         + _stirling_remainder(np.array([float(n)]))[0]

@@ -190,23 +190,29 @@ class DriftChecks:
 
         key = f"reference-profile/{asset.name}/{asset.version}.bin"
         cached = self._artifacts.get_artifact(key)
-        table = None
+        profile: ReferenceProfile | None = None
         if cached is not None:
             try:
                 profile = ReferenceProfile.from_bytes(cached)
             except ProfileFormatError as exc:  # written by another code version: rebuild
                 log.warning("rebuilding profile %s: %s", key, exc)
             else:
-                if self.thresholds is None or not self.thresholds.wants_calibration(profile):
+                if self._calibrator(profile) is None:
                     return profile
-                table = self._workspace.read_table(asset)  # stored without a calibration
-        if table is None:
-            table = self._workspace.read_table(asset)
+        table = self._workspace.read_table(asset)  # to build it, or to calibrate a stored one
+        if profile is None:
             profile = build_profile(table)
-        if self.thresholds is not None and self.thresholds.wants_calibration(profile):
-            self.thresholds.calibrate(profile, table, model)
+        calibrator = self._calibrator(profile)
+        if calibrator is not None:
+            calibrator.calibrate(profile, table, model)
         self._artifacts.put_artifact(key, profile.to_bytes())
         return profile
+
+    def _calibrator(self, profile: ReferenceProfile) -> DriftThresholds | None:
+        """The thresholds that calibrate ``profile``, when it still needs it."""
+        if self.thresholds is not None and self.thresholds.wants_calibration(profile):
+            return self.thresholds
+        return None
 
     # ------------------------------------------------------------ early check
 
