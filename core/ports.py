@@ -36,6 +36,17 @@ if TYPE_CHECKING:  # pyarrow is heavy; only adapters that read tables import it
 StreamOpener = Callable[[], BinaryIO]
 
 
+@dataclass(frozen=True)
+class LocalFile:
+    """A StreamOpener over a finished file on this machine (nobody writes it any more): a
+    workspace on the same disk may link it where it would otherwise copy it."""
+
+    path: Path
+
+    def __call__(self) -> BinaryIO:
+        return open(self.path, "rb")
+
+
 class WorkspaceError(Exception):
     """A workspace call failed for a reason a retry may fix (unreachable, throttled)."""
 

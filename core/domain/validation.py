@@ -279,7 +279,7 @@ def validate_csv(
             rejection=_locate_csv_problem(reopen, header, column_types, "ragged row"),
             columns=tuple(header),
         )
-    if scan.suspicious:
+    if scan.suspicious or scan.empty_lines(rows, shape.value_newlines):
         problem = _locate_csv_problem(reopen, header, column_types, None)
         if problem is not None:
             return ValidationResult(rejection=problem, columns=tuple(header))
@@ -297,29 +297,40 @@ def validate_csv(
 
 class _ByteScan:
     """Watches the raw bytes for what the MLTable reader reads differently from pyarrow: an
-    empty line (Azure's reader turns some into rows of nulls) and a carriage return that ends
-    no line (pyarrow breaks the row there, Azure's reader does not). Either may also sit inside
-    a quoted value, where both readers agree: the slow pass decides."""
+    empty line (Azure's reader turns some into rows of nulls; pyarrow skips it) and a carriage
+    return that ends no line (pyarrow breaks the row there, Azure's reader does not). Either
+    may also sit inside a quoted value, where both readers agree: the slow pass decides.
+
+    Empty lines are found by counting: every line feed in the file ends the header or a record,
+    sits inside a parsed value, or is an empty line's, so a count above the first three is an
+    empty line (or more). Counting one byte is several times cheaper than searching for pairs."""
 
     def __init__(self) -> None:
-        self.suspicious = False
-        self._tail = b"\n"  # the header's line end: an empty first data line counts
+        self.suspicious = False  # a carriage return that ends no line
+        self.newlines = 0
+        self._tail = b""
 
     def feed(self, chunk: bytes) -> None:
-        if self.suspicious or not chunk:
+        if not chunk:
             return
-        seam = self._tail + chunk[:2]  # the patterns across the previous chunk's end
-        crs = chunk.count(b"\r")
-        self.suspicious = (
-            b"\n\n" in chunk or b"\n\r\n" in chunk or b"\n\n" in seam or b"\n\r\n" in seam
-            or (self._tail.endswith(b"\r") and not chunk.startswith(b"\n"))
-            or (crs > 0 and crs != chunk.count(b"\r\n") + chunk.endswith(b"\r"))
-        )
-        self._tail = (self._tail + chunk)[-2:] if len(chunk) < 2 else chunk[-2:]
+        self.newlines += chunk.count(b"\n")
+        if not self.suspicious:
+            crs = chunk.count(b"\r")
+            self.suspicious = (
+                (self._tail == b"\r" and not chunk.startswith(b"\n"))
+                or (crs > 0 and crs != chunk.count(b"\r\n") + chunk.endswith(b"\r"))
+            )
+        self._tail = chunk[-1:]
 
     def finish(self) -> None:
-        if self._tail.endswith(b"\r"):  # the file ends with a bare carriage return
+        if self._tail == b"\r":  # the file ends with a bare carriage return
             self.suspicious = True
+
+    def empty_lines(self, rows: int, value_newlines: int) -> bool:
+        """Whether line feeds are left over once the header's, the `rows` records' and those
+        inside values are counted (the last record may end the file without one)."""
+        records_ended = 1 + rows - (self._tail != b"\n")
+        return self.newlines > records_ended + value_newlines
 
 
 class _Shape:
@@ -327,17 +338,18 @@ class _Shape:
     a line break, and which integer columns hold only 0 and 1."""
 
     def __init__(self, column_types: dict[str, pa.DataType]):
-        self.multi_line = False
+        self.value_newlines = 0  # line feeds inside quoted values
         self._text = [c for c, t in column_types.items() if t == pa.string()]
         self._ints = {c: False for c, t in column_types.items() if t == pa.int64()}  # seen != 0/1
         self._int_values = dict.fromkeys(self._ints, False)
 
+    @property
+    def multi_line(self) -> bool:
+        return self.value_newlines > 0
+
     def add(self, batch: pa.RecordBatch) -> None:
-        if not self.multi_line:
-            for c in self._text:
-                if pc.any(pc.match_substring(batch.column(c), "\n")).as_py():
-                    self.multi_line = True
-                    break
+        for c in self._text:
+            self.value_newlines += _newlines_in(batch.column(c))
         for c, beyond in self._ints.items():
             if beyond:
                 continue
@@ -368,6 +380,19 @@ class _Shape:
             elif kind == "text" and reference.get(c) in ("string", "large_string"):
                 out.append((c, "string"))
         return tuple(out)
+
+
+def _newlines_in(values: pa.Array) -> int:
+    """The line feeds inside a string array's values, counted in its data buffer (one pass
+    over the bytes, where a per-value string kernel costs more than the parse of them)."""
+    if len(values) == values.null_count:
+        return 0
+    _, offsets, data = values.buffers()
+    if data is None:
+        return 0
+    ends = memoryview(offsets).cast("i")
+    start, stop = ends[values.offset], ends[values.offset + len(values)]
+    return memoryview(data)[start:stop].tobytes().count(b"\n")
 
 
 # ---------------------------------------------------------------- the slow pass

@@ -47,6 +47,7 @@ from core.ports import (
     DataAssets,
     IngestionLedger,
     InvalidName,
+    LocalFile,
     NotFound,
     PermanentError,
 )
@@ -384,7 +385,7 @@ class IngestService:
         with open(local_copy, "wb") as sink, _closing(self._blobs.open(blob)) as stream:
             tee = io.BufferedReader(_Tee(stream, sink))
             result = validate_csv(tee, schema, reopen=reopen, on_batch=on_batch)
-        files = {local_copy.name: lambda: open(local_copy, "rb")}
+        files = {local_copy.name: LocalFile(local_copy)}
         return result, result.mltable((f"./{local_copy.name}",)), files
 
     def _validate_jsonl(self, blob, schema, tmp: Path, on_batch):
@@ -394,7 +395,7 @@ class IngestService:
                 stream, schema, write_row_line=sink.write, on_batch=on_batch,
                 correlation_column=self._config.correlation_column,
             )
-        files = {rows_file.name: lambda: open(rows_file, "rb")}
+        files = {rows_file.name: LocalFile(rows_file)}
         return result, MLTable(paths=("./rows.jsonl",), data_format="json_lines"), files
 
     def _highest_version(self, asset: str) -> int:

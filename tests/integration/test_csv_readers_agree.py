@@ -74,9 +74,9 @@ KNOWN_DIFFERENCES = {
 }
 
 
-def _validate(content: bytes):
+def _validate(content: bytes, reference: ReferenceSchema = REFERENCE):
     batches: list[pa.RecordBatch] = []
-    result = validate_csv(io.BytesIO(content), REFERENCE, reopen=lambda: io.BytesIO(content),
+    result = validate_csv(io.BytesIO(content), reference, reopen=lambda: io.BytesIO(content),
                           on_batch=batches.append)
     return result, batches
 
@@ -254,19 +254,42 @@ def test_the_slow_pass_refuses_exactly_what_pyarrow_refuses(column):
             assert result.ok, (token, result.rejection)
 
 
-@pytest.mark.parametrize(("chunks", "suspicious"), [
-    ([b"a,b\r", b"\nc,d\r\n"], False),  # CRLF split across reads
-    ([b"a,b\r", b"c,d\n"], True),  # a bare CR at a read's end
-    ([b"a,b\n", b"\nc,d\n"], True),  # an empty line across reads
-    ([b"a,b\r\n", b"\r\nc"], True),
-    ([b"a,b\n", b"c,d"], False),
-    ([b"a,b\r"], True),  # the file ends with a bare CR
+@pytest.mark.parametrize(("chunks", "rows", "suspicious"), [
+    ([b"a,b\r", b"\nc,d\r\n"], 1, False),  # CRLF split across reads
+    ([b"a,b\r", b"c,d\n"], 1, True),  # a bare CR at a read's end
+    ([b"a,b\n", b"\nc,d\n"], 1, True),  # an empty line across reads
+    ([b"a,b\r\n", b"\r\nc"], 1, True),  # an empty CRLF line, the last record unended
+    ([b"a,b\n", b"c,d"], 1, False),
+    ([b"a,b\n", b"c,d\n", b"\n"], 1, True),  # a trailing empty line
+    ([b"a,b\n\n", b"c,d\n"], 1, True),  # an empty first data line
+    ([b"a,b\r"], 0, True),  # the file ends with a bare CR
 ])
-def test_the_byte_scan_sees_patterns_across_reads(chunks, suspicious):
+def test_the_byte_scan_sees_patterns_across_reads(chunks, rows, suspicious):
     from core.domain.validation import _ByteScan
 
     scan = _ByteScan()
     for chunk in chunks:
         scan.feed(chunk)
     scan.finish()
-    assert scan.suspicious is suspicious
+    assert (scan.suspicious or scan.empty_lines(rows, value_newlines=0)) is suspicious
+
+
+@pytest.mark.parametrize("content", [
+    b"v\n1.5\n\n2.5\n",  # one column: pyarrow skips the empty line as it does with several
+    b"v\n1.5\n2.5\n\n",
+    b"v\r\n1.5\r\n\r\n2.5\r\n",
+])
+def test_an_empty_line_in_a_one_column_file_is_refused(content):
+    result, _ = _validate(content, ReferenceSchema(v="double"))
+    assert result.rejection is not None
+    assert result.rejection.code == "empty_line", result.rejection
+
+
+def test_line_feeds_inside_values_are_not_taken_for_empty_lines(tmp_path):
+    """The empty-line count subtracts the line feeds inside quoted values: a file whose values
+    hold many of them (and a CRLF one) is accepted, and read as multi-line."""
+    content = rows('1.5,2,"a\n\n\nb",true,0', '2.5,3,"\n",false,1', '3.5,4,"x\r\ny",true,1')
+    folder, mltable, batches = _registered(tmp_path, content)
+    assert mltable.support_multi_line
+    assert pa.Table.from_batches(batches).column("s").to_pylist() == ["a\n\n\nb", "\n", "x\r\ny"]
+    assert not _differences(read_mltable(folder), _azure_read(folder))

@@ -230,3 +230,42 @@ def test_schedule_yaml_loads_with_the_sdk(ws):
     assert schedule.create_monitor.alert_notification.emails == ["a@x.com"]
     # The REST body builds too (what `az ml schedule create -f` would send).
     assert schedule._to_rest_object() is not None
+
+
+def test_a_finished_local_file_is_linked_and_an_opener_copied(ws, tmp_path, monkeypatch):
+    """A LocalFile (ingestion's finished copy of a batch) is hard-linked into the version's
+    folder, not copied; it outlives the source's removal. Any other opener is copied, and so
+    is a LocalFile where the file system refuses the link (another disk)."""
+    import io
+    import os
+
+    from core.domain.assets import MLTable
+    from core.ports import LocalFile
+
+    source = tmp_path / "batch.csv"
+    source.write_bytes(b"a\n1\n")
+    linked = ws.create_mltable_version(
+        "m-inference", "1", MLTable(paths=("./batch.csv",)),
+        files={"batch.csv": LocalFile(source)}, tags={})
+    stored = Path(linked.path) / "batch.csv"
+    assert stored.stat().st_ino == source.stat().st_ino
+    source.unlink()
+    assert stored.read_bytes() == b"a\n1\n"
+
+    copied = ws.create_mltable_version(
+        "m-inference", "2", MLTable(paths=("./batch.csv",)),
+        files={"batch.csv": lambda: io.BytesIO(b"a\n2\n")}, tags={})
+    assert (Path(copied.path) / "batch.csv").read_bytes() == b"a\n2\n"
+
+    source.write_bytes(b"a\n3\n")
+
+    def cross_device(src, dst):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", cross_device)
+    fallback = ws.create_mltable_version(
+        "m-inference", "3", MLTable(paths=("./batch.csv",)),
+        files={"batch.csv": LocalFile(source)}, tags={})
+    stored = Path(fallback.path) / "batch.csv"
+    assert stored.read_bytes() == b"a\n3\n"
+    assert stored.stat().st_ino != source.stat().st_ino

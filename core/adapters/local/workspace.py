@@ -62,7 +62,7 @@ from core.domain.assets import (
 from core.domain.events import MODEL_REGISTERED, event_grid_event
 from core.domain.monitoring import MonitorSpec
 from core.domain.names import check_blob_path, check_name, check_version, shown
-from core.ports import Conflict, EventSink, InvalidName, NotFound, StreamOpener
+from core.ports import Conflict, EventSink, InvalidName, LocalFile, NotFound, StreamOpener
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +190,8 @@ class LocalWorkspace(ToggleByRewrite):
         staging = Path(tempfile.mkdtemp(prefix=prefix, dir=area))
         try:
             for filename, opener in files.items():
+                if isinstance(opener, LocalFile) and _linked(opener.path, staging / filename):
+                    continue
                 with opener() as source, open(staging / filename, "wb") as target:
                     shutil.copyfileobj(source, target, _COPY_CHUNK)
             (staging / "MLTable").write_text(mltable.to_yaml())
@@ -544,6 +546,16 @@ def model_registered_event(model: ModelVersion, workspace: str) -> dict:
 
 def _iso_mtime(path: Path) -> str:
     return datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat()
+
+
+def _linked(source: Path, target: Path) -> bool:
+    """Hard-link a finished file into the workspace instead of copying it (a 100 MB batch
+    costs a fifth of a second to copy); False where the file system will not (another disk)."""
+    try:
+        os.link(source, target)
+    except OSError:
+        return False
+    return True
 
 
 def _copy_model_files(source: Path, folder: Path) -> None:
