@@ -37,6 +37,7 @@ from core.domain.names import check_name, redact_paths
 from core.domain.validation import (
     ReferenceSchema,
     ValidationResult,
+    read_into,
     validate_collector_jsonl,
     validate_csv,
 )
@@ -132,11 +133,10 @@ class _Tee(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:
-        data = self._source.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
-        if data:
-            self._sink.write(data)
+        n = read_into(self._source, buffer)
+        if n:
+            with memoryview(buffer) as view:
+                self._sink.write(view[:n])
         return n
 
     def close(self) -> None:

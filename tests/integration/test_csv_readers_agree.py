@@ -293,3 +293,21 @@ def test_line_feeds_inside_values_are_not_taken_for_empty_lines(tmp_path):
     assert mltable.support_multi_line
     assert pa.Table.from_batches(batches).column("s").to_pylist() == ["a\n\n\nb", "\n", "x\r\ny"]
     assert not _differences(read_mltable(folder), _azure_read(folder))
+
+
+def test_a_stream_with_only_read_is_validated_as_one_with_readinto():
+    """The fast pass reads with `readinto` (no copy) where the stream has it; a stream that
+    only reads gives the same result."""
+
+    class ReadOnly:
+        def __init__(self, content: bytes):
+            self._inner = io.BytesIO(content)
+
+        def read(self, n: int = -1) -> bytes:
+            return self._inner.read(min(n, 7) if n > 0 else n)  # short reads, too
+
+    content = VALID["quoted_newline"] + b"".join(
+        f"{i}.5,{i},x,true,{i % 2}\n".encode() for i in range(3000))
+    plain, _ = _validate(content)
+    only_read = validate_csv(ReadOnly(content), REFERENCE, reopen=lambda: io.BytesIO(content))
+    assert only_read == plain and plain.ok and plain.multi_line

@@ -11,9 +11,12 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
-from core.adapters.storage.clients import _DOWNLOAD_CHUNK
 from core.domain.ingestion import BlobRef
 from core.ports import Conflict, NotFound
+
+# What one read of the CSV parser takes; the download itself stays in 8 MiB requests
+# (each also held whole by the SDK), so a buffer of a whole chunk here would only add a copy.
+_READ_BUFFER = 1024 * 1024
 
 
 class _DownloadStream(io.RawIOBase):
@@ -65,7 +68,7 @@ class AzureBlobStore:
             raise NotFound(f"blob {ref.path} does not exist") from None
         except ResourceModifiedError:
             raise Conflict(f"blob {ref.path} changed since ETag {ref.etag}") from None
-        return io.BufferedReader(_DownloadStream(downloader), buffer_size=_DOWNLOAD_CHUNK)
+        return io.BufferedReader(_DownloadStream(downloader), buffer_size=_READ_BUFFER)
 
     def write_text(self, container: str, blob_name: str, text: str, content_type: str) -> str:
         client = self._container(container).get_blob_client(blob_name)
