@@ -391,8 +391,12 @@ class Services:
             self.workspace, self.artifacts, self.ledger, s.reference_asset, s.inference_asset,
             enabled=s.early_drift_check, row_limit=s.early_drift_row_limit,
             memory_bytes=s.early_drift_memory_mb * 1024 * 1024, reporter=self.reporter,
-            thresholds=self.drift_thresholds,
+            thresholds=self.drift_thresholds, model_tags=self._latest_model_tags,
         )
+
+    def _latest_model_tags(self, model: str) -> dict[str, str]:
+        latest = self.workspace.latest_model(model)
+        return dict(latest.tags) if latest is not None else {}
 
     @cached_property
     def drift_thresholds(self):

@@ -272,16 +272,28 @@ def _overrides(tags: Mapping[str, str], config: MonitorConfig) -> _Overrides:
             parse_thresholds(performance, what="the value")
         except ValueError as exc:
             raise _BadTag(TAG_PERFORMANCE_THRESHOLD, str(exc)) from exc
-    if (threshold := tags.get(TAG_DRIFT_THRESHOLD, "").strip()) != "":
-        try:
-            value = float(threshold)
-        except ValueError as exc:
-            raise _BadTag(TAG_DRIFT_THRESHOLD, f"not a number: {threshold!r}") from exc
-        # 0.0 serialises with no metric name in azure-ai-ml (azure-facts section 2).
-        if not 0.0 < value < float("inf"):
-            raise _BadTag(TAG_DRIFT_THRESHOLD, f"must be a positive number, not {threshold!r}")
-        out["data_drift_thresholds"] = {
-            data_type: dict.fromkeys(metrics, value)
-            for data_type, metrics in DEFAULT_DRIFT_THRESHOLDS.items()
-        }
+    try:
+        drift = tagged_drift_thresholds(tags)
+    except ValueError as exc:
+        raise _BadTag(TAG_DRIFT_THRESHOLD, str(exc)) from exc
+    if drift is not None:
+        out["data_drift_thresholds"] = drift
     return out
+
+
+def tagged_drift_thresholds(tags: Mapping[str, str]) -> dict[str, dict[str, float]] | None:
+    """The data drift thresholds the model tag `autopilot.drift_threshold` sets (its value for
+    each data type's default metric), None without the tag; ValueError when it is malformed.
+    The monitor is sent them, and the early check judges by them as a local monitor run does."""
+    threshold = tags.get(TAG_DRIFT_THRESHOLD, "").strip()
+    if threshold == "":
+        return None
+    try:
+        value = float(threshold)
+    except ValueError:
+        raise ValueError(f"not a number: {threshold!r}") from None
+    # 0.0 serialises with no metric name in azure-ai-ml (azure-facts section 2).
+    if not 0.0 < value < float("inf"):
+        raise ValueError(f"must be a positive number, not {threshold!r}")
+    return {data_type: dict.fromkeys(metrics, value)
+            for data_type, metrics in DEFAULT_DRIFT_THRESHOLDS.items()}

@@ -11,6 +11,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ import pyarrow as pa
 
 from core.domain.assets import DataAssetVersion
 from core.domain.ingestion import IngestionRecord
+from core.domain.monitor_decision import TAG_DRIFT_THRESHOLD, tagged_drift_thresholds
 from core.ports import Artifacts, DataAssets, IngestionLedger, NotFound
 from core.services.ingest import BatchObserver
 from core.services.reporting import SILENT, Reporter
@@ -43,10 +45,12 @@ class _EarlyCheck(BatchObserver):
 
     _QUEUED_BATCHES = 4
 
-    def __init__(self, checks: DriftChecks, model: str, reference: DataAssetVersion):
+    def __init__(self, checks: DriftChecks, model: str, reference: DataAssetVersion,
+                 tagged: dict[str, dict[str, float]] | None = None):
         self._checks = checks
         self._model = model
         self._reference = reference
+        self._tagged = tagged
         self._stream: StreamedComparison | None = None
         self._error: BaseException | None = None
         self._queue: queue.Queue[pa.RecordBatch | None] = queue.Queue(self._QUEUED_BATCHES)
@@ -106,7 +110,8 @@ class _EarlyCheck(BatchObserver):
                 raise ValueError("no rows")
             stream = self._stream
             # Thresholds are derived for the rows drift is computed on, known only now.
-            config, policy = self._checks.early_config(stream.profile, stream.drift_rows)
+            config, policy = self._checks.early_config(stream.profile, stream.drift_rows,
+                                                       self._tagged)
             result = stream.result(config)
             if policy is not None:
                 result = replace(result, policy=policy)
@@ -165,6 +170,7 @@ class DriftChecks:
         memory_bytes: int = 32 * 1024 * 1024,
         reporter: Reporter = SILENT,
         thresholds: DriftThresholds | None = None,  # None: Azure's defaults
+        model_tags: Callable[[str], Mapping[str, str]] | None = None,  # latest version's
     ):
         self._workspace = workspace
         self.reporter = reporter
@@ -176,6 +182,7 @@ class DriftChecks:
         self.row_limit = row_limit
         self.memory_bytes = memory_bytes
         self.thresholds = thresholds
+        self._model_tags = model_tags
 
     @property
     def held_bytes(self) -> int:
@@ -222,7 +229,20 @@ class DriftChecks:
         reference = self._workspace.latest_data(self._reference_asset_for(model))
         if reference is None:
             return None
-        return _EarlyCheck(self, model, reference)
+        return _EarlyCheck(self, model, reference, self.tagged_thresholds(model))
+
+    def tagged_thresholds(self, model: str) -> dict[str, dict[str, float]] | None:
+        """The drift thresholds the model's `autopilot.drift_threshold` tag sets (the monitor
+        is sent them), None without one. A malformed tag is the monitor's to report
+        (`invalid_configuration`); here it is logged and the settings judge."""
+        if self._model_tags is None or self.thresholds is None:
+            return None
+        try:
+            return tagged_drift_thresholds(self._model_tags(model))
+        except ValueError as exc:
+            log.warning("%s of %s ignored by the early check: %s", TAG_DRIFT_THRESHOLD, model,
+                        exc)
+            return None
 
     def compare_with_profile(
         self, profile: ReferenceProfile, production: pa.Table, signals=EARLY_SIGNALS
@@ -233,15 +253,24 @@ class DriftChecks:
             return self.thresholds.compare(profile, production, signals=tuple(signals))
         return compare(profile, production, DriftConfig(signals=tuple(signals)))
 
-    def early_config(self, profile: ReferenceProfile, production_rows: int
+    def early_config(self, profile: ReferenceProfile, production_rows: int,
+                     tagged: Mapping[str, Mapping[str, float]] | None = None,
                      ) -> tuple[DriftConfig, dict | None]:
         """The early check's configuration for a batch of this many rows, and how its
-        thresholds were derived (None: Azure's defaults, no policy)."""
+        thresholds were derived (None: Azure's defaults, no policy). ``tagged``: the model
+        tag's drift thresholds, which take the place of the settings' as they do on a local
+        monitor run (the fixed values under `azure` and `fixed`, the fallback and the metrics
+        judged under `calibrated`)."""
         from core.drift import DriftConfig
 
         if self.thresholds is None:
             return DriftConfig(signals=EARLY_SIGNALS), None
-        return self.thresholds.prepare(profile, production_rows, signals=EARLY_SIGNALS)
+        if tagged is None:
+            return self.thresholds.prepare(profile, production_rows, signals=EARLY_SIGNALS)
+        base = {**self.thresholds.policy.thresholds, "data_drift": tagged}
+        config, policy = self.thresholds.with_base(base).prepare(
+            profile, production_rows, signals=EARLY_SIGNALS)
+        return config, {**policy, "thresholds_from": f"model tag {TAG_DRIFT_THRESHOLD}"}
 
     def save_result(self, model: str, name: str, result: DriftResult) -> str:
         key = f"drift-results/{model}/{name}.json"

@@ -72,3 +72,33 @@ def test_nulls_breach_data_quality_under_each_policy_and_evidence_says_how(world
         assert (signal, mv.feature) == ("data_quality", "income")
         assert mv.status == "breach" and mv.past_by > 0
         assert result.policy["name"] == policy
+
+
+def test_the_model_tag_drift_threshold_judges_the_early_check_as_it_does_the_monitor(
+        world, caplog):
+    """`autopilot.drift_threshold` sets the monitor's drift thresholds; the early check takes
+    them in place of the settings', as a local monitor run does. A malformed tag is left to
+    the monitor to report: the early check logs it and judges by the settings."""
+    world.model()
+    world.reference()
+    plain = world.ingest("plain.csv", DRIFTED_CSV, DRIFT_THRESHOLD_POLICY="fixed").record
+    assert plain.drift["signals"]["data_drift"]  # breached under the fixed defaults
+
+    world.model(**{"autopilot.drift_threshold": "1e9"})  # version 2, the latest
+    for policy in ("fixed", "azure"):
+        tagged = world.ingest(f"tagged-{policy}.csv", DRIFTED_CSV,
+                              DRIFT_THRESHOLD_POLICY=policy).record
+        assert not tagged.drift["signals"].get("data_drift"), policy
+        result = world.services().drift.load_result(tagged.drift["result"])
+        assert result.policy["thresholds_from"] == "model tag autopilot.drift_threshold"
+        judged = [m for f in result.signal("data_drift").features for m in f.metrics
+                  if m.threshold is not None]
+        assert judged and {m.threshold for m in judged} == {1e9}, policy
+
+    world.model(**{"autopilot.drift_threshold": "high"})
+    with caplog.at_level("WARNING"):
+        bad = world.ingest("bad-tag.csv", DRIFTED_CSV, DRIFT_THRESHOLD_POLICY="fixed").record
+    assert bad.drift["signals"]["data_drift"]
+    assert "autopilot.drift_threshold of" in caplog.text and "not a number" in caplog.text
+    result = world.services().drift.load_result(bad.drift["result"])
+    assert "thresholds_from" not in result.policy
