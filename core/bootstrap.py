@@ -281,7 +281,11 @@ class Services:
         if self.settings.backend == "local":
             from core.adapters.local.jobs import LocalJobs
 
-            return LocalJobs(self.local_workspace, clock=self.clock)
+            # The job runs inside the request's lease; a quarter of it (at most 5 minutes) is
+            # left for the work before and after the job (reading, scoring, registering).
+            lease = self.settings.retrain_lease_seconds
+            return LocalJobs(self.local_workspace, clock=self.clock,
+                             max_seconds=lease - min(300, lease // 4))
         return self.azureml_workspace
 
     @cached_property

@@ -156,6 +156,30 @@ def test_a_command_past_its_timeout_is_failed(jobs, tmp_path):
     assert job.status == "Failed" and "timeout of 1 s" in job.error
 
 
+def test_a_job_never_outlives_its_retraining_lease(ws, tmp_path):
+    """The runner stops a job at its lease's limit when the definition allows longer (the
+    request would otherwise be taken for dead and run twice), and says which limit it was;
+    the services give it a quarter of RETRAIN_LEASE_SECONDS (at most 5 minutes) less."""
+    from core.bootstrap import Services
+    from core.settings import load_settings
+
+    capped = LocalJobs(ws, max_seconds=1)
+    name = capped.submit_job(_job(tmp_path, "sleep 20", limits={"timeout": 3600}), inputs={},
+                             tags={}, experiment_name="e")
+    job = capped.get_job(name)
+    assert job.status == "Failed" and "1 s, the time its retraining lease leaves it" in job.error
+    assert "RETRAIN_LEASE_SECONDS" in job.error
+    shorter = capped.submit_job(_job(tmp_path, "true", limits={"timeout": 3600}), inputs={},
+                                tags={}, experiment_name="e")
+    assert capped.get_job(shorter).status == "Completed"
+
+    env = {"LOCAL_WORKSPACE_DIR": str(tmp_path / "svc"),
+           "AzureWebJobsStorage": "UseDevelopmentStorage=true"}
+    for lease, allowed in (("1800", 1500), ("40", 30), ("7200", 6900)):
+        services = Services(load_settings({**env, "RETRAIN_LEASE_SECONDS": lease}))
+        assert services.jobs._max_seconds == allowed, lease
+
+
 def test_literals_paths_outputs_and_optional_parts_are_substituted(jobs, tmp_path):
     command = ("echo n=${{inputs.n}} data=${{inputs.data}} $[[skipped=${{inputs.missing}}]] "
                "> ${{outputs.out}}/said.txt")

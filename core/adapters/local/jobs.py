@@ -56,10 +56,14 @@ class JobDefinitionError(ValueError):
 
 class LocalJobs:
     def __init__(self, workspace: LocalWorkspace, *, python: str = sys.executable,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, max_seconds: int | None = None):
+        """``max_seconds``: the longest a job may run here whatever its `limits.timeout` says:
+        the local job runs inside the retraining request's lease, and a job outliving the
+        lease would be taken for a dead one and run a second time."""
         self._ws = workspace
         self._python = python
         self._clock = clock
+        self._max_seconds = max_seconds
         self.root = workspace.root / "jobs"
 
     # ------------------------------------------------------------------ the port
@@ -109,6 +113,11 @@ class LocalJobs:
         command = _substitute(str(doc["command"]), values, outputs)
         code = (definition.parent / str(doc.get("code") or ".")).resolve()
         timeout = int(((doc.get("limits") or {}).get("timeout")) or DEFAULT_TIMEOUT)
+        limit = f"its timeout of {timeout} s"
+        if self._max_seconds is not None and self._max_seconds < timeout:
+            timeout = self._max_seconds
+            limit = (f"{timeout} s, the time its retraining lease leaves it (setting "
+                     "RETRAIN_LEASE_SECONDS; the definition's limits.timeout is longer)")
         record: dict[str, Any] = {
             "name": name, "display_name": display_name, "experiment_name": experiment_name,
             "definition": str(definition.resolve()), "command": command, "code": str(code),
@@ -127,7 +136,7 @@ class LocalJobs:
                 exit_code: int | None = done.returncode
                 error = None
             except subprocess.TimeoutExpired:
-                exit_code, error = None, f"the job ran past its timeout of {timeout} s"
+                exit_code, error = None, f"the job ran past {limit}"
             err.seek(0)
             stderr = err.read()
         with open(job_dir / "std_log.txt", "a", encoding="utf-8") as out:
