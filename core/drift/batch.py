@@ -2,6 +2,10 @@
 
 :class:`ProductionColumn` is one production column as Arrow and, for numeric columns, as
 float64 (NaN where null), with its missing-row mask (null, NaN, +/-inf) computed on first use.
+Most batches have no missing value: that is found without the mask (a float sum is finite only
+when every term is), and a numeric column compared over all its rows is then sorted in place
+when its float64 values are a copy of its own, so the counts that need the rows in order (data
+quality's NaN and out-of-bounds counts, the infinities) are read off the sorted values.
 :class:`SignalRows` is the outcome of a drift signal's row-wise null drop, which every feature of
 the signal is compared over: the features whose missing rows were dropped (the reference side
 reads its drop from the profile), the production rows kept, and the row counts of both frames.
@@ -27,7 +31,9 @@ class ProductionColumn:
     group: str | None
     values: NDArray[np.float64] | None = None  # float64 for numeric columns (NaN where null)
     _missing: NDArray[np.bool_] | None = None
+    _any_missing: bool | None = None
     _sorted: NDArray[np.float64] | None = None
+    _in_place: bool = False  # ``values`` were sorted in place (``_sorted`` is ``values``)
     _counts: tuple[pa.Array, NDArray[np.int64]] | None = None
 
     @classmethod
@@ -43,16 +49,39 @@ class ProductionColumn:
 
     @property
     def floats(self) -> NDArray[np.float64]:
-        """The float64 values of a numeric column (TypeError for other columns)."""
+        """The float64 values of a numeric column, in row order (TypeError for other
+        columns; RuntimeError once they were sorted in place)."""
         if self.values is None:
             raise TypeError(f"production column {self.name!r} is not numeric")
+        if self._in_place:
+            raise RuntimeError(f"production column {self.name!r} was sorted in place")
         return self.values
+
+    @property
+    def any_missing(self) -> bool:
+        """Whether any row is missing (null, NaN or +/-inf). For a numeric column one sum:
+        it is finite only when every value is (an overflow to inf just builds the mask)."""
+        if self._any_missing is None:
+            if self._missing is not None:
+                self._any_missing = bool(self._missing.any())
+            elif self.values is not None:
+                with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN: fine
+                    total = np.add.reduce(self.values)
+                self._any_missing = not np.isfinite(total) and bool(self.missing.any())
+            elif not pa.types.is_floating(self.column.type):
+                self._any_missing = self.column.null_count > 0
+            else:
+                self._any_missing = bool(self.missing.any())
+        return self._any_missing
 
     @property
     def missing(self) -> NDArray[np.bool_]:
         if self._missing is None:
             if self.values is not None:
-                self._missing = ~np.isfinite(self.values)
+                if self._any_missing is False:
+                    self._missing = np.zeros(self.values.size, dtype=bool)
+                else:
+                    self._missing = ~np.isfinite(self.floats)
             else:
                 col = self.column
                 mask = col.is_null()
@@ -63,13 +92,51 @@ class ProductionColumn:
 
     def sorted_values(self, keep: NDArray[np.bool_] | None) -> NDArray[np.float64]:
         """The float64 values of the rows ``keep`` selects (all when None), sorted; a column
-        compared over all its rows is sorted once however many signals compare it."""
-        values = self.floats
+        compared over all its rows is sorted once however many signals compare it, in place
+        when its values are its own copy (Arrow's buffers are read-only)."""
         if keep is not None:
-            return np.sort(values[keep])
+            return np.sort(self.floats[keep])
         if self._sorted is None:
-            self._sorted = np.sort(values)
+            values = self.floats
+            if values.flags.writeable and values.flags.owndata and not self.any_missing:
+                values.sort()
+                self._sorted, self._in_place = values, True
+            else:
+                self._sorted = np.sort(values)
         return self._sorted
+
+    def count_outside(self, lo: float, hi: float) -> int:
+        """Values below ``lo`` or above ``hi`` (``lo <= hi``; NaN is neither), by two searches
+        when the column is sorted over all its rows, else one pass."""
+        s = self._sorted
+        if s is not None:
+            finite_end = int(np.searchsorted(s, np.nan, "left"))  # NaN sorts last
+            below = int(np.searchsorted(s, lo, "left"))
+            above = finite_end - int(np.searchsorted(s, hi, "right"))
+            return below + max(above, 0)
+        v = self.floats
+        with np.errstate(invalid="ignore"):
+            return int(np.count_nonzero(v < lo)) + int(np.count_nonzero(v > hi))
+
+    def nan_count(self) -> int:
+        """NaN values, nulls included (they are NaN in ``values``)."""
+        if not self.any_missing:
+            return 0
+        s = self._sorted
+        if s is not None:
+            return int(s.size - np.searchsorted(s, np.nan, "left"))
+        return int(np.isnan(self.floats).sum())
+
+    def inf_count(self) -> int:
+        """Infinite values (either sign)."""
+        if not self.any_missing:
+            return 0
+        s = self._sorted
+        if s is not None:
+            neg = int(np.searchsorted(s, -np.inf, "right"))
+            pos = int(np.searchsorted(s, np.nan, "left") - np.searchsorted(s, np.inf, "left"))
+            return neg + pos
+        return int(np.isinf(self.floats).sum())
 
     def value_counts(
         self, keep: NDArray[np.bool_] | None = None

@@ -126,7 +126,7 @@ class _Comparison:
         col = ProductionColumn.read(
             self.production, name, numeric_reference=name in self.profile.numeric
         )
-        col.missing  # noqa: B018 (computed here, on a worker thread)
+        col.any_missing  # noqa: B018 (found here, on a worker thread)
         return col
 
     def prod(self, name: str) -> ProductionColumn:
@@ -157,7 +157,8 @@ class _Comparison:
                     continue
                 cols = [c for c in self.common if c in outputs]
             else:
-                cols = [c for c in self.profile.columns if c in self.production.column_names]
+                in_production = set(self.production.column_names)
+                cols = [c for c in self.profile.columns if c in in_production]
                 cols = [c for c in cols if c not in self.profile.unsupported]
             if wanted is not None and signal != "prediction_drift":
                 cols = [c for c in cols if c in wanted]
@@ -210,7 +211,8 @@ class _Comparison:
         """Where column ``c`` has every value missing ("reference"/"production"), or None."""
         if self.profile.kept_rows((c,)) == 0:
             return "reference"
-        if self.n_prod == 0 or self.prod(c).missing.all():
+        col = self.prod(c)
+        if self.n_prod == 0 or (col.any_missing and col.missing.all()):
             return "production"
         return None
 
@@ -255,8 +257,9 @@ class _Comparison:
         drop_on = selection + tuple(extra) if selection else ()
         drop: NDArray[np.bool_] | None = None
         for c in drop_on:
-            m = self.prod(c).missing
-            if m.any():
+            col = self.prod(c)
+            if col.any_missing:
+                m = col.missing
                 drop = m.copy() if drop is None else (drop | m)
         keep = None if drop is None else ~drop
         n_ref = profile.kept_rows(drop_on)

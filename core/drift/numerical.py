@@ -11,8 +11,6 @@ above Azure's 10,000 rows) each leave a note.
 
 from __future__ import annotations
 
-import numpy as np
-
 from core.drift import stats
 from core.drift.batch import ProductionColumn, SignalRows
 from core.drift.config import DriftConfig, judge, note_small_effect, tiny_sample_note
@@ -34,7 +32,6 @@ def numerical_feature(
     k = config.bins or stats.sturges_bins(min(n_ref, n_prod))
     wanted = config.metrics_for(signal, "numerical")
     ref = profile.sorted_values(c, selection)
-    values = column.floats
     prod = column.sorted_values(keep)
     notes: list[str] = []
     departures: list[Departure] = []
@@ -72,7 +69,7 @@ def numerical_feature(
         departures.append(Departure("duplicate_bin_edges_merged",
                                     f"range [{lo!r}, {hi!r}] within floating-point resolution"))
     # Infinities are among the missing rows (already found): most columns have none to count.
-    prod_infs = int(np.isinf(values).sum()) if column.missing.any() else 0
+    prod_infs = column.inf_count()
     infs = profile.numeric[c].inf_count + prod_infs
     if infs:
         notes.append(f"{infs} infinite values treated as missing (Azure's bins break on them)")

@@ -95,9 +95,13 @@ def encode_categories(column: pa.ChunkedArray | pa.Array) -> tuple[list[str], ND
 
 
 def numeric_values(column: pa.ChunkedArray | pa.Array) -> NDArray[np.float64]:
-    """A numeric column as float64 with NaN where null."""
+    """A numeric column as float64 with NaN where null. Several chunks are joined by numpy,
+    in one copy the caller owns (and may sort in place); one chunk without nulls is a
+    read-only view of Arrow's buffer."""
     arr = pc.cast(column, pa.float64())
     if isinstance(arr, pa.ChunkedArray):
+        if arr.num_chunks > 1:
+            return np.concatenate([c.to_numpy(zero_copy_only=False) for c in arr.chunks])
         arr = arr.combine_chunks()
     values: NDArray[np.float64] = arr.to_numpy(zero_copy_only=False)
     return values

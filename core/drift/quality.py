@@ -86,7 +86,7 @@ def quality_counts(
     ref_type = ftypes.parse_arrow_type(profile.schema[c])
     nulls = int(prod_col.column.null_count)
     if prod_col.values is not None:
-        nan = int(np.isnan(prod_col.values).sum()) - nulls
+        nan = prod_col.nan_count() - nulls
     elif pa.types.is_floating(prod_col.column.type):
         nan = int(prod_col.missing.sum()) - nulls
     else:
@@ -174,9 +174,8 @@ def _out_of_bounds(
         lo, hi = profile.bounds(c)
         if lo is None or hi is None:
             return
-        v = prod.floats  # compatible with a numeric reference: a numeric column
-        with np.errstate(invalid="ignore"):
-            out.out_of_bounds = int(np.count_nonzero((v < lo) | (v > hi)))
+        # Compatible with a numeric reference: a numeric column.
+        out.out_of_bounds = prod.count_outside(lo, hi)
         return
     if ref_group == "string":
         out.out_of_bounds = 0

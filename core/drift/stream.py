@@ -162,7 +162,7 @@ class StreamedComparison:
             self._counts[name] = self._counts[name] + counts if name in self._counts else counts
             self._types.setdefault(name, col.column.type)
             if col.values is not None:
-                finite = col.values[np.isfinite(col.values)]
+                finite = col.values[~col.missing] if col.any_missing else col.values
                 if finite.size:
                     lo, hi = float(finite.min()), float(finite.max())
                     if name in self._ranges:

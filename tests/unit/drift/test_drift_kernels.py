@@ -33,6 +33,18 @@ def test_merge_free_kernels_equal_the_merge(kind, n, m):
     assert fast.wasserstein == pytest.approx(merged.wasserstein, rel=1e-12, abs=1e-15)
 
 
+@pytest.mark.parametrize("kind", ["same", "ties", "continuous"])
+def test_the_refined_ks_grid_equals_the_merge_on_large_samples(kind, monkeypatch):
+    # Large enough for two refinements of the open intervals before the merge, and once more
+    # with every refinement forced (no merge until single values are left).
+    u, v = _samples(7, 400_000, 300_000, kind)
+    merged = st.cdf_stats_merged(u, v).ks_statistic
+    assert st._ks_statistic(u, v) == merged
+    monkeypatch.setattr(st, "_KS_MERGE_AT_MOST", 0)
+    assert st._ks_statistic(u, v) == merged
+    assert st._ks_statistic(v, u) == merged
+
+
 def test_merge_free_kernels_equal_scipy():
     u, v = _samples(3, 50_000, 12_345, "ties")
     cdf = st.cdf_stats(u, v)
@@ -60,3 +72,16 @@ def test_spark_bin_boundaries_by_search_equal_the_bisection(kind):
     expected = st._first_index_at_least(x, lo, inc, targets)
     np.testing.assert_array_equal(st._spark_boundaries(x, lo, inc, targets), expected)
     assert st._spark_boundaries(x[:0], lo, inc, targets).tolist() == [0] * targets.size
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_jensen_shannon_is_scipys_to_the_bit(seed):
+    from scipy.spatial import distance as spd
+
+    rng = np.random.default_rng(seed)
+    p = rng.integers(0, 500, 13 + seed)
+    q = rng.integers(0, 500, 13 + seed)
+    p[seed] = 0  # an empty bin on one side
+    n_p, n_q = int(p.sum()), int(q.sum())
+    assert st.jensen_shannon(p, q, n_p, n_q) == float(
+        spd.jensenshannon(p / n_p, q / n_q, base=2))
