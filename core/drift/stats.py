@@ -9,9 +9,11 @@ re-implements the same steps the slow, obvious way and the tests hold the two eq
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
+from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -459,17 +461,24 @@ def kstwo_sf(d: float, n: float) -> float:
     if (140 < n <= SCIPY_SMIRNOV_EXACT_MAX and n == int(n) and 0.0 < d < 0.5
             and 1.0 < t < n - 1 and 2.2 <= t * d < 370.0):
         return min(max(2.0 * smirnov_sf(int(n), d), 0.0), 1.0)
-    if _kolmogn is not None and n == int(n) and n >= 1 and math.isfinite(d):
+    kolmogn = _kolmogn()
+    if kolmogn is not None and n == int(n) and n >= 1 and math.isfinite(d):
         # What kstwo.sf calls per value, without rv_continuous's argument handling (0.17 ms
         # a call against 0.05, the GIL held: once per numerical feature).
-        return float(_kolmogn(int(n), float(d), cdf=False))
+        return float(kolmogn(int(n), float(d), cdf=False))
     return float(sps.kstwo.sf(d, n))
 
 
-try:  # scipy's own two-sided KS distribution (kstwo's ``_sf`` is ``kolmogn(n, x, cdf=False)``)
-    from scipy.stats._ksstats import _kolmogn
-except ImportError:  # a scipy that moved it: kstwo.sf, slower, the same value
-    _kolmogn = None
+@lru_cache(maxsize=1)
+def _kolmogn() -> Callable[..., float] | None:
+    """scipy's own two-sided KS distribution (kstwo's ``_sf`` is ``kolmogn(n, x, cdf=False)``,
+    which calls this per value); None in a scipy that moved it (kstwo.sf then: the same value,
+    slower). Imported on first use, as scipy is."""
+    try:
+        from scipy.stats._ksstats import _kolmogn as kolmogn
+    except ImportError:
+        return None
+    return cast(Callable[..., float], kolmogn)
 
 
 _LN_2PI = math.log(2.0 * math.pi)
@@ -553,9 +562,11 @@ def chi_squared_pvalue(ref_counts: Counts, prod_counts: Counts, n_ref: int) -> f
     keep = ~zero
     stat = float(np.sum((f_obs[keep] - f_exp[keep]) ** 2 / f_exp[keep]))
     dof = prod_counts.size - 1
-    from scipy import stats as sps
+    from scipy import special
 
-    return float(sps.chi2.sf(stat, dof))
+    # chi2.sf's own kernel (``chi2_gen._sf``), without rv_continuous's argument handling
+    # (40 us a call against 1, the GIL held; test_drift_kernels.py compares the two).
+    return float(special.chdtrc(dof, stat))
 
 
 def total_variation(p: Floats, q: Floats) -> float:

@@ -20,18 +20,34 @@ _READ_BUFFER = 1024 * 1024
 
 
 class _DownloadStream(io.RawIOBase):
-    """A raw reader over a blob download, fetched chunk by chunk (never the whole blob)."""
+    """A raw reader over a blob download, fetched chunk by chunk (never the whole blob).
 
-    def __init__(self, downloader):
-        self._downloader = downloader
+    It walks the SDK's chunk iterator and hands out slices of the current chunk, which it lets
+    go of before the next is fetched: the downloader's own ``read(size)`` keeps the previous
+    chunk while it fetches the next one, and copies each read three times over (a slice, a
+    BytesIO and its value)."""
+
+    def __init__(self, downloader, path: str):
+        self._chunks = downloader.chunks()
+        self._view = memoryview(b"")
+        self._path = path
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
-        data = self._downloader.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
+        while not self._view:
+            self._view = memoryview(b"")  # the spent chunk is freed before the next arrives
+            try:
+                chunk = next(self._chunks, None)
+            except ResourceModifiedError:  # a later chunk's request carries the first's ETag
+                raise Conflict(f"blob {self._path} changed while it was read") from None
+            if chunk is None:
+                return 0
+            self._view = memoryview(chunk)
+        n = min(len(buffer), len(self._view))
+        buffer[:n] = self._view[:n]
+        self._view = self._view[n:]
         return n
 
 
@@ -68,7 +84,7 @@ class AzureBlobStore:
             raise NotFound(f"blob {ref.path} does not exist") from None
         except ResourceModifiedError:
             raise Conflict(f"blob {ref.path} changed since ETag {ref.etag}") from None
-        return io.BufferedReader(_DownloadStream(downloader), buffer_size=_READ_BUFFER)
+        return io.BufferedReader(_DownloadStream(downloader, ref.path), buffer_size=_READ_BUFFER)
 
     def write_text(self, container: str, blob_name: str, text: str, content_type: str) -> str:
         client = self._container(container).get_blob_client(blob_name)

@@ -85,3 +85,13 @@ def test_jensen_shannon_is_scipys_to_the_bit(seed):
     n_p, n_q = int(p.sum()), int(q.sum())
     assert st.jensen_shannon(p, q, n_p, n_q) == float(
         spd.jensenshannon(p / n_p, q / n_q, base=2))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_chi_squared_p_value_is_scipys_chisquare(seed):
+    rng = np.random.default_rng(seed)
+    ref = rng.integers(1, 400, 6 + seed)
+    prod = rng.integers(0, 300, 6 + seed)
+    n_ref = int(ref.sum())
+    expected = sps.chisquare(prod, f_exp=ref / n_ref * prod.sum()).pvalue
+    assert st.chi_squared_pvalue(ref, prod, n_ref) == float(expected)
