@@ -131,7 +131,15 @@ class StreamedComparison:
         if every.size > self._sample_rows:
             self._threshold = float(np.partition(every, self._sample_rows)[self._sample_rows])
         held, keys = [], []
-        for batch, k in zip(self._held, self._keys, strict=True):
+        # Each batch is let go of once filtered (the first thinning, over everything held
+        # exactly so far, would otherwise hold the batches, their rows kept and the joined
+        # copy at once).
+        old, old_keys = self._held, self._keys
+        self._held, self._keys = [], []
+        old.reverse()
+        old_keys.reverse()
+        while old:
+            batch, k = old.pop(), old_keys.pop()
             keep = k < self._threshold
             if keep.all():
                 held.append(batch)
@@ -139,8 +147,12 @@ class StreamedComparison:
             elif keep.any():
                 held.append(batch.filter(pa.array(keep)))
                 keys.append(k[keep])
+            del batch
         if len(held) > 1:  # one batch: the next thinning filters one, not hundreds
-            held = pa.Table.from_batches(held).combine_chunks().to_batches()
+            joined = pa.Table.from_batches(held)
+            held = []
+            held = joined.combine_chunks().to_batches()
+            del joined
             keys = [np.concatenate(keys)]
         total = sum(b.nbytes for b in held)
         self._held, self._keys, self._held_bytes = held, keys, total

@@ -14,7 +14,7 @@ from azure.storage.blob import BlobServiceClient, ContentSettings
 from core.domain.ingestion import BlobRef
 from core.ports import Conflict, NotFound
 
-# What one read of the CSV parser takes; the download itself stays in 8 MiB requests
+# What one read of the CSV parser takes; the download itself stays in 6 MiB requests
 # (each also held whole by the SDK), so a buffer of a whole chunk here would only add a copy.
 _READ_BUFFER = 1024 * 1024
 
