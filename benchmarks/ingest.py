@@ -152,6 +152,7 @@ def _best(runs: list[dict]) -> dict:
     best = dict(min(runs, key=lambda r: r["seconds"]))
     best["peak_mb"] = max(r["peak_mb"] for r in runs)
     best["rounds_s"] = [r["seconds"] for r in runs]
+    best["rounds_peak_mb"] = [r["peak_mb"] for r in runs]
     return best
 
 
@@ -200,8 +201,9 @@ def run_size(svc, megabytes: int, keep: bool, child, rounds: int) -> None:
                      ("pyarrow.csv.read_csv (1 thread)", raw1),
                      ("ingest end to end (local)", ours)):
         each = ", ".join(f"{x:.2f}" for x in m["rounds_s"])
+        peaks = ", ".join(f"{x:.0f}" for x in m["rounds_peak_mb"])
         print(f"  {label:32}: {m['seconds']:6.2f} s  {size_mb / m['seconds']:7.1f} MB/s"
-              f"  peak +{m['peak_mb']:.0f} MB  (rounds {each} s)")
+              f"  peak +{m['peak_mb']:.0f} MB  (rounds {each} s; +{peaks} MB)")
     r_mt, r_st = raw["seconds"] / ours["seconds"], raw1["seconds"] / ours["seconds"]
     mem = ours["peak_mb"] / size_mb
 
