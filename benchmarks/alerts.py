@@ -8,6 +8,7 @@ Not a test. Usage (peers live in ``.venv-bench``, created from
     benchmarks/run_alerts.sh --quick         # diabetes + car_loan, sizes 200 and 1000, < 2 min
     benchmarks/run_alerts.sh --datasets car_loan,randhie --clean 100 --drifted 10 --jobs 1
     benchmarks/run_alerts.sh --ours-k 3,2,1 --peers nannyml  # ours at other k too, no Evidently
+    benchmarks/run_alerts.sh --ours-rate 0.01 --peers none   # k per dataset from a rate
 
 Data: only tables shipped inside installed packages, nothing downloaded. scikit-learn's bundled
 ``load_breast_cancer``, ``load_diabetes`` (also ``load_wine``, ``load_iris``, ``load_digits``
@@ -109,6 +110,9 @@ def _cached(reference, key: str, make: Callable):
 #: comparison re-judged against the thresholds of ``ThresholdPolicy(k=K)``, so the table shows
 #: what lower thresholds buy in detections and cost in false alarms.
 EXTRA_K: tuple[float, ...] = ()
+#: Batch false alarm rates ``ours`` is judged at (``--ours-rate``), each a column ``ours
+#: rate=R``: ``ThresholdPolicy(false_alarm_rate=R)``, k per dataset from its judged metrics.
+EXTRA_RATES: tuple[float, ...] = ()
 
 
 def ours(reference, batch) -> dict[str, bool]:
@@ -126,10 +130,12 @@ def ours(reference, batch) -> dict[str, bool]:
     k = float(os.environ.get("ALERTS_OURS_K") or 4.0)  # the default unless a run asks
     result = compare_with_policy(profile, batch, ThresholdPolicy(k=k))
     out = {"ours": result.breached}
-    for extra in EXTRA_K:
-        config = _cached(reference, f"config-{size}-{extra}",
-                         lambda _, k=extra: ThresholdPolicy(k=k).config(profile, size))
-        out[f"ours k={extra:g}"] = any(
+    variants = [(f"ours k={k:g}", ThresholdPolicy(k=k)) for k in EXTRA_K]
+    variants += [(f"ours rate={r:g}", ThresholdPolicy(false_alarm_rate=r)) for r in EXTRA_RATES]
+    for label, policy in variants:
+        config = _cached(reference, f"config-{size}-{label}",
+                         lambda _, policy=policy: policy.config(profile, size))
+        out[label] = any(
             registry.get(m.metric).breached(
                 m.value, config.threshold_for(signal, m.feature, m.feature_type, m.metric)[0])
             for signal, m in result.metrics())
@@ -468,7 +474,8 @@ def _command(python: str, worker: str, args, prefix: list[str], extra: list[str]
     return [*prefix, python, str(Path(__file__).resolve()), "--worker", worker,
             "--datasets", ",".join(args.datasets), "--sizes", ",".join(map(str, args.sizes)),
             "--clean", str(args.clean), "--drifted", str(args.drifted),
-            "--evidently-every", str(args.evidently_every), "--ours-k", args.ours_k, *extra]
+            "--evidently-every", str(args.evidently_every), "--ours-k", args.ours_k,
+            "--ours-rate", args.ours_rate, *extra]
 
 
 def _env() -> dict:
@@ -505,6 +512,8 @@ def report(manifest: dict, verdicts: dict, seconds: dict, versions: dict, wall: 
     policies = ["azure", "azure:drift", "azure:quality", "evid:ds", "evid:any", "nannyml", "ours"]
     policies += sorted((p for p in verdicts if p.startswith("ours k=")),
                        key=lambda p: -float(p.split("=")[1]))
+    policies += sorted((p for p in verdicts if p.startswith("ours rate=")),
+                       key=lambda p: float(p.split("=")[1]))
     policies = [p for p in policies if p in verdicts]
     combos = manifest["combos"]
     sizes = sorted({c["size"] for c in combos.values()})
@@ -523,7 +532,7 @@ def report(manifest: dict, verdicts: dict, seconds: dict, versions: dict, wall: 
                     total += 1
         return (hits / total if total else None), total
 
-    width = 14
+    width = max(14, max(len(p) for p in policies) + 2)
     head = f"{'':<34}" + "".join(f"{p + ('*' if p == 'ours' else ''):>{width}}"
                                  for p in policies)
     lines = [head, "-" * len(head)]
@@ -566,7 +575,7 @@ def report(manifest: dict, verdicts: dict, seconds: dict, versions: dict, wall: 
     cells = []
     for p in policies:
         group = {"azure:drift": "azure", "azure:quality": "azure", "evid:ds": "evidently",
-                 "evid:any": "evidently"}.get(p, "ours" if p.startswith("ours k=") else p)
+                 "evid:any": "evidently"}.get(p, "ours" if p.startswith("ours ") else p)
         n = sum(len(c["batches"]) for c in combos.values())
         cells.append(f"{1000 * seconds.get(group, float('nan')) / n:>{width - 2}.1f}ms")
     lines.append(f"{'time per batch, fits included':<34}" + "".join(cells))
@@ -644,6 +653,8 @@ def main() -> int:
                     help="peers to run: comma-separated nannyml, evidently, or none")
     ap.add_argument("--ours-k", default="",
                     help="comma-separated extra k values to judge ours at (e.g. 3,2,1)")
+    ap.add_argument("--ours-rate", default="",
+                    help="comma-separated batch false alarm rates to judge ours at (e.g. 0.01)")
     ap.add_argument("--python", default=sys.executable, help="interpreter for ours and azure")
     ap.add_argument("--peer-python", default=str(ROOT / ".venv-bench" / "bin" / "python"))
     ap.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
@@ -657,8 +668,9 @@ def main() -> int:
     args.clean = args.clean if args.clean is not None else (20 if args.quick else 200)
     args.drifted = args.drifted if args.drifted is not None else (2 if args.quick else 20)
 
-    global EXTRA_K
+    global EXTRA_K, EXTRA_RATES
     EXTRA_K = tuple(float(k) for k in args.ours_k.split(",") if k)
+    EXTRA_RATES = tuple(float(r) for r in args.ours_rate.split(",") if r)
     if args.worker:
         print(json.dumps(WORKERS[args.worker](args)))
         return 0

@@ -274,6 +274,7 @@ class Settings:
     # Drift thresholds of the early check and local monitor runs (core/drift/policy.py)
     drift_threshold_policy: str  # azure | calibrated | fixed
     drift_threshold_k: float  # calibrated: thresholds at the tail norm.sf(k)
+    drift_false_alarm_rate: float | None  # calibrated: k per model from this rate, when set
     drift_threshold_quantile: float | None  # calibrated: this quantile instead, when set
     drift_thresholds: dict[str, dict[str, dict[str, float]]]  # DRIFT_THRESHOLDS, parsed
     expected_batch_rows: int  # 0: the median of recent batches, 1000 before any
@@ -571,6 +572,12 @@ def _drift_threshold_settings(env: Mapping[str, str]) -> dict:
     k = _float(env, "DRIFT_THRESHOLD_K", 4.0)
     if k <= 0:
         raise SettingsError("setting DRIFT_THRESHOLD_K must be positive")
+    rate = None
+    if (env.get("DRIFT_FALSE_ALARM_RATE") or "").strip():
+        rate = _float(env, "DRIFT_FALSE_ALARM_RATE", 0.0)
+        if not 0 < rate < 1:
+            raise SettingsError("setting DRIFT_FALSE_ALARM_RATE must be in (0, 1), e.g. 0.01 "
+                                f"for one batch in a hundred, got {rate}")
     quantile = None
     if (env.get("DRIFT_THRESHOLD_QUANTILE") or "").strip():
         quantile = _float(env, "DRIFT_THRESHOLD_QUANTILE", 0.0)
@@ -584,6 +591,7 @@ def _drift_threshold_settings(env: Mapping[str, str]) -> dict:
     return {
         "drift_threshold_policy": policy,
         "drift_threshold_k": k,
+        "drift_false_alarm_rate": rate,
         "drift_threshold_quantile": quantile,
         "drift_thresholds": thresholds,
         "expected_batch_rows": _int(env, "EXPECTED_BATCH_ROWS", 0),

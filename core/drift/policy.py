@@ -33,7 +33,12 @@
 
 Why ``k = 4`` by default: an alert fires when any of a batch's judged metrics (often 20-40)
 breaches; a tail of ``norm.sf(4)`` = 3e-5 each keeps the batch near 1e-3, with room for the
-noise of a mean and std estimated from 60-100 chunks.
+noise of a mean and std estimated from 60-100 chunks. A fixed k lets that rate grow with the
+model's width (about ``m x norm.sf(k)`` for m judged metrics); ``false_alarm_rate`` sets it per
+model instead: ``k = norm.isf(rate / m)`` for the m metrics this profile's batches are judged on
+(those with a threshold to exceed: distances and rates; p-values keep their own level), by
+Bonferroni's bound, so a 5-feature model is judged at a lower k than a 100-feature one. The
+result's ``policy`` gives the k used, m and the rate.
 """
 
 from __future__ import annotations
@@ -84,6 +89,8 @@ class ThresholdPolicy:
     k: float = DEFAULT_K
     quantile: float | None = None
     thresholds: Mapping[str, Mapping[str, Mapping[str, float]]] = field(default_factory=dict)
+    #: A batch's false alarm rate to aim at (``calibrated``): k follows from it per profile.
+    false_alarm_rate: float | None = None
 
     def __post_init__(self) -> None:
         if self.name not in POLICIES:
@@ -93,6 +100,8 @@ class ThresholdPolicy:
             raise ValueError("k must be positive")
         if self.quantile is not None and not 0.5 <= self.quantile < 1:
             raise ValueError("quantile must be in [0.5, 1)")
+        if self.false_alarm_rate is not None and not 0 < self.false_alarm_rate < 1:
+            raise ValueError("false_alarm_rate must be in (0, 1)")
 
     # ------------------------------------------------------------------ the config
     def config(self, profile: ReferenceProfile, production_rows: int,
@@ -108,10 +117,22 @@ class ThresholdPolicy:
         base = DriftConfig(thresholds=thresholds, **kwargs)
         if self.name != "calibrated":
             return base, {"name": self.name}
-        per_feature, warnings, sources, notes = self._calibrated(base, profile, production_rows)
+        policy, judged = self, 0
+        if self.false_alarm_rate is not None:
+            judged = judged_metrics(base, profile)
+            policy = replace(self, k=family_k(self.false_alarm_rate, judged),
+                             false_alarm_rate=None)
+        per_feature, warnings, sources, notes = policy._calibrated(base, profile,
+                                                                   production_rows)
         config = replace(base, feature_thresholds=per_feature, warning_thresholds=warnings,
                          threshold_sources=sources)
-        return config, self._description(profile, production_rows, notes)
+        if self.false_alarm_rate is not None:
+            notes.append(f"k = {policy.k:.3g} for a false alarm rate of "
+                         f"{self.false_alarm_rate:g} a batch over {judged} judged metrics")
+        description = policy._description(profile, production_rows, notes)
+        if self.false_alarm_rate is not None:
+            description.update(false_alarm_rate=self.false_alarm_rate, judged_metrics=judged)
+        return config, description
 
     def _description(self, profile: ReferenceProfile, production_rows: int,
                      notes: list[str]) -> dict[str, Any]:
@@ -238,6 +259,34 @@ class ThresholdPolicy:
 
         return bound(sps.norm.sf(self.k)), bound(sps.norm.sf(max(self.k - 1, 0.5))), \
             "calibrated"
+
+
+def judged_metrics(base: DriftConfig, profile: ReferenceProfile) -> int:
+    """How many (signal, feature, metric) pairs a batch against ``profile`` is judged on with
+    a threshold to exceed (the distances and rates k sets; p-values keep their level)."""
+    types = {c: base.feature_overrides.get(c, t) for c, t in profile.feature_types.items()}
+    outputs = set(base.prediction_columns)
+    chosen = set(base.features) if base.features is not None else None
+    count = 0
+    for signal in base.signals:
+        given = base.thresholds_for(signal)
+        for feature, ftype in types.items():
+            # The engine's plan: model outputs under prediction drift only, the features
+            # chosen (when chosen) under the others.
+            if (signal == "prediction_drift") != (feature in outputs) and \
+                    signal_kind(signal) != "quality":
+                continue
+            if chosen is not None and signal != "prediction_drift" and feature not in chosen:
+                continue
+            count += sum(1 for metric in given.get(ftype, {})
+                         if registry.get(metric).direction == "above")
+    return count
+
+
+def family_k(false_alarm_rate: float, judged: int) -> float:
+    """The k whose tail ``norm.sf(k)`` on each of ``judged`` metrics keeps a batch's chance of
+    any breach at most ``false_alarm_rate`` (Bonferroni: ``norm.isf(rate / judged)``)."""
+    return float(sps.norm.isf(false_alarm_rate / max(judged, 1)))
 
 
 @functools.lru_cache(maxsize=4096)

@@ -1,8 +1,8 @@
 """Use case glue for drift thresholds: which policy judges the early check and local monitor
-runs (settings DRIFT_THRESHOLD_POLICY, DRIFT_THRESHOLD_K, DRIFT_THRESHOLD_QUANTILE,
-DRIFT_THRESHOLDS), and the batch size a reference is calibrated for (EXPECTED_BATCH_ROWS, else
-the median size of the model's recent batches, else 1,000). The rules live in
-``core.drift.policy``; this holds what they need from the ledger.
+runs (settings DRIFT_THRESHOLD_POLICY, DRIFT_THRESHOLD_K or DRIFT_FALSE_ALARM_RATE,
+DRIFT_THRESHOLD_QUANTILE, DRIFT_THRESHOLDS), and the batch size a reference is calibrated for
+(EXPECTED_BATCH_ROWS, else the median size of the model's recent batches, else 1,000). The
+rules live in ``core.drift.policy``; this holds what they need from the ledger.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ class DriftThresholds:
 
         return cls(ThresholdPolicy(settings.drift_threshold_policy, k=settings.drift_threshold_k,
                                    quantile=settings.drift_threshold_quantile,
-                                   thresholds=settings.drift_thresholds),
+                                   thresholds=settings.drift_thresholds,
+                                   false_alarm_rate=settings.drift_false_alarm_rate),
                    expected_batch_rows=settings.expected_batch_rows, ledger=ledger)
 
     def compare_over(self, profile: ReferenceProfile, production: pa.Table,

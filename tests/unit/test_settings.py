@@ -297,3 +297,15 @@ def test_azure_monitors_get_per_type_thresholds_from_drift_thresholds():
     assert sent["data_quality_thresholds"]["categorical"] == {
         "null_value_rate": 0.0, "data_type_error_rate": 0.0, "out_of_bounds_rate": 0.01}
     assert sent["data_quality_thresholds"]["numerical"]["out_of_bounds_rate"] == 0.0
+
+
+def test_a_false_alarm_rate_replaces_the_fixed_k():
+    from core.services.thresholds import DriftThresholds
+
+    settings = load_settings({**BASE, "DRIFT_FALSE_ALARM_RATE": "0.01"})
+    assert settings.drift_false_alarm_rate == 0.01
+    assert DriftThresholds.from_settings(settings, None).policy.false_alarm_rate == 0.01
+    assert load_settings(BASE).drift_false_alarm_rate is None
+    for bad in ("0", "1", "2", "x"):
+        with pytest.raises(SettingsError, match="DRIFT_FALSE_ALARM_RATE"):
+            load_settings({**BASE, "DRIFT_FALSE_ALARM_RATE": bad})

@@ -220,3 +220,30 @@ def test_profile_keeps_the_calibration_and_reads_format_1():
     newer = plain[:len(MAGIC)] + struct.pack("<I", 3) + plain[len(MAGIC) + 4:]
     with pytest.raises(ProfileFormatError, match=r"formats 1\.\.2"):
         ReferenceProfile.from_bytes(newer)
+
+
+def test_a_false_alarm_rate_sets_k_from_the_number_of_judged_metrics():
+    rng = np.random.default_rng(3)
+    narrow = _hand_built(build_profile(_table(1000, rng)), [0.02, 0.04, 0.06, 0.08, 0.10],
+                         chunk_rows=100, rest_rows=1000)
+    batch = _table(100, rng)
+    policy = ThresholdPolicy(false_alarm_rate=0.01)
+    result = compare_with_policy(narrow, batch, policy)
+    # x and c: one drift distance each (Azure's default metrics) and three quality rates each
+    judged = 2 + 2 * 3
+    k = float(sps.norm.isf(0.01 / judged))
+    assert result.policy["judged_metrics"] == judged
+    assert result.policy["k"] == pytest.approx(k) and result.policy["false_alarm_rate"] == 0.01
+    same = compare_with_policy(narrow, batch, ThresholdPolicy(k=k))
+    for signal, mv in result.metrics():
+        assert mv.threshold == same.signal(signal).feature(mv.feature).metric(mv.metric).threshold
+    # a wider model is judged on more metrics: a larger k for the same rate
+    wide_table = _table(1000, rng).append_column("y", pa.array(rng.normal(0, 1, 1000)))
+    wide = compare_with_policy(build_calibrated_profile(wide_table, 100),
+                               _table(100, rng).append_column(
+                                   "y", pa.array(rng.normal(0, 1, 100))), policy)
+    assert wide.policy["judged_metrics"] == judged + 4
+    assert wide.policy["k"] > result.policy["k"]
+    assert any("false alarm rate of 0.01" in n for n in wide.policy["notes"])
+    with pytest.raises(ValueError, match="false_alarm_rate"):
+        ThresholdPolicy(false_alarm_rate=1.5)
