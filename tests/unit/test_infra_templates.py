@@ -67,6 +67,7 @@ OPTIONAL: dict[str, str] = {
     "PERFORMANCE_THRESHOLDS": "none by default; models set autopilot.performance_threshold",
     "DRIFT_THRESHOLD_POLICY": "default calibrated (README, Alert thresholds)",
     "DRIFT_THRESHOLD_K": "tuning; default 4",
+    "DRIFT_FALSE_ALARM_RATE": "unset by default: one k (DRIFT_THRESHOLD_K) for every model",
     "DRIFT_THRESHOLD_QUANTILE": "none by default: the fitted tail applies",
     "DRIFT_THRESHOLDS": "none by default: Azure's defaults where the policy needs fixed values",
     "EXPECTED_BATCH_ROWS": "default 0: the median of recent batches",
