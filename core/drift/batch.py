@@ -110,9 +110,8 @@ class ProductionColumn:
         when the column is sorted over all its rows, else one pass."""
         s = self._sorted
         if s is not None:
-            finite_end = int(np.searchsorted(s, np.nan, "left"))  # NaN sorts last
             below = int(np.searchsorted(s, lo, "left"))
-            above = finite_end - int(np.searchsorted(s, hi, "right"))
+            above = _nan_start(s) - int(np.searchsorted(s, hi, "right"))
             return below + max(above, 0)
         v = self.floats
         with np.errstate(invalid="ignore"):
@@ -124,7 +123,7 @@ class ProductionColumn:
             return 0
         s = self._sorted
         if s is not None:
-            return int(s.size - np.searchsorted(s, np.nan, "left"))
+            return s.size - _nan_start(s)
         return int(np.isnan(self.floats).sum())
 
     def inf_count(self) -> int:
@@ -134,7 +133,7 @@ class ProductionColumn:
         s = self._sorted
         if s is not None:
             neg = int(np.searchsorted(s, -np.inf, "right"))
-            pos = int(np.searchsorted(s, np.nan, "left") - np.searchsorted(s, np.inf, "left"))
+            pos = _nan_start(s) - int(np.searchsorted(s, np.inf, "left"))
             return neg + pos
         return int(np.isinf(self.floats).sum())
 
@@ -158,6 +157,11 @@ class ProductionColumn:
         if keep is None:
             self._counts = (values, counts)
         return values, counts
+
+
+def _nan_start(sorted_values: NDArray[np.float64]) -> int:
+    """Where the NaNs begin in sorted values (numpy sorts them last)."""
+    return int(np.searchsorted(sorted_values, np.nan, "left"))
 
 
 @dataclass(frozen=True, eq=False)

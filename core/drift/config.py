@@ -10,7 +10,7 @@ config) and add the "significant but small" note to p-values with :func:`note_sm
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -29,6 +29,17 @@ TINY_SAMPLE = 30
 def signal_kind(signal: str) -> registry.MetricKind:
     """The kind of metric a signal computes: ``quality`` for data quality, else ``drift``."""
     return "quality" if signal == "data_quality" else "drift"
+
+
+def signal_columns(signal: str, columns: Iterable[str], outputs: Collection[str],
+                   wanted: Collection[str] | None) -> list[str]:
+    """Of ``columns``, those ``signal`` compares: the model's outputs under prediction drift,
+    the other columns under data drift, all of them under data quality; ``wanted`` (the
+    features asked for, when given) narrows every signal but prediction drift."""
+    predictions = signal == "prediction_drift"
+    return [c for c in columns
+            if (signal_kind(signal) == "quality" or (c in outputs) == predictions)
+            and (wanted is None or predictions or c in wanted)]
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 from core.drift import types as ftypes
 from core.drift.batch import ProductionColumn, SignalRows
 from core.drift.categorical import categorical_feature
-from core.drift.config import SIGNALS, DriftConfig
+from core.drift.config import SIGNALS, DriftConfig, signal_columns, signal_kind
 from core.drift.numerical import numerical_feature
 from core.drift.profile import ReferenceProfile
 from core.drift.quality import quality_feature
@@ -149,28 +149,20 @@ class _Comparison:
             raise ValueError(f"prediction columns not in the reference: {unknown_outputs}")
         plans: list[tuple[str, list[str]]] = []
         self.drop_extra: dict[str, list[str]] = {}  # azure parity: the left-out features
+        in_production = set(self.production.column_names)
         for signal in cfg.signals:
-            if signal == "data_drift":
-                cols = [c for c in self.common if c not in outputs]
-            elif signal == "prediction_drift":
-                if not outputs:
-                    continue
-                cols = [c for c in self.common if c in outputs]
+            if signal == "prediction_drift" and not outputs:
+                continue
+            if signal_kind(signal) == "quality":
+                candidates = [c for c in self.profile.columns
+                              if c in in_production and c not in self.profile.unsupported]
             else:
-                in_production = set(self.production.column_names)
-                cols = [c for c in self.profile.columns if c in in_production]
-                cols = [c for c in cols if c not in self.profile.unsupported]
-            if wanted is not None and signal != "prediction_drift":
-                cols = [c for c in cols if c in wanted]
-            plans.append((signal, cols))
+                candidates = self.common
+            plans.append((signal, signal_columns(signal, candidates, outputs, wanted)))
             if signal != "data_quality":
                 # Azure's dropna covers every feature its selector named (in both frames).
-                left_out = [c for c in self.mismatched + [
-                    c for c in self.profile.unsupported if c in self.production.column_names]
-                    if (c in outputs) == (signal == "prediction_drift")]
-                if wanted is not None and signal != "prediction_drift":
-                    left_out = [c for c in left_out if c in wanted]
-                self.drop_extra[signal] = left_out
+                self.drop_extra[signal] = signal_columns(signal, self.mismatched + [
+                    c for c in self.profile.unsupported if c in in_production], outputs, wanted)
         self._total = sum(len(cols) for _, cols in plans)
         wanted_cols = {c for _, cols in plans for c in cols}
         wanted_cols.update(c for extra in self.drop_extra.values() for c in extra

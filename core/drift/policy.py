@@ -55,7 +55,7 @@ from scipy import stats as sps
 
 from core.drift import metrics as registry
 from core.drift import stats
-from core.drift.config import DriftConfig, signal_kind
+from core.drift.config import DriftConfig, signal_columns, signal_kind
 from core.drift.engine import compare
 from core.drift.profile import Calibration, ReferenceProfile
 from core.drift.result import DriftResult
@@ -270,15 +270,8 @@ def judged_metrics(base: DriftConfig, profile: ReferenceProfile) -> int:
     count = 0
     for signal in base.signals:
         given = base.thresholds_for(signal)
-        for feature, ftype in types.items():
-            # The engine's plan: model outputs under prediction drift only, the features
-            # chosen (when chosen) under the others.
-            if (signal == "prediction_drift") != (feature in outputs) and \
-                    signal_kind(signal) != "quality":
-                continue
-            if chosen is not None and signal != "prediction_drift" and feature not in chosen:
-                continue
-            count += sum(1 for metric in given.get(ftype, {})
+        for feature in signal_columns(signal, types, outputs, chosen):
+            count += sum(1 for metric in given.get(types[feature], {})
                          if registry.get(metric).direction == "above")
     return count
 

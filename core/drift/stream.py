@@ -20,6 +20,7 @@ thinnings, which is what the sample size is chosen for), never the file.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import replace
 
 import numpy as np
@@ -134,12 +135,10 @@ class StreamedComparison:
         # Each batch is let go of once filtered (the first thinning, over everything held
         # exactly so far, would otherwise hold the batches, their rows kept and the joined
         # copy at once).
-        old, old_keys = self._held, self._keys
+        pending = deque(zip(self._held, self._keys, strict=True))
         self._held, self._keys = [], []
-        old.reverse()
-        old_keys.reverse()
-        while old:
-            batch, k = old.pop(), old_keys.pop()
+        while pending:
+            batch, k = pending.popleft()
             keep = k < self._threshold
             if keep.all():
                 held.append(batch)
@@ -147,12 +146,8 @@ class StreamedComparison:
             elif keep.any():
                 held.append(batch.filter(pa.array(keep)))
                 keys.append(k[keep])
-            del batch
         if len(held) > 1:  # one batch: the next thinning filters one, not hundreds
-            joined = pa.Table.from_batches(held)
-            held = []
-            held = joined.combine_chunks().to_batches()
-            del joined
+            held = pa.Table.from_batches(held).combine_chunks().to_batches()
             keys = [np.concatenate(keys)]
         total = sum(b.nbytes for b in held)
         self._held, self._keys, self._held_bytes = held, keys, total
